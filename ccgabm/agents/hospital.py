@@ -1,0 +1,45 @@
+"""An acute hospital: treats referrals from its waiting list as capacity allows."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+
+class Hospital(mesa.Agent):
+    """Elective capacity, a waiting list ordered by time waited, and income from billing."""
+
+    def __init__(self, model: mesa.Model, index: int, name: str, capacity_ratio: float) -> None:
+        super().__init__(model)
+        self.index = index
+        self.name = name
+        self.capacity_ratio = capacity_ratio
+        self.monthly_capacity = 0.0
+        self.waiting_hist = np.zeros(256, dtype=np.int64)
+        self.income = 0.0
+        self.year_referrals = 0
+        self.year_treated = 0
+
+    @property
+    def waiting(self) -> int:
+        return int(self.waiting_hist.sum())
+
+    def plan_capacity(self, referrals_last_year: float) -> None:
+        """Set this year's first-outpatient capacity from last year's referrals."""
+        self.monthly_capacity = self.capacity_ratio * referrals_last_year / 12.0
+
+    def treatment_cutoff(self) -> tuple[int, float]:
+        """Longest waiters first: treat waits above the cut, and a share of those at it."""
+        capacity = self.monthly_capacity
+        treated = 0
+        for months in range(len(self.waiting_hist) - 1, 0, -1):
+            n = self.waiting_hist[months]
+            if treated + n <= capacity:
+                treated += n
+                continue
+            return months, float((capacity - treated) / n)
+        return 0, 1.0
+
+    def bill(self, amount: float) -> None:
+        """Receive payment for activity charged to a commissioning group."""
+        self.income += amount

@@ -1,0 +1,54 @@
+"""A GP practice: gatekeeper of referrals for its registered list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from ccgabm.kernels import COUNTER_NAMES, LIST_END, N_COUNTERS
+
+if TYPE_CHECKING:
+    from ccgabm.agents.group import CommissioningGroup
+
+
+class Practice(mesa.Agent):
+    """A practice with a persistent referral propensity and a place in one group."""
+
+    def __init__(
+        self,
+        model: mesa.Model,
+        index: int,
+        code: str,
+        list_size: int,
+        imd: float,
+        referral_propensity: float,
+        position: tuple[float, float],
+    ) -> None:
+        super().__init__(model)
+        self.index = index
+        self.code = code
+        self.list_size = int(list_size)
+        self.imd = float(imd)
+        self.referral_propensity = float(referral_propensity)
+        self.position = position
+        self.group: CommissioningGroup | None = None
+        self.open = True
+        self.year_counts = np.zeros(N_COUNTERS, dtype=np.int64)
+
+    def referral_probability(self, base: float) -> float:
+        """Chance that a patient with a referable need is referred this month."""
+        multiplier = self.group.referral_multiplier if self.group is not None else 1.0
+        return float(min(1.0, base * self.referral_propensity * multiplier))
+
+    def record_month(self, counts: np.ndarray) -> None:
+        """Take this month's patient counts (a row of the kernel's output)."""
+        self.year_counts += counts
+        self.list_size = int(counts[LIST_END])
+
+    def close_year(self) -> dict[str, float]:
+        """The practice's annual panel row, then reset the year's counters."""
+        row = {name: int(v) for name, v in zip(COUNTER_NAMES, self.year_counts, strict=True)}
+        self.year_counts[:] = 0
+        return row

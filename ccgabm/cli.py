@@ -1,0 +1,119 @@
+"""Command line: ccgabm run | sweep | analyze | viz | bench | params."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from ccgabm.params import ConfigError
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ccgabm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run one scenario and write its results")
+    run.add_argument("config", help="TOML scenario file, e.g. configs/baseline.toml")
+    run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--seed", type=int, help="root seed (default: [run] seed)")
+    run.add_argument("--years", type=_positive_int, help="horizon in years (default: [run] years)")
+    run.add_argument("--scale", type=float, help="share of each practice's patients simulated")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    sweep = sub.add_parser("sweep", help="run a parameter sweep (resumable)")
+    sweep.add_argument("spec", help="sweep spec TOML, e.g. configs/sweeps/fracture_map.toml")
+    sweep.add_argument("--out", required=True, help="sweep store folder")
+    sweep.add_argument("--jobs", type=_positive_int, default=1, help="parallel workers")
+    sweep.add_argument("--backend", choices=("loky", "dask"), default="loky")
+    sweep.add_argument("--scheduler", help="dask scheduler address (default: a local cluster)")
+    sweep.add_argument("--no-progress", action="store_true")
+
+    analyze = sub.add_parser("analyze", help="fracture risk, survival and sensitivity of a sweep")
+    analyze.add_argument("store", help="sweep store folder")
+    analyze.add_argument("--years", type=_positive_int, nargs="+", default=[5, 10])
+
+    params = sub.add_parser("params", help="print the parameter table (Markdown)")
+    params.add_argument("--out", help="write to this file instead of stdout")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ccgabm.config import load_config
+    from ccgabm.outputs import write_run
+    from ccgabm.simulate import run_simulation
+
+    cfg = load_config(args.config)
+    overrides = {}
+    if args.years is not None:
+        overrides["run.years"] = args.years
+    if args.scale is not None:
+        overrides["world.scale"] = args.scale
+    if args.seed is not None:
+        overrides["run.seed"] = args.seed
+    cfg = cfg.with_overrides(overrides)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {args.out!r} is a file; an output folder is needed")
+    started = time.perf_counter()
+    result = run_simulation(cfg, progress=not args.no_progress)
+    write_run(result, out)
+    s = result.summary
+    print(
+        f"{s['population_start']:,} patients, {s['years_simulated']} years in "
+        f"{time.perf_counter() - started:.1f} s: emergency admissions "
+        f"{s['emergency_admissions_per_1000']:.1f}/1,000/yr, referred "
+        f"{100 * s['share_referred_per_year']:.1f}%/yr, groups at end {s['n_groups_end']}"
+    )
+    print(f"results written to {out}/ (summary.json, *.parquet, overview.png)")
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from ccgabm.paramdoc import parameter_table_markdown
+
+    text = parameter_table_markdown()
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ccgabm.sweep import cli_sweep
+
+    return cli_sweep(args)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from ccgabm.analysis import cli_analyze
+
+    return cli_analyze(args)
+
+
+COMMANDS = {"run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "analyze": cmd_analyze}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is kept, nothing half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

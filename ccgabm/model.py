@@ -1,0 +1,254 @@
+"""CommissioningModel: the monthly order of play.
+
+One step is one month; month 0 is April of the first financial year.
+
+Order of play each month (the single place it is defined):
+
+1. April only: the Board allocates each group its programme budget (need-weighted
+   capitation, pace of change) and running-cost allowance; hospitals plan capacity.
+2. Practices set their referral probability (propensity x group policy).
+3. Hospitals set which waiters they treat this month (longest waits first, within capacity).
+4. Patients (vectorised kernel): deaths, new long-term conditions, elective treatment
+   from the waiting list, emergency admissions, need and referral; new registrations.
+5. Billing: each activity is charged to the patient's group at unit costs and paid to the
+   group's hospital; groups pay a month of other services and running costs.
+6. March only: groups close their accounts (surplus or deficit carried), the Board pays
+   the quality premium to groups that did not overspend; annual panels are recorded.
+7. The month's series row is recorded.
+"""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+
+from ccgabm.agents import CommissioningBoard, CommissioningGroup, Hospital, Practice
+from ccgabm.agents.board import initial_distances
+from ccgabm.config import Config
+from ccgabm.kernels import (
+    AGE_MAX,
+    DAY_CASE,
+    DEATHS,
+    EMERGENCY,
+    INPATIENT,
+    OUTPATIENT,
+    REFERRALS,
+    REGISTRATIONS,
+)
+from ccgabm.population import MonthResult, Population
+from ccgabm.recorder import Recorder
+from ccgabm.rng import Streams
+from ccgabm.world import build_world
+
+
+class InvariantError(AssertionError):
+    """A conservation law or structural rule of the model was broken."""
+
+
+class CommissioningModel(mesa.Model):
+    """GP practices, hospitals, commissioning groups and the Board over monthly steps."""
+
+    def __init__(self, config: Config, seed: int | None = None) -> None:
+        seed = config.run.seed if seed is None else int(seed)
+        super().__init__(rng=seed)
+        self.cfg = config
+        self.seed = seed
+        self.streams = Streams(seed)
+        self.world = build_world(config, self.streams)
+        self.month = 0
+        self.horizon = config.run.years * 12
+        self.recorder = Recorder()
+
+        self.board = CommissioningBoard(self, config.finance, self.world.scale)
+        self.hospitals = [
+            Hospital(self, h, name, config.hospital.capacity_ratio)
+            for h, name in enumerate(self.world.hospital_names)
+        ]
+        self.groups: dict[str, CommissioningGroup] = {}
+        for code in self.world.group_codes:
+            group = CommissioningGroup(self, code, self.hospitals[self.world.group_hospital[code]])
+            group.neighbours = set(self.world.neighbours.get(code, ()))
+            self.groups[code] = group
+        table = self.world.practices
+        sd = config.referral.practice_variation_sd
+        propensity = self.streams.get("practice.propensity").lognormal(-sd * sd / 2, sd, len(table))
+        self.practices: list[Practice] = []
+        for i, row in enumerate(table.itertuples(index=False)):
+            practice = Practice(self, i, row.code, row.list_size, row.imd, propensity[i],
+                                (float(row.x), float(row.y)))
+            self.groups[row.group].add_member(practice)
+            self.practices.append(practice)
+
+        self.population = Population(
+            config, table["list_size"].to_numpy(), table["imd"].to_numpy(), self.streams
+        )
+        self.patients_start = int(self.population.alive.sum())
+        self.registrations_total = 0
+        self.deaths_total = 0
+        self._unit_costs = np.array([
+            config.costs.outpatient, config.costs.day_case,
+            config.costs.elective_inpatient, config.costs.non_elective,
+        ])
+        self._referrals_last_year = self._expected_referrals_per_practice() * 12.0
+        self._quintiles_year = np.zeros((5, 2), dtype=np.int64)
+        for code in self.groups:
+            self.recorder.event(0, "group_created", group=code)
+
+    # ---- the monthly order of play -------------------------------------------------------
+    def step(self) -> None:
+        """Advance one month (see the module docstring for the order of play)."""
+        month = self.month
+        if month % 12 == 0:
+            self._start_financial_year(month // 12)
+        refer = np.array([p.referral_probability(self.cfg.referral.refer_probability)
+                          for p in self.practices])
+        emergency_multiplier = np.ones(len(self.practices))
+        practice_hospital = np.array([p.group.hospital.index for p in self.practices])
+        cutoffs = [h.treatment_cutoff() for h in self.hospitals]
+        result = self.population.step(
+            month,
+            np.array([p.list_size for p in self.practices], dtype=np.int64),
+            refer,
+            emergency_multiplier,
+            practice_hospital,
+            np.array([c[0] for c in cutoffs]),
+            np.array([c[1] for c in cutoffs]),
+            len(self.hospitals),
+        )
+        self._account(result)
+        if month % 12 == 11:
+            self._close_financial_year(month // 12)
+        self._record_month(result)
+        self.month += 1
+        if self.month >= self.horizon:
+            self.running = False
+
+    def run(self, months: int | None = None, progress: bool = False) -> None:
+        """Run to the horizon (or ``months`` more steps), optionally with a progress bar."""
+        n = self.horizon - self.month if months is None else months
+        steps = range(n)
+        if progress:
+            from tqdm import tqdm
+
+            steps = tqdm(steps, desc="simulating", unit="month")
+        for _ in steps:
+            self.step()
+
+    # ---- phases ---------------------------------------------------------------------------
+    def _start_financial_year(self, year: int) -> None:
+        weights = self.population.need_weights(self.month)
+        for group in self.active_groups:
+            group.need_weight = float(sum(weights[p.index] for p in group.members))
+        draws = {}
+        if year == 0:
+            draws = initial_distances(
+                list(self.groups), self.cfg.finance.initial_distance_sd,
+                self.streams.get("board.initial_distance"),
+            )
+        self.board.allocate(self.active_groups, draws)
+        for hospital in self.hospitals:
+            served = [p.index for p in self.practices if p.group.hospital is hospital]
+            hospital.plan_capacity(float(self._referrals_last_year[served].sum()))
+        self._referrals_last_year = np.zeros(len(self.practices))
+
+    def _account(self, result: MonthResult) -> None:
+        counts = result.counts
+        for practice in self.practices:
+            practice.record_month(counts[practice.index])
+        activity = counts[:, [OUTPATIENT, DAY_CASE, INPATIENT, EMERGENCY]] @ self._unit_costs
+        for group in self.active_groups:
+            cost = float(sum(activity[p.index] for p in group.members))
+            group.pay(cost, "activity")
+            group.hospital.bill(cost)
+            group.pay_monthly_fixed_costs()
+        for hospital in self.hospitals:
+            hospital.waiting_hist = result.waiting_hist[hospital.index].copy()
+        self._referrals_last_year += counts[:, REFERRALS]
+        self.registrations_total += int(counts[:, REGISTRATIONS].sum())
+        self.deaths_total += int(counts[:, DEATHS].sum())
+        self._quintiles_year += result.quintiles
+
+    def _close_financial_year(self, year: int) -> None:
+        for group in self.active_groups:
+            row = group.close_year()
+            row.update(year=year, group=group.code, need_weight=group.need_weight,
+                       allocation=self.board.allocations.get(group.code, 0.0))
+            self.recorder.group_year(row)
+            if row["in_year_result"] < 0:
+                self.recorder.event(self.month, "deficit", group=group.code,
+                                    value=row["in_year_result"])
+            premium = self.board.pay_quality_premium(group)
+            if premium > 0:
+                self.recorder.event(self.month, "quality_premium", group=group.code, value=premium)
+        for practice in self.practices:
+            row = practice.close_year()
+            row.update(year=year, practice=practice.code, group=practice.group.code,
+                       imd=practice.imd, list_size=practice.list_size,
+                       referral_propensity=practice.referral_propensity)
+            self.recorder.practice_year(row)
+        for q in range(5):
+            pm, em = self._quintiles_year[q]
+            self.recorder.quintile_year({"year": year, "quintile": q + 1, "person_months": int(pm),
+                                         "emergency": int(em)})
+        self._quintiles_year[:] = 0
+
+    def _record_month(self, result: MonthResult) -> None:
+        totals = result.counts.sum(axis=0)
+        from ccgabm.kernels import COUNTER_NAMES
+
+        row = {"month": self.month, "year": self.month // 12}
+        row.update({name: int(v) for name, v in zip(COUNTER_NAMES, totals, strict=True)})
+        row["n_groups"] = len(self.active_groups)
+        row["spend"] = float(sum(sum(g.spent.values()) for g in self.groups.values()))
+        row["balance_total"] = float(sum(g.balance for g in self.groups.values()))
+        self.recorder.month(row)
+
+    # ---- helpers -------------------------------------------------------------------------
+    @property
+    def active_groups(self) -> list[CommissioningGroup]:
+        return [g for g in self.groups.values() if g.active]
+
+    def _expected_referrals_per_practice(self) -> np.ndarray:
+        """Expected referrals a month per practice at the start (hospital capacity planning)."""
+        pop = self.population
+        alive = pop.alive == 1
+        age = np.minimum((0 - pop.birth_month[alive].astype(np.int64)) // 12, AGE_MAX)
+        need = pop.tables.need[age, pop.ltc[alive]]
+        refer = np.array([p.referral_probability(self.cfg.referral.refer_probability)
+                          for p in self.practices])
+        practice = pop.practice[alive]
+        return np.bincount(practice, weights=need * refer[practice], minlength=len(self.practices))
+
+    def check_invariants(self) -> None:
+        """Raise ``InvariantError`` if money, patients or membership are not conserved."""
+        groups = list(self.groups.values())
+        received = sum(sum(g.received.values()) for g in groups)
+        spent = sum(sum(g.spent.values()) for g in groups)
+        balances = sum(g.balance for g in groups)
+        scale = max(1.0, abs(received))
+        if abs(self.board.paid_total - received) > 1e-9 * scale:
+            raise InvariantError(f"Board paid {self.board.paid_total} but groups got {received}")
+        if abs(received - spent - balances) > 1e-9 * scale:
+            raise InvariantError(f"received {received} != spent {spent} + balances {balances}")
+        activity = sum(g.spent["activity"] for g in groups)
+        income = sum(h.income for h in self.hospitals)
+        if abs(activity - income) > 1e-9 * scale:
+            raise InvariantError(f"groups paid {activity} for activity, hospitals got {income}")
+        alive = int(self.population.alive.sum())
+        expected = self.patients_start + self.registrations_total - self.deaths_total
+        if alive != expected:
+            raise InvariantError(f"patients: start + registrations - deaths = {expected}, "
+                                 f"alive = {alive}")
+        if sum(p.list_size for p in self.practices) != alive:
+            raise InvariantError("practice list sizes do not add up to the registered population")
+        member_of = [p.code for g in self.active_groups for p in g.members]
+        if sorted(member_of) != sorted(p.code for p in self.practices if p.open):
+            raise InvariantError("a practice is in no group or in more than one")
+        if any(p.group is None or p not in p.group.members for p in self.practices if p.open):
+            raise InvariantError("a practice's group does not list it as a member")
+        if any((h.waiting_hist < 0).any() or h.monthly_capacity < 0 for h in self.hospitals):
+            raise InvariantError("negative waiting list or capacity")
+        if any(p.list_size < 0 for p in self.practices):
+            raise InvariantError("negative list size")
+        if any(v < 0 for g in groups for v in g.received.values()):
+            raise InvariantError("negative allocation")

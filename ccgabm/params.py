@@ -1,0 +1,88 @@
+"""Declared parameters: a default, an allowed range, a unit and a cited source for each."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value, key or file that cannot be used; the message says why."""
+
+
+def param(
+    default: Any,
+    *,
+    source: str,
+    unit: str = "",
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: Sequence[Any] | None = None,
+    doc: str = "",
+) -> Any:
+    """Declare one parameter of a config section (a dataclass field with metadata)."""
+    meta = {"source": source, "unit": unit, "lo": lo, "hi": hi, "choices": choices, "doc": doc}
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def allowed_text(field: dataclasses.Field) -> str:
+    """Human-readable description of what a parameter accepts."""
+    meta = field.metadata
+    kind = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[
+        _field_type(field)
+    ]
+    if meta.get("choices") is not None:
+        return "one of " + ", ".join(repr(c) for c in meta["choices"])
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and hi is not None:
+        return f"{kind} between {lo} and {hi}"
+    if lo is not None:
+        return f"{kind} >= {lo}"
+    if hi is not None:
+        return f"{kind} <= {hi}"
+    return kind
+
+
+def _field_type(field: dataclasses.Field) -> type:
+    annotation = field.type if isinstance(field.type, str) else field.type.__name__
+    return {"int": int, "float": float, "str": str, "bool": bool}[annotation]
+
+
+def coerce(section: str, field: dataclasses.Field, value: Any) -> Any:
+    """Check one value against its declaration; return it in the declared type."""
+    key = f"[{section}] {field.name}"
+    kind = _field_type(field)
+    ok_type = (
+        isinstance(value, bool)
+        if kind is bool
+        else isinstance(value, str)
+        if kind is str
+        else isinstance(value, int) and not isinstance(value, bool)
+        if kind is int
+        else isinstance(value, int | float) and not isinstance(value, bool)
+    )
+    if not ok_type:
+        raise ConfigError(f"{key} = {value!r} is not allowed: must be {allowed_text(field)}")
+    value = kind(value)
+    meta = field.metadata
+    if meta.get("choices") is not None and value not in meta["choices"]:
+        raise ConfigError(f"{key} = {value!r} is not allowed: must be {allowed_text(field)}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if kind in (int, float) and (
+        value != value or (lo is not None and value < lo) or (hi is not None and value > hi)
+    ):
+        raise ConfigError(f"{key} = {value!r} is out of range: must be {allowed_text(field)}")
+    return value
+
+
+def build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
+    """Instantiate a section dataclass from a mapping, rejecting unknown keys."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{section}] must be a table of parameters, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in values:
+        if name not in fields:
+            known = ", ".join(sorted(fields))
+            raise ConfigError(f"[{section}] {name} is not a known parameter; known: {known}")
+    return cls(**{name: coerce(section, fields[name], v) for name, v in values.items()})

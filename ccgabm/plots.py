@@ -1,0 +1,50 @@
+"""The overview figure a researcher looks at first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def overview_figure(tables: dict[str, pd.DataFrame], summary: dict, path: Path) -> None:
+    """Four panels: activity rates, group balances, deprivation gradient, membership."""
+    monthly, groups = tables["monthly"], tables["group_year"]
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    years = monthly["month"] / 12.0
+    ax = axes[0, 0]
+    for col, label in (("emergency", "emergency admissions"), ("referrals", "referrals"),
+                       ("outpatient", "first outpatient (treated)")):
+        ax.plot(years, 12000 * monthly[col] / monthly["person_months"], label=label)
+    ax.set(title="Activity per 1,000 patients a year", xlabel="year", ylabel="per 1,000 a year")
+    ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    for code, g in groups.groupby("group"):
+        ax.plot(g["year"] + 1, g["balance"] / 1e6, marker="o", label=code)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(title="Group balances at year end (carried)", xlabel="year", ylabel="£ million")
+    if groups["group"].nunique() <= 12:
+        ax.legend(fontsize=8)
+    ax = axes[1, 0]
+    quint = tables["quintile_year"].groupby("quintile")[["person_months", "emergency"]].sum()
+    ax.bar(quint.index, 12000 * quint["emergency"] / quint["person_months"], color="tab:red")
+    ax.set(title=f"Emergency admissions by deprivation quintile "
+                 f"(Q5/Q1 = {summary['emergency_gradient_q5_q1']:.2f})",
+           xlabel="deprivation quintile (5 = most deprived)", ylabel="per 1,000 a year")
+    ax = axes[1, 1]
+    members = groups.pivot_table(index="year", columns="group", values="members", aggfunc="sum")
+    members.index = members.index + 1
+    members.plot.area(ax=ax, legend=members.shape[1] <= 12, linewidth=0)
+    ax.set(title=f"Group membership (groups at end: {summary['n_groups_end']})", xlabel="year",
+           ylabel="member practices")
+    fig.suptitle(
+        f"ccgabm overview — {summary['population_start']:,} patients, "
+        f"{summary['years_simulated']} years; emergency {summary['emergency_admissions_per_1000']:.0f}"
+        f"/1,000, referred {100 * summary['share_referred_per_year']:.1f}%/yr"
+    )
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

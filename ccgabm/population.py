@@ -1,0 +1,164 @@
+"""The registered population: one array per patient attribute, contiguous by practice block.
+
+Every practice owns a block of slots (its list plus headroom for growth). A slot is either
+a living registered patient or free; deaths free slots and new registrations fill them.
+The monthly kernel in ``kernels.py`` advances every patient and reports per-practice counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from ccgabm import kernels
+from ccgabm.config import Config
+from ccgabm.epidemiology import RateTables, age_band_probabilities, build_rate_tables, ltc_lambda
+from ccgabm.kernels import IMD_CODE_SCALE, MAX_LTC, N_COUNTERS
+from ccgabm.rng import Streams, month_keys
+
+
+@dataclass
+class MonthResult:
+    """What one month of patient activity reports to the organisations."""
+
+    counts: np.ndarray  # [practice, counter] int64
+    waiting_hist: np.ndarray  # [hospital, months waited] int64
+    quintiles: np.ndarray  # [deprivation quintile, (person-months, emergencies)] int64
+
+
+class Population:
+    """Vectorised registered patients of every practice."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        list_sizes: np.ndarray,
+        practice_imd: np.ndarray,
+        streams: Streams,
+    ) -> None:
+        self.cfg = cfg
+        self.seed = streams.seed
+        self.tables: RateTables = build_rate_tables(cfg)
+        n_prac = len(list_sizes)
+        if n_prac >= np.iinfo(np.int16).max:
+            raise ValueError(f"at most {np.iinfo(np.int16).max - 1} practices are supported")
+        sizes = np.asarray(list_sizes, dtype=np.int64)
+        growth = (1.0 + cfg.population.birth_rate / 1000 + cfg.population.in_registration_rate / 1000)
+        years = cfg.run.years
+        capacity = np.ceil(sizes * max(cfg.world.headroom, growth**years - 1.0 + 0.05)).astype(
+            np.int64
+        ) + sizes + 4
+        self.practice_imd = np.asarray(practice_imd, dtype=np.float64)
+        self.block_start = np.zeros(n_prac + 1, dtype=np.int64)
+        np.cumsum(capacity, out=self.block_start[1:])
+        self.block_owner = np.arange(n_prac, dtype=np.int16)
+        total = int(self.block_start[-1])
+        self.n_practices = n_prac
+
+        self.birth_month = np.zeros(total, dtype=np.int16)
+        self.practice = np.zeros(total, dtype=np.int16)
+        self.imd_code = np.zeros(total, dtype=np.uint8)
+        self.ltc = np.zeros(total, dtype=np.uint8)
+        self.wait = np.zeros(total, dtype=np.uint8)
+        self.alive = np.zeros(total, dtype=np.uint8)
+        self.ref_year = np.full(total, -1, dtype=np.int8)
+        self._initialise(sizes, streams)
+        self.quintile_edges = self._quintile_edges()
+
+    def _initialise(self, sizes: np.ndarray, streams: Streams) -> None:
+        """Draw ages, deprivation and conditions of the starting population."""
+        starts = self.block_start[:-1]
+        owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
+        offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        slots = np.repeat(starts, sizes) + offsets
+        n = len(slots)
+        ages = streams.get("population.age").choice(
+            len(age_band_probabilities()), size=n, p=age_band_probabilities()
+        )
+        imd = self.practice_imd[owner] + self.cfg.population.patient_imd_sd * streams.get(
+            "population.imd"
+        ).standard_normal(n)
+        codes = np.clip(np.rint(imd * IMD_CODE_SCALE), 1, 255).astype(np.uint8)
+        lam = ltc_lambda(self.cfg, ages.astype(float), codes / IMD_CODE_SCALE)
+        ltc = np.minimum(streams.get("population.ltc").poisson(lam), MAX_LTC)
+        self.birth_month[slots] = -(ages * 12 + streams.get("population.birth_month").integers(
+            0, 12, size=n
+        ))
+        self.practice[:] = np.repeat(np.arange(self.n_practices, dtype=np.int16),
+                                     np.diff(self.block_start))
+        self.imd_code[slots] = codes
+        self.ltc[slots] = ltc
+        self.alive[slots] = 1
+
+    def _quintile_edges(self) -> np.ndarray:
+        """IMD codes splitting the starting population into five deprivation quintiles."""
+        codes = self.imd_code[self.alive == 1]
+        if len(codes) == 0:
+            return np.array([64, 128, 192, 255], dtype=np.int64)
+        counts = np.bincount(codes, minlength=256)
+        cdf = np.cumsum(counts) / counts.sum()
+        return np.searchsorted(cdf, [0.2, 0.4, 0.6, 0.8], side="left").astype(np.int64) + 1
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.alive)
+
+    def list_sizes(self) -> np.ndarray:
+        """Living registered patients per practice (a full count over the arrays)."""
+        mask = self.alive == 1
+        return np.bincount(self.practice[mask], minlength=self.n_practices).astype(np.int64)
+
+    def step(
+        self,
+        month: int,
+        list_sizes: np.ndarray,
+        practice_refer: np.ndarray,
+        practice_emerg: np.ndarray,
+        practice_hospital: np.ndarray,
+        hosp_cut: np.ndarray,
+        hosp_frac: np.ndarray,
+        n_hospitals: int,
+    ) -> MonthResult:
+        """Advance every patient one month and return the counts for the organisations."""
+        cfg = self.cfg
+        threads = numba.get_num_threads()
+        counts = np.zeros((threads, self.n_practices, N_COUNTERS), dtype=np.int64)
+        hist = np.zeros((threads, n_hospitals, kernels.MAX_WAIT + 1), dtype=np.int64)
+        quint = np.zeros((threads, 5, 2), dtype=np.int64)
+        reg_rate = (cfg.population.birth_rate + cfg.population.in_registration_rate) / 12000.0
+        owner_sizes = np.where(self.block_owner >= 0, list_sizes[np.maximum(self.block_owner, 0)], 0)
+        block_reg = owner_sizes.astype(np.float64) * reg_rate
+        birth_share = cfg.population.birth_rate / max(
+            cfg.population.birth_rate + cfg.population.in_registration_rate, 1e-12
+        )
+        t = self.tables
+        kernels.step_patients(
+            self.birth_month, self.practice, self.imd_code, self.ltc, self.wait, self.alive,
+            self.ref_year, self.block_start, block_reg, self.block_owner, self.practice_imd,
+            practice_refer.astype(np.float64), practice_emerg.astype(np.float64),
+            practice_hospital.astype(np.int64), hosp_cut.astype(np.int64),
+            hosp_frac.astype(np.float64), t.death, t.onset, t.need, t.emergency,
+            t.dep_emergency, t.lam, month_keys(self.seed, month), month, np.int8(month // 12),
+            cfg.hospital.elective_conversion, cfg.hospital.inpatient_share,
+            cfg.emergency.waiting_rr, birth_share, cfg.population.patient_imd_sd,
+            self.quintile_edges, counts, hist, quint,
+        )
+        return MonthResult(counts.sum(axis=0), hist.sum(axis=0), quint.sum(axis=0))
+
+    def need_weights(self, month: int) -> np.ndarray:
+        """Capitation need weight (expected annual modelled cost) summed per practice."""
+        out = np.zeros((numba.get_num_threads(), self.n_practices), dtype=np.int64)
+        kernels.need_weights(
+            self.birth_month, self.practice, self.imd_code, self.ltc, self.alive,
+            self.block_start, month, self.tables.capitation, self.tables.dep_capitation, out,
+        )
+        return out.sum(axis=0) / 1e6
+
+    def reassign(self, from_practice: int, to_practices: np.ndarray, rng: np.random.Generator) -> None:
+        """Disperse a closing practice's patients among receiving practices."""
+        idx = np.flatnonzero((self.practice == from_practice) & (self.alive == 1))
+        self.practice[idx] = rng.choice(to_practices, size=len(idx)).astype(np.int16)
+        blocks = np.flatnonzero(self.block_owner == from_practice)
+        self.block_owner[blocks] = -1

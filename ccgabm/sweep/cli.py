@@ -1,0 +1,57 @@
+"""Command-line entry for ``ccgabm sweep`` (the argparse wiring lives in ``ccgabm.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ccgabm.sweep.spec import SpecError
+
+__all__ = ["add_sweep_arguments", "cli_sweep"]
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``ccgabm sweep`` options to a (sub)parser; pair with ``cli_sweep``."""
+    parser.add_argument("spec", type=Path, help="sweep spec TOML (e.g. configs/sweeps/x.toml)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default results/sweeps/<spec name>); rerun to resume",
+    )
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="workers (-1: all cores)")
+    parser.add_argument("--backend", choices=("loky", "dask"), default="loky")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="dask scheduler address (tcp://host:8786); default: start a LocalCluster",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def cli_sweep(args: argparse.Namespace) -> int:
+    """Run ``ccgabm sweep``: 0 all runs done, 1 some runs failed, 2 bad spec, 130 interrupted."""
+    from ccgabm.sweep.engine import run_sweep
+
+    spec_path = Path(args.spec)
+    out = getattr(args, "out", None) or Path("results") / "sweeps" / spec_path.stem
+    try:
+        report = run_sweep(
+            spec_path,
+            out,
+            jobs=getattr(args, "jobs", 1),
+            backend=getattr(args, "backend", "loky"),
+            scheduler=getattr(args, "scheduler", None),
+            progress=not getattr(args, "no_progress", False),
+        )
+    except (SpecError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: finished runs are kept in {out}; rerun to resume", file=sys.stderr)
+        return 130
+    print(report.format(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 1

@@ -1,0 +1,94 @@
+"""Sweep plans: the base config, every point's validated config and digest, and run seeds.
+
+Building a plan checks every point against ``Config.with_overrides`` before anything runs or
+is written, so a misspelt axis or an out-of-range value fails fast as a ``SpecError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ccgabm.sweep.design import design_points
+from ccgabm.sweep.seeds import RunSeed, run_seeds
+from ccgabm.sweep.spec import SpecError, SweepSpec
+
+__all__ = ["Plan", "build_plan", "point_overrides"]
+
+ConfigLoader = Callable[[Path], Any]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything needed to run a sweep: points, their configs and digests, and seeds."""
+
+    spec: SweepSpec
+    points: pd.DataFrame  # point_id, one column per axis, config_digest, horizon_months
+    configs: list[Any]
+    seeds: list[list[RunSeed]]
+
+    @property
+    def n_runs(self) -> int:
+        """Total runs (points x replications)."""
+        return len(self.configs) * self.spec.replications
+
+    def digest(self, point_id: int) -> str:
+        """Config digest of one point."""
+        return str(self.points.at[point_id, "config_digest"])
+
+
+def _default_loader(path: Path) -> Any:
+    from ccgabm.config import load_config
+
+    return load_config(path)
+
+
+def _horizon_months(config: Any) -> float:
+    try:
+        return float(config.run.years) * 12.0
+    except AttributeError:
+        return float("nan")
+
+
+def point_overrides(points: pd.DataFrame, axis_names: list[str]) -> list[dict[str, Any]]:
+    """Per-point ``{dotted name: plain Python value}`` (numpy scalars unwrapped)."""
+    out = []
+    for row in points[axis_names].itertuples(index=False):
+        values = (v.item() if hasattr(v, "item") else v for v in row)
+        out.append(dict(zip(axis_names, values, strict=True)))
+    return out
+
+
+def build_plan(spec: SweepSpec, load_config: ConfigLoader | None = None) -> Plan:
+    """Load the base config and validate every point; raise ``SpecError`` on any problem."""
+    loader = load_config or _default_loader
+    try:
+        base = loader(spec.base)
+    except FileNotFoundError:
+        raise SpecError(f"[sweep] base = {str(spec.base)!r}: file does not exist") from None
+    except ValueError as exc:  # ConfigError subclasses ValueError
+        raise SpecError(f"[sweep] base = {str(spec.base)!r}: {exc}") from None
+    if spec.fixed:
+        try:
+            base = base.with_overrides(dict(spec.fixed))
+        except ValueError as exc:
+            raise SpecError(f"[fixed] rejected by the model's config: {exc}") from None
+
+    points = design_points(spec)
+    names = spec.axis_names
+    configs = []
+    for pid, overrides in enumerate(point_overrides(points, names)):
+        try:
+            configs.append(base.with_overrides(overrides))
+        except ValueError as exc:
+            shown = ", ".join(f"{k} = {v!r}" for k, v in overrides.items())
+            raise SpecError(f"[axes] point {pid} ({shown}) rejected by the config: {exc}") from None
+    points = points.copy()
+    points["config_digest"] = [c.digest() for c in configs]
+    points["horizon_months"] = [_horizon_months(c) for c in configs]
+    seeds = run_seeds(spec.seed, len(configs), spec.replications, spec.common_random_numbers)
+    return Plan(spec=spec, points=points, configs=configs, seeds=seeds)

@@ -1,0 +1,273 @@
+"""Sweep specifications: parse and validate a TOML sweep file into a frozen ``SweepSpec``.
+
+A spec names a base scenario, a root seed, the number of replications, a sampling design and
+the axes to vary. Every key is checked; a mistake raises ``SpecError`` naming the key, the
+value and what is allowed. Checking the axis names against the model's parameters needs the
+base config and is done in ``ccgabm.sweep.plan``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "SAMPLINGS",
+    "KNOWN_OUTPUTS",
+    "Axis",
+    "SpecError",
+    "SweepSpec",
+    "load_spec",
+    "parse_spec",
+]
+
+SAMPLINGS = ("grid", "lhs", "sobol", "morris")
+KNOWN_OUTPUTS = ("group_fates",)
+_SWEEP_KEYS = {
+    "base": "path of the base scenario TOML, relative to the spec file",
+    "seed": "root seed (int >= 0)",
+    "replications": "runs per point (int >= 1)",
+    "sampling": "one of " + ", ".join(SAMPLINGS),
+    "samples": "design size for lhs, sobol (power of two) and morris (trajectories)",
+    "num_levels": "grid levels of a Morris design (even int >= 2, default 4)",
+    "common_random_numbers": "bool: share run seeds across points (default false)",
+    "description": "free text shown in the report",
+}
+_TABLES = ("sweep", "axes", "fixed", "outputs")
+Scalar = bool | int | float | str
+
+
+class SpecError(ValueError):
+    """A sweep specification is malformed; the message names the key and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept parameter: explicit ``values`` (grid) or a ``low``/``high`` range."""
+
+    name: str
+    values: tuple[Scalar, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def is_range(self) -> bool:
+        """True when the axis is a continuous range (lhs, sobol, morris)."""
+        return self.values is None
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep specification."""
+
+    base: Path
+    seed: int
+    replications: int
+    sampling: str
+    axes: tuple[Axis, ...]
+    samples: int | None = None
+    num_levels: int = 4
+    common_random_numbers: bool = False
+    fixed: dict[str, Scalar] = field(default_factory=dict)
+    keep: tuple[str, ...] = KNOWN_OUTPUTS
+    description: str = ""
+    source: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def axis_names(self) -> list[str]:
+        """Axis names in declaration order."""
+        return [a.name for a in self.axes]
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep spec file (``base`` is resolved relative to it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"sweep spec {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return parse_spec(data, base_dir=path.parent, source=path)
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+
+
+def parse_spec(
+    data: dict[str, Any], base_dir: str | Path = ".", source: Path | None = None
+) -> SweepSpec:
+    """Validate nested spec data (as read from TOML) into a ``SweepSpec``."""
+    _check_keys("top level", data, {t: "table" for t in _TABLES})
+    sweep = _table(data, "sweep", required=True)
+    _check_keys("[sweep]", sweep, _SWEEP_KEYS)
+
+    if "base" not in sweep:
+        raise SpecError("[sweep] base is required: the path of the base scenario TOML")
+    base_text = sweep["base"]
+    if not isinstance(base_text, str) or not base_text:
+        raise SpecError(f"[sweep] base must be a non-empty path string, got {base_text!r}")
+    base = Path(base_text)
+    if not base.is_absolute():
+        base = Path(base_dir) / base
+
+    seed = _int(sweep, "seed", default=None, lo=0)
+    if seed is None:
+        raise SpecError("[sweep] seed is required: an int >= 0 (the root of every run seed)")
+    replications = _int(sweep, "replications", default=1, lo=1)
+    sampling = sweep.get("sampling", "grid")
+    if sampling not in SAMPLINGS:
+        raise SpecError(f"[sweep] sampling must be one of {', '.join(SAMPLINGS)}; got {sampling!r}")
+    samples = _int(sweep, "samples", default=None, lo=1)
+    num_levels = _int(sweep, "num_levels", default=4, lo=2)
+    crn = sweep.get("common_random_numbers", False)
+    if not isinstance(crn, bool):
+        raise SpecError(f"[sweep] common_random_numbers must be true or false, got {crn!r}")
+    description = sweep.get("description", "")
+    if not isinstance(description, str):
+        raise SpecError(f"[sweep] description must be a string, got {description!r}")
+
+    if sampling == "grid":
+        if samples is not None:
+            raise SpecError("[sweep] samples is only used with lhs, sobol or morris, not grid")
+    elif samples is None:
+        raise SpecError(f"[sweep] samples is required with sampling = {sampling!r}")
+    if sampling == "sobol" and samples & (samples - 1):
+        lower = 1 << (samples.bit_length() - 1)
+        raise SpecError(
+            f"[sweep] samples must be a power of two with sampling = 'sobol' (Saltelli design), "
+            f"got {samples}; try {lower} or {lower * 2}"
+        )
+    if "num_levels" in sweep and sampling != "morris":
+        raise SpecError("[sweep] num_levels is only used with sampling = 'morris'")
+    if sampling == "morris" and num_levels % 2:
+        raise SpecError(f"[sweep] num_levels must be even for a Morris design, got {num_levels}")
+
+    axes_data = _table(data, "axes", required=True)
+    if not axes_data:
+        raise SpecError("[axes] is empty: name at least one parameter to vary")
+    axes = tuple(_axis(name, value, sampling) for name, value in axes_data.items())
+    if sampling in ("sobol", "morris") and len(axes) < 2:
+        raise SpecError(f"[axes] sampling = {sampling!r} needs at least two axes")
+
+    fixed = _table(data, "fixed", required=False)
+    for name, value in fixed.items():
+        _dotted(f"[fixed] {name!r}", name)
+        if not _is_scalar(value):
+            raise SpecError(f"[fixed] {name} must be a number, bool or string, got {value!r}")
+        if name in axes_data:
+            raise SpecError(f"[fixed] {name} is also an axis; keep it in one table only")
+
+    outputs = _table(data, "outputs", required=False)
+    _check_keys("[outputs]", outputs, {"keep": "list of outputs to store"})
+    keep = outputs.get("keep", list(KNOWN_OUTPUTS))
+    if not isinstance(keep, list) or any(k not in KNOWN_OUTPUTS for k in keep):
+        raise SpecError(
+            f"[outputs] keep must be a list drawn from {list(KNOWN_OUTPUTS)}, got {keep!r}"
+        )
+
+    return SweepSpec(
+        base=base,
+        seed=seed,
+        replications=replications,
+        sampling=sampling,
+        axes=axes,
+        samples=samples,
+        num_levels=num_levels,
+        common_random_numbers=crn,
+        fixed=dict(fixed),
+        keep=tuple(dict.fromkeys(keep)),
+        description=description,
+        source=source,
+        raw=data,
+    )
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: dict[str, str]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise SpecError(f"{where}: unknown key {key!r}; allowed: {', '.join(allowed)}")
+
+
+def _table(data: dict[str, Any], name: str, required: bool) -> dict[str, Any]:
+    if name not in data:
+        if required:
+            raise SpecError(f"[{name}] table is required")
+        return {}
+    value = data[name]
+    if not isinstance(value, dict):
+        raise SpecError(f"{name} must be a table ([{name}]), got {value!r}")
+    return value
+
+
+def _int(table: dict[str, Any], key: str, default: int | None, lo: int) -> int | None:
+    if key not in table:
+        return default
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise SpecError(f"[sweep] {key} must be an int >= {lo}, got {value!r}")
+    return value
+
+
+def _is_scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, bool | int | str)
+
+
+def _dotted(where: str, name: str) -> None:
+    section, _, key = name.partition(".")
+    if not section or not key:
+        raise SpecError(f"{where} must be a dotted 'section.name' parameter, e.g. 'finance.x'")
+
+
+def _number(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SpecError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _axis(name: str, value: Any, sampling: str) -> Axis:
+    where = f"[axes] {name!r}"
+    _dotted(where, name)
+    if isinstance(value, list):
+        if sampling != "grid":
+            raise SpecError(
+                f"{where}: a list of values needs sampling = 'grid'; with {sampling!r} "
+                "give a range { low = ..., high = ... }"
+            )
+        if not value:
+            raise SpecError(f"{where} is an empty list: give at least one value")
+        for v in value:
+            if not _is_scalar(v):
+                raise SpecError(f"{where}: values must be numbers, bools or strings, got {v!r}")
+        if len(set(map(repr, value))) != len(value):
+            raise SpecError(f"{where} repeats a value in {value!r}; values must be distinct")
+        return Axis(name=name, values=tuple(value))
+    if isinstance(value, dict):
+        allowed = {"low": "lower bound", "high": "upper bound"}
+        if sampling == "grid":
+            allowed["num"] = "number of evenly spaced values (int >= 2)"
+        _check_keys(where, value, allowed)
+        for key in ("low", "high") + (("num",) if sampling == "grid" else ()):
+            if key not in value:
+                raise SpecError(f"{where} needs {key!r} ({allowed[key]})")
+        low = _number(f"{where} low", value["low"])
+        high = _number(f"{where} high", value["high"])
+        if not low < high:
+            raise SpecError(f"{where}: low must be < high, got low={low!r}, high={high!r}")
+        if sampling == "grid":
+            num = value["num"]
+            if isinstance(num, bool) or not isinstance(num, int) or num < 2:
+                raise SpecError(f"{where} num must be an int >= 2, got {num!r}")
+            # Round away float noise so digests and column values stay tidy.
+            step = (high - low) / (num - 1)
+            values = tuple(round(low + i * step, 12) for i in range(num))
+            return Axis(name=name, values=values)
+        return Axis(name=name, low=low, high=high)
+    shape = "{ low, high, num }" if sampling == "grid" else "{ low, high }"
+    raise SpecError(f"{where} must be a list of values or a table {shape}, got {value!r}")

@@ -1,0 +1,163 @@
+"""Build a world: practices, groups, hospitals and neighbourhoods.
+
+Three kinds: a synthetic region from the config, a practice table read from a file
+(``--scale`` keeps every practice and samples patients), and a synthetic England with
+the statistics of the January 2021 practice table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ccgabm.config import Config
+from ccgabm.params import ConfigError
+from ccgabm.practice_table import load_practice_table
+from ccgabm.rng import Streams
+
+IMD_MIN, IMD_MAX = 1.0, 90.0
+
+
+@dataclass
+class World:
+    """Practices (one row each) and the groups, hospitals and neighbourhoods around them."""
+
+    practices: pd.DataFrame  # code, group, postcode, list_size, imd, x, y
+    group_codes: list[str]
+    group_hospital: dict[str, int]
+    hospital_names: list[str]
+    neighbours: dict[str, set[str]]
+    scale: float
+
+
+def build_world(cfg: Config, streams: Streams) -> World:
+    """The world the config asks for."""
+    kind = cfg.world.kind
+    if kind == "region":
+        world = synthetic_region(cfg, streams)
+    elif kind == "table":
+        world = world_from_table(cfg, streams)
+    else:
+        world = synthetic_england(cfg, streams)
+    return world
+
+
+def synthetic_region(cfg: Config, streams: Streams) -> World:
+    """Groups on a ring, practices scattered around each group's centre."""
+    reg = cfg.region
+    n_g, per = reg.n_groups, reg.practices_per_group
+    rng = streams.get("world.region")
+    sizes = rng.lognormal(reg.list_size_log_mean, reg.list_size_log_sd, n_g * per)
+    if reg.target_population > 0:
+        sizes *= reg.target_population / sizes.sum()
+    sizes = np.maximum(np.rint(sizes * cfg.world.scale), 1).astype(np.int64)
+    offsets = np.linspace(-0.5, 0.5, n_g) if n_g > 1 else np.zeros(1)
+    group_means = reg.imd_mean + reg.deprivation_gap * offsets
+    group_idx = np.repeat(np.arange(n_g), per)
+    imd = np.clip(group_means[group_idx] + reg.imd_sd_within_group * rng.standard_normal(n_g * per),
+                  IMD_MIN, IMD_MAX)
+    angle = 2 * np.pi * group_idx / n_g
+    radius = 1.0 if n_g > 1 else 0.0
+    codes = [f"G{g:02d}" for g in range(n_g)]
+    practices = pd.DataFrame({
+        "code": [f"P{i:04d}" for i in range(n_g * per)],
+        "group": [codes[g] for g in group_idx],
+        "postcode": "",
+        "list_size": sizes,
+        "imd": imd,
+        "x": radius * np.cos(angle) + 0.3 * rng.standard_normal(n_g * per),
+        "y": radius * np.sin(angle) + 0.3 * rng.standard_normal(n_g * per),
+    })
+    neighbours = {c: {codes[(g - 1) % n_g], codes[(g + 1) % n_g]} - {c} for g, c in enumerate(codes)}
+    n_h = min(reg.n_hospitals, n_g)
+    return World(
+        practices=practices,
+        group_codes=codes,
+        group_hospital={c: g * n_h // n_g for g, c in enumerate(codes)},
+        hospital_names=[f"H{h:02d}" for h in range(n_h)],
+        neighbours=neighbours,
+        scale=cfg.world.scale,
+    )
+
+
+def world_from_table(cfg: Config, streams: Streams) -> World:
+    """Every practice of a table; patients sampled at ``scale``; neighbours by postcode area."""
+    if not cfg.world.table_path:
+        raise ConfigError(
+            "[world] table_path = '' is not allowed when kind = 'table': name a CSV file"
+        )
+    df = load_practice_table(cfg.resolve_path(cfg.world.table_path))
+    rng = streams.get("world.table")
+    if cfg.world.scale < 1.0:
+        sampled = rng.binomial(df["list_size"].to_numpy(np.int64), cfg.world.scale)
+        df["list_size"] = np.maximum(sampled, 1)
+    df["imd"] = df["imd"].clip(IMD_MIN, IMD_MAX)
+    return _assemble(df, cfg, rng)
+
+
+def synthetic_england(cfg: Config, streams: Streams) -> World:
+    """Practices and groups with the statistics of England's 2021 practice table."""
+    eng, reg = cfg.england, cfg.region
+    rng = streams.get("world.england")
+    n, n_g = eng.n_practices, eng.n_groups
+    z_size = rng.standard_normal(n)
+    sizes = np.exp(reg.list_size_log_mean + reg.list_size_log_sd * z_size)
+    group_weights = rng.lognormal(0.0, 0.6, n_g)
+    group = rng.choice(n_g, size=n, p=group_weights / group_weights.sum())
+    z_group = rng.standard_normal(n_g)
+    rho = eng.corr_log_list_imd
+    z_imd = rho * z_size + np.sqrt(1 - rho**2) * (0.6 * z_group[group] + 0.8 * rng.standard_normal(n))
+    imd = np.clip(reg.imd_mean + eng.imd_sd * z_imd, IMD_MIN, IMD_MAX)
+    codes = [f"E{g:03d}" for g in range(n_g)]
+    df = pd.DataFrame({
+        "code": [f"P{i:05d}" for i in range(n)],
+        "group": [codes[g] for g in group],
+        "postcode": [f"Z{g % 120:03d} 1AA" for g in group],
+        "list_size": np.maximum(np.rint(sizes * cfg.world.scale), 1).astype(np.int64),
+        "imd": imd,
+    })
+    return _assemble(df, cfg, rng)
+
+
+def postcode_area(postcode: str) -> str:
+    """The letters that open a postcode ('NE65 7UW' -> 'NE')."""
+    match = re.match(r"[A-Za-z]+", postcode.strip())
+    return match.group(0).upper() if match else ""
+
+
+def _assemble(df: pd.DataFrame, cfg: Config, rng: np.random.Generator) -> World:
+    """Positions on a grid of groups, hospitals by group order, neighbours by postcode area."""
+    codes = sorted(df["group"].unique())
+    index = {c: i for i, c in enumerate(codes)}
+    side = int(np.ceil(np.sqrt(len(codes))))
+    g = df["group"].map(index).to_numpy()
+    df["x"] = (g % side) + 0.25 * rng.standard_normal(len(df))
+    df["y"] = (g // side) + 0.25 * rng.standard_normal(len(df))
+    df["list_size"] = df["list_size"].astype(np.int64)
+    per_hospital = max(1, cfg.england.practices_per_hospital)
+    n_h = max(1, int(np.ceil(len(df) / per_hospital)))
+    n_h = min(n_h, len(codes))
+    areas = df.assign(area=df["postcode"].map(postcode_area)).groupby("group")["area"].agg(set)
+    neighbours: dict[str, set[str]] = {c: set() for c in codes}
+    by_area: dict[str, set[str]] = {}
+    for group, group_areas in areas.items():
+        for a in group_areas:
+            by_area.setdefault(a, set()).add(group)
+    for members in by_area.values():
+        for c in members:
+            neighbours[c] |= members - {c}
+    for i, c in enumerate(codes):  # groups adjacent on the grid are neighbours too
+        for j in (i - 1, i + 1, i - side, i + side):
+            if 0 <= j < len(codes) and j != i:
+                neighbours[c].add(codes[j])
+    return World(
+        practices=df.reset_index(drop=True),
+        group_codes=codes,
+        group_hospital={c: i * n_h // len(codes) for i, c in enumerate(codes)},
+        hospital_names=[f"H{h:03d}" for h in range(n_h)],
+        neighbours=neighbours,
+        scale=cfg.world.scale,
+    )

@@ -1,0 +1,343 @@
+"""Sweep engine: identical results across jobs/backends, resume after a kill, failures recorded.
+
+The model is replaced by a cheap fake honouring the run contract (``run_fn(config, seed)`` ->
+object with ``.summary`` and ``.group_fates``); it lives at module top level so loky and dask
+workers can unpickle it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ccgabm.sweep import (
+    build_plan,
+    cli_sweep,
+    load_failures,
+    load_results,
+    parse_spec,
+    read_manifest,
+    run_sweep,
+)
+
+KNOWN = {
+    "finance.budget_pressure": 0.0,
+    "region.deprivation_gap": 0.0,
+    "behaviour.initial_trust": 0.5,
+    "run.years": 5,
+}
+
+
+class FakeConfigError(ValueError):
+    """Stands in for ccgabm.config.ConfigError."""
+
+
+@dataclass(frozen=True)
+class FakeRunSection:
+    years: int = 5
+
+
+@dataclass(frozen=True)
+class FakeConfig:
+    """Minimal Config: dotted overrides, validation, digest, ``run.years``."""
+
+    values: dict[str, Any] = field(default_factory=lambda: dict(KNOWN))
+
+    @property
+    def run(self) -> FakeRunSection:
+        return FakeRunSection(int(self.values["run.years"]))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> FakeConfig:
+        new = dict(self.values)
+        for key, value in overrides.items():
+            if key not in KNOWN:
+                raise FakeConfigError(f"{key!r} is not a known parameter")
+            if type(value) is not type(KNOWN[key]) and not (
+                isinstance(KNOWN[key], float) and type(value) is int
+            ):
+                raise FakeConfigError(f"{key} must be {type(KNOWN[key]).__name__}, got {value!r}")
+            if key == "behaviour.initial_trust" and not 0 <= value <= 1:
+                raise FakeConfigError(f"{key} must be in [0, 1], got {value!r}")
+            new[key] = value
+        return FakeConfig(new)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def fake_load_config(path: Path) -> FakeConfig:
+    if not Path(path).is_file():
+        raise FakeConfigError(f"config file {str(path)!r} does not exist")
+    return FakeConfig()
+
+
+@dataclass
+class FakeResult:
+    summary: dict[str, Any]
+    group_fates: pd.DataFrame
+
+
+def fake_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Cheap stochastic 'model': fracture hazard rises with pressure and gap, falls with trust."""
+    v = config.values
+    rng = np.random.default_rng(seed)
+    horizon = config.run.years * 12
+    hazard = 0.01 + v["finance.budget_pressure"] + v["region.deprivation_gap"] / 1000
+    hazard *= 1.5 - v["behaviour.initial_trust"]
+    n = 4
+    t_fracture = rng.exponential(1 / hazard, n)
+    t_dissolve = rng.exponential(400.0, n)
+    fractured = t_fracture < np.minimum(t_dissolve, horizon)
+    dissolved = ~fractured & (t_dissolve < horizon)
+    end = np.where(dissolved, np.ceil(t_dissolve), horizon).astype(int)
+    fates = pd.DataFrame(
+        {
+            "group_id": [f"g{i}" for i in range(n)],
+            "start_month": np.zeros(n, dtype=int),
+            "end_month": end,
+            "fractured": fractured,
+            "fracture_month": np.where(fractured, np.ceil(t_fracture), np.nan),
+            "dissolved": dissolved,
+            "merged": np.zeros(n, dtype=bool),
+        }
+    )
+    summary = {
+        "emergency_admissions_per_1000": float(98 + rng.normal()),
+        "n_groups_end": int(n - dissolved.sum()),
+        "note": "fake",
+    }
+    return FakeResult(summary, fates)
+
+
+def failing_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Fails at one point (pressure 0.04, trust 0.8)."""
+    v = config.values
+    if v["finance.budget_pressure"] == 0.04 and v["behaviour.initial_trust"] == 0.8:
+        raise RuntimeError("boom at the high-pressure, high-trust corner")
+    return fake_run(config, seed)
+
+
+class InterruptAfter:
+    """Runs ``k`` runs then raises KeyboardInterrupt (as Ctrl-C would)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.calls = 0
+
+    def __call__(self, config: FakeConfig, seed: int) -> FakeResult:
+        if self.calls >= self.k:
+            raise KeyboardInterrupt
+        self.calls += 1
+        return fake_run(config, seed)
+
+
+class Recording:
+    """Records the seed of every run it executes (files, so it works across processes)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self, config: FakeConfig, seed: int) -> FakeResult:
+        (self.folder / f"{seed}-{os.getpid()}-{time.perf_counter_ns()}").touch()
+        return fake_run(config, seed)
+
+    def seeds(self) -> list[int]:
+        return [int(p.name.split("-")[0]) for p in self.folder.iterdir()]
+
+
+SPEC = {
+    "sweep": {"base": "baseline.toml", "seed": 12345, "replications": 3},
+    "axes": {
+        "finance.budget_pressure": [0.0, 0.04],
+        "region.deprivation_gap": {"low": 0.0, "high": 30.0, "num": 2},
+        "behaviour.initial_trust": [0.2, 0.8],
+    },
+}
+
+
+@pytest.fixture
+def spec(tmp_path: Path):
+    (tmp_path / "baseline.toml").write_text("")
+    return parse_spec(SPEC, base_dir=tmp_path)
+
+
+def _results(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs, fates = load_results(out)
+    return runs.drop(columns="wall_seconds"), fates
+
+
+def _sweep(spec, out: Path, **kw) -> Any:
+    kw.setdefault("run_fn", fake_run)
+    return run_sweep(spec, out, progress=False, load_config=fake_load_config, **kw)
+
+
+def test_layout_and_contents(spec, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    report = _sweep(spec, out)
+    assert report.ok and report.n_runs == 24 and report.n_completed == 24
+    manifest = read_manifest(out)
+    assert manifest["n_points"] == 8 and manifest["replications"] == 3
+    assert [a["name"] for a in manifest["axes"]] == list(SPEC["axes"])
+    assert len(list((out / "runs").glob("*.parquet"))) == 24
+    assert (out / "runs" / "point-00007_rep-002.parquet").is_file()
+    assert (out / "points.parquet").is_file()
+    runs, fates = _results(out)
+    assert len(runs) == 24 and len(fates) == 24 * 4
+    for col in ["finance.budget_pressure", "seed", "seed_entropy", "seed_spawn_key",
+                "config_digest", "package_version", "emergency_admissions_per_1000", "note"]:
+        assert col in runs.columns
+    assert runs["seed"].is_unique
+    first = runs.iloc[0]
+    assert first["seed_entropy"] == "12345" and json.loads(first["seed_spawn_key"]) == [0, 0]
+    assert set(fates.columns) >= {"point_id", "replication", "group_id", "fracture_month"}
+
+
+def test_same_results_whatever_jobs_and_backend(spec, tmp_path: Path) -> None:
+    _sweep(spec, tmp_path / "j1", jobs=1)
+    _sweep(spec, tmp_path / "j2", jobs=2)
+    _sweep(spec, tmp_path / "dask", jobs=2, backend="dask")
+    ref_runs, ref_fates = _results(tmp_path / "j1")
+    for other in ("j2", "dask"):
+        runs, fates = _results(tmp_path / other)
+        pd.testing.assert_frame_equal(ref_runs, runs)
+        pd.testing.assert_frame_equal(ref_fates, fates)
+
+
+def test_rerun_skips_everything(spec, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    _sweep(spec, out)
+    rec = Recording(tmp_path / "calls")
+    rec.folder.mkdir()
+    report = _sweep(spec, out, run_fn=rec)
+    assert report.n_skipped == 24 and report.n_completed == 0 and rec.seeds() == []
+
+
+def test_resume_after_keyboard_interrupt(spec, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        _sweep(spec, out, run_fn=InterruptAfter(5))
+    assert len(list((out / "runs").glob("*.parquet"))) == 5
+    rec = Recording(tmp_path / "calls")
+    rec.folder.mkdir()
+    report = _sweep(spec, out, run_fn=rec)
+    assert report.n_skipped == 5 and report.n_completed == 19
+    assert len(rec.seeds()) == 19 and len(set(rec.seeds())) == 19
+    _sweep(spec, tmp_path / "clean")
+    pd.testing.assert_frame_equal(_results(out)[0], _results(tmp_path / "clean")[0])
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    sys.path[:0] = [{tests!r}, {root!r}]
+    import test_sweep_engine as t
+    from ccgabm.sweep import parse_spec, run_sweep
+
+    def slow(config, seed):
+        time.sleep(0.15)
+        return t.fake_run(config, seed)
+
+    spec = parse_spec(t.SPEC, base_dir={base!r})
+    run_sweep(spec, {out!r}, jobs=1, run_fn=slow, progress=False, load_config=t.fake_load_config)
+    """
+)
+
+
+def test_resume_after_kill(spec, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = _CHILD.format(
+        tests=str(Path(__file__).parent),
+        root=str(Path(__file__).parent.parent),
+        base=str(tmp_path),
+        out=str(out),
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while len(list((out / "runs").glob("*.parquet"))) < 4:
+            assert proc.poll() is None, "child sweep exited early"
+            assert time.monotonic() < deadline, "child sweep made no progress"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    done_before = {p.name for p in (out / "runs").glob("*.parquet")}
+    assert 4 <= len(done_before) < 24
+    rec = Recording(tmp_path / "calls")
+    rec.folder.mkdir()
+    report = _sweep(spec, out, run_fn=rec, jobs=2)
+    assert report.ok and report.n_skipped == len(done_before)
+    plan = build_plan(spec, fake_load_config)
+    missing = {
+        s.seed
+        for pid, reps in enumerate(plan.seeds)
+        for rep, s in enumerate(reps)
+        if f"point-{pid:05d}_rep-{rep:03d}.parquet" not in done_before
+    }
+    assert sorted(rec.seeds()) == sorted(missing)  # exactly the missing runs, each once
+    runs, _ = _results(out)
+    assert len(runs) == 24 and not runs.duplicated(["point_id", "replication"]).any()
+    assert not list(out.rglob(".tmp-*"))
+
+
+def test_failure_recorded_and_others_complete(spec, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    report = _sweep(spec, out, run_fn=failing_run)
+    # points 5 and 7 are (pressure 0.04, trust 0.8) at gap 0 and 30
+    assert not report.ok and report.n_failed == 6 and report.n_completed == 18
+    failures = load_failures(out)
+    assert {(f["point_id"], f["replication"]) for f in failures} == {
+        (p, r) for p in (5, 7) for r in range(3)
+    }
+    assert "RuntimeError: boom" in failures[0]["traceback"]
+    assert "FAILED point 5 rep 0" in report.format()
+    assert len(load_results(out)[0]) == 18
+    # a later successful retry runs only the failed runs and clears their records
+    report = _sweep(spec, out)
+    assert report.ok and report.n_completed == 6 and load_failures(out) == []
+
+
+def test_changed_point_or_version_reruns_only_affected(spec, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out"
+    _sweep(spec, out)
+    changed = json.loads(json.dumps(SPEC))
+    changed["axes"]["behaviour.initial_trust"] = [0.2, 0.9]
+    spec2 = parse_spec(changed, base_dir=tmp_path)
+    report = _sweep(spec2, out)
+    assert report.n_skipped == 12 and report.n_completed == 12
+    runs, _ = _results(out)
+    assert sorted(runs["behaviour.initial_trust"].unique()) == [0.2, 0.9]
+    monkeypatch.setattr("ccgabm.sweep.engine.package_version", lambda: "9.9.9")
+    assert _sweep(spec2, out).n_completed == 24
+
+
+def test_malformed_result_is_a_failure(spec, tmp_path: Path) -> None:
+    def bad(config: FakeConfig, seed: int) -> FakeResult:
+        result = fake_run(config, seed)
+        return FakeResult(result.summary, result.group_fates.drop(columns="merged"))
+
+    report = _sweep(spec, tmp_path / "out", run_fn=bad)
+    assert report.n_failed == 24 and "merged" in report.failures[0]["error"]
+
+
+def test_cli_sweep_bad_spec(tmp_path: Path, capsys) -> None:
+    spec_file = tmp_path / "bad.toml"
+    spec_file.write_text('[sweep]\nbase = "b.toml"\nseed = 1\nsampling = "sobol"\nsamples = 6\n')
+    args = type("Args", (), {"spec": spec_file, "out": tmp_path / "out", "no_progress": True})()
+    assert cli_sweep(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "power of two" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
