@@ -105,7 +105,7 @@ class PopulationSection:
         "net of births and deaths",
     )
     mortality_log_intercept: float = param(
-        -10.65, lo=-20.0, hi=-3.0, source="Gompertz fit to ONS National life tables 2017-2019",
+        -10.65, lo=-20.0, hi=0.0, source="Gompertz fit to ONS National life tables 2017-2019",
     )
     mortality_log_slope: float = param(
         0.095, lo=0.0, hi=0.3, unit="per year of age", source="ONS National life tables 2017-2019",

@@ -158,13 +158,18 @@ def step_patients(
             if _uniform(keys[D_EMERG], i) < pe:
                 counts[tid, p, EMERGENCY] += 1
                 quint[tid, q, 1] += 1
-            if w == 0 and not treated and _uniform(keys[D_NEED], i) < need_t[age, nl]:
-                if _uniform(keys[D_REFER], i) < practice_refer[p]:
-                    w = 1
-                    counts[tid, p, REFERRALS] += 1
-                    if ref_year[i] != fy:
-                        ref_year[i] = fy
-                        counts[tid, p, NEWLY_REFERRED] += 1
+            # need arises (the patient's draw), then the practice decides (its own draw)
+            if (
+                w == 0
+                and not treated
+                and _uniform(keys[D_NEED], i) < need_t[age, nl]
+                and _uniform(keys[D_REFER], i) < practice_refer[p]
+            ):
+                w = 1
+                counts[tid, p, REFERRALS] += 1
+                if ref_year[i] != fy:
+                    ref_year[i] = fy
+                    counts[tid, p, NEWLY_REFERRED] += 1
             wait[i] = w
             counts[tid, p, LIST_END] += 1
             if w > 0:
@@ -178,10 +183,8 @@ def step_patients(
 def _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive, ref_year,
               practice_imd, lam_t, keys, month, birth_share, imd_sd):
     """Fill a free slot with a newborn or an in-moving adult registering at ``owner``."""
-    if _uniform(keys[D_REG_KIND], i) < birth_share:
-        age = 0
-    else:
-        age = 18 + int(_uniform(keys[D_REG_AGE], i) * 27.0)
+    newborn = _uniform(keys[D_REG_KIND], i) < birth_share
+    age = 0 if newborn else 18 + int(_uniform(keys[D_REG_AGE], i) * 27.0)
     u1 = max(_uniform(keys[D_REG_IMD_A], i), 1e-12)
     u2 = _uniform(keys[D_REG_IMD_B], i)
     z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)

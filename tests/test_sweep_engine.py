@@ -130,6 +130,13 @@ def failing_run(config: FakeConfig, seed: int) -> FakeResult:
     return fake_run(config, seed)
 
 
+def env_probe(config: FakeConfig, seed: int) -> FakeResult:
+    """Reports where it ran and the numba thread cap it saw."""
+    result = fake_run(config, seed)
+    result.summary.update(pid=os.getpid(), numba=os.environ.get("NUMBA_NUM_THREADS", ""))
+    return result
+
+
 class InterruptAfter:
     """Runs ``k`` runs then raises KeyboardInterrupt (as Ctrl-C would)."""
 
@@ -196,8 +203,16 @@ def test_layout_and_contents(spec, tmp_path: Path) -> None:
     assert (out / "points.parquet").is_file()
     runs, fates = _results(out)
     assert len(runs) == 24 and len(fates) == 24 * 4
-    for col in ["finance.budget_pressure", "seed", "seed_entropy", "seed_spawn_key",
-                "config_digest", "package_version", "emergency_admissions_per_1000", "note"]:
+    for col in [
+        "finance.budget_pressure",
+        "seed",
+        "seed_entropy",
+        "seed_spawn_key",
+        "config_digest",
+        "package_version",
+        "emergency_admissions_per_1000",
+        "note",
+    ]:
         assert col in runs.columns
     assert runs["seed"].is_unique
     first = runs.iloc[0]
@@ -214,6 +229,18 @@ def test_same_results_whatever_jobs_and_backend(spec, tmp_path: Path) -> None:
         runs, fates = _results(tmp_path / other)
         pd.testing.assert_frame_equal(ref_runs, runs)
         pd.testing.assert_frame_equal(ref_fates, fates)
+
+
+def test_dask_workers_cap_numba_threads(tmp_path: Path) -> None:
+    (tmp_path / "baseline.toml").write_text("")
+    small = {"sweep": {"base": "baseline.toml", "seed": 1}, "axes": {"run.years": [1, 2]}}
+    out = tmp_path / "out"
+    report = _sweep(parse_spec(small, base_dir=tmp_path), out, backend="dask", run_fn=env_probe)
+    assert report.ok
+    runs, _ = load_results(out)
+    assert (runs["numba"] == "1").all() and (runs["pid"] != os.getpid()).all()
+    assert runs["run.years"].tolist() == [1, 2]
+    assert read_manifest(out)["points"][1]["horizon_months"] == 24
 
 
 def test_rerun_skips_everything(spec, tmp_path: Path) -> None:
@@ -299,9 +326,7 @@ def test_failure_recorded_and_others_complete(spec, tmp_path: Path, capsys) -> N
     # points 5 and 7 are (pressure 0.04, trust 0.8) at gap 0 and 30
     assert not report.ok and report.n_failed == 6 and report.n_completed == 18
     failures = load_failures(out)
-    assert {(f["point_id"], f["replication"]) for f in failures} == {
-        (p, r) for p in (5, 7) for r in range(3)
-    }
+    assert {(f["point_id"], f["replication"]) for f in failures} == {(p, r) for p in (5, 7) for r in range(3)}
     assert "RuntimeError: boom" in failures[0]["traceback"]
     assert "FAILED point 5 rep 0" in report.format()
     assert len(load_results(out)[0]) == 18

@@ -243,9 +243,7 @@ def _store_success(
     (out / "failures" / (run_name(pid, rep) + ".json")).unlink(missing_ok=True)
 
 
-def _failure_record(
-    outcome: dict[str, Any], ident: dict[str, Any], params: dict[str, Any]
-) -> dict[str, Any]:
+def _failure_record(outcome: dict[str, Any], ident: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
     return {
         "point_id": outcome["point_id"],
         "replication": outcome["replication"],

@@ -47,9 +47,7 @@ def run_seeds(
         return [list(shared) for _ in range(n_points)]
     out: list[list[RunSeed]] = []
     for point_seq in root_seq.spawn(n_points):
-        out.append(
-            [RunSeed(root, tuple(s.spawn_key), _to_int(s)) for s in point_seq.spawn(replications)]
-        )
+        out.append([RunSeed(root, tuple(s.spawn_key), _to_int(s)) for s in point_seq.spawn(replications)])
     return out
 
 

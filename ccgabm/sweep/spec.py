@@ -98,9 +98,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise SpecError(f"{path}: {exc}") from None
 
 
-def parse_spec(
-    data: dict[str, Any], base_dir: str | Path = ".", source: Path | None = None
-) -> SweepSpec:
+def parse_spec(data: dict[str, Any], base_dir: str | Path = ".", source: Path | None = None) -> SweepSpec:
     """Validate nested spec data (as read from TOML) into a ``SweepSpec``."""
     _check_keys("top level", data, {t: "table" for t in _TABLES})
     sweep = _table(data, "sweep", required=True)
@@ -166,9 +164,7 @@ def parse_spec(
     _check_keys("[outputs]", outputs, {"keep": "list of outputs to store"})
     keep = outputs.get("keep", list(KNOWN_OUTPUTS))
     if not isinstance(keep, list) or any(k not in KNOWN_OUTPUTS for k in keep):
-        raise SpecError(
-            f"[outputs] keep must be a list drawn from {list(KNOWN_OUTPUTS)}, got {keep!r}"
-        )
+        raise SpecError(f"[outputs] keep must be a list drawn from {list(KNOWN_OUTPUTS)}, got {keep!r}")
 
     return SweepSpec(
         base=base,

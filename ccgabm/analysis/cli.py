@@ -1,0 +1,48 @@
+"""Command-line entry for ``ccgabm analyze`` (the argparse wiring lives in ``ccgabm.cli``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_analyze_arguments", "cli_analyze"]
+
+
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``ccgabm analyze`` options to a (sub)parser; pair with ``cli_analyze``."""
+    parser.add_argument("out_dir", type=Path, help="a sweep's output folder")
+    parser.add_argument(
+        "--years",
+        type=float,
+        nargs="+",
+        default=[5, 10],
+        help="horizons N for P(fracture within N years) (default 5 10)",
+    )
+    parser.add_argument(
+        "--heatmap-axes",
+        nargs=2,
+        default=None,
+        metavar=("X", "Y"),
+        help="two swept axes for the heatmaps (default: the first two)",
+    )
+    return parser
+
+
+def cli_analyze(args: argparse.Namespace) -> int:
+    """Run ``ccgabm analyze``: 0 on success, 2 on a bad store or arguments."""
+    from ccgabm.analysis.report import AnalysisError, analyze
+
+    try:
+        result = analyze(
+            args.out_dir,
+            years=tuple(getattr(args, "years", None) or (5, 10)),
+            heatmap_axes=tuple(args.heatmap_axes) if getattr(args, "heatmap_axes", None) else None,
+        )
+    except AnalysisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {len(result.files)} files to {result.folder}")
+    return 0

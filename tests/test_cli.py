@@ -1,0 +1,53 @@
+"""The command line as a user runs it: outputs, clear errors, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from support import ROOT
+
+
+def ccgabm(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "ccgabm", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def write_small(tmp_path, extra=""):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text("[run]\nyears = 1\n[region]\nn_groups = 2\npractices_per_group = 3\n"
+                   "target_population = 8000\n" + extra)
+    return cfg
+
+
+def test_run_writes_summary_tables_and_figure(tmp_path):
+    out = tmp_path / "out"
+    proc = ccgabm("run", str(write_small(tmp_path)), "--out", str(out), "--seed", "3",
+                  "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["seed"] == 3 and summary["n_groups_end"] == 2
+    for name in ("monthly", "group_year", "practice_year", "events", "group_fates"):
+        assert (out / f"{name}.parquet").stat().st_size > 0
+    assert (out / "overview.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(tmp_path.glob(".out-partial-*"))
+
+
+def test_bad_config_clear_error_no_traceback_nothing_written(tmp_path):
+    out = tmp_path / "out"
+    cfg = write_small(tmp_path, "[finance]\npace_of_change = 7\n")
+    proc = ccgabm("run", str(cfg), "--out", str(out))
+    assert proc.returncode == 2
+    assert "pace_of_change = 7" in proc.stderr and "between 0.0 and 1.0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [cfg]
+
+
+def test_missing_config_and_bad_years(tmp_path):
+    proc = ccgabm("run", str(tmp_path / "none.toml"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    proc = ccgabm("run", str(write_small(tmp_path)), "--out", str(tmp_path / "o"), "--years", "0")
+    assert proc.returncode == 2 and "positive integer" in proc.stderr
+    assert not (tmp_path / "o").exists()
