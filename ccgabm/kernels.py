@@ -92,9 +92,9 @@ def _poisson_from_uniform(lam, u, cap):
 def step_patients(
     birth_month, practice, imd_code, ltc, wait, alive, ref_year,
     block_start, block_reg, block_owner, practice_imd, practice_refer, practice_emerg,
-    practice_hospital, hosp_cut, hosp_frac,
+    practice_conversion, practice_hospital, hosp_cut, hosp_frac,
     death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t,
-    keys, month, fy, conversion, inpatient_share, waiting_rr, birth_share, imd_sd,
+    keys, month, fy, inpatient_share, waiting_rr, birth_share, imd_sd,
     quint_edges, counts, hist, quint,
 ):
     """Advance every patient by one month; write per-thread counts, histograms, quintiles."""
@@ -144,7 +144,7 @@ def step_patients(
                     treated = True
                     counts[tid, p, OUTPATIENT] += 1
                     counts[tid, p, WAIT_MONTHS_TREATED] += w
-                    if _uniform(keys[D_CONVERT], i) < conversion:
+                    if _uniform(keys[D_CONVERT], i) < practice_conversion[p]:
                         if _uniform(keys[D_INPAT], i) < inpatient_share:
                             counts[tid, p, INPATIENT] += 1
                         else:

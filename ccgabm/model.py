@@ -35,9 +35,10 @@ from ccgabm.kernels import (
     REFERRALS,
     REGISTRATIONS,
 )
-from ccgabm.population import MonthResult, Population
+from ccgabm.population import MonthResult, Population, PracticeLevers
 from ccgabm.recorder import Recorder
 from ccgabm.rng import Streams
+from ccgabm.timing import PhaseClock
 from ccgabm.world import build_world
 
 
@@ -58,6 +59,7 @@ class CommissioningModel(mesa.Model):
         self.month = 0
         self.horizon = config.run.years * 12
         self.recorder = Recorder()
+        self.timings: dict[str, float] = {}
 
         self.board = CommissioningBoard(self, config.finance, self.world.scale)
         self.hospitals = [
@@ -97,31 +99,46 @@ class CommissioningModel(mesa.Model):
     # ---- the monthly order of play -------------------------------------------------------
     def step(self) -> None:
         """Advance one month (see the module docstring for the order of play)."""
+        clock = PhaseClock(self.timings)
         month = self.month
         if month % 12 == 0:
             self._start_financial_year(month // 12)
-        refer = np.array([p.referral_probability(self.cfg.referral.refer_probability)
-                          for p in self.practices])
-        emergency_multiplier = np.ones(len(self.practices))
-        practice_hospital = np.array([p.group.hospital.index for p in self.practices])
+        clock.lap("board")
+        levers = self._practice_levers()
+        clock.lap("practices")
         cutoffs = [h.treatment_cutoff() for h in self.hospitals]
+        clock.lap("hospitals")
         result = self.population.step(
             month,
             np.array([p.list_size for p in self.practices], dtype=np.int64),
-            refer,
-            emergency_multiplier,
-            practice_hospital,
+            levers,
             np.array([c[0] for c in cutoffs]),
             np.array([c[1] for c in cutoffs]),
             len(self.hospitals),
         )
+        clock.lap("patients")
         self._account(result)
         if month % 12 == 11:
             self._close_financial_year(month // 12)
+        clock.lap("groups")
         self._record_month(result)
+        clock.lap("data")
         self.month += 1
         if self.month >= self.horizon:
             self.running = False
+
+    def _practice_levers(self) -> PracticeLevers:
+        """Referral, emergency and conversion multipliers set by practices and their groups."""
+        base_refer = self.cfg.referral.refer_probability
+        base_conversion = self.cfg.hospital.elective_conversion
+        return PracticeLevers(
+            refer=np.array([p.referral_probability(base_refer) for p in self.practices]),
+            emergency=np.array([p.group.emergency_multiplier for p in self.practices]),
+            conversion=np.array([
+                min(1.0, base_conversion * p.group.conversion_multiplier) for p in self.practices
+            ]),
+            hospital=np.array([p.group.hospital.index for p in self.practices]),
+        )
 
     def run(self, months: int | None = None, progress: bool = False) -> None:
         """Run to the horizon (or ``months`` more steps), optionally with a progress bar."""

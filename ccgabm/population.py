@@ -20,6 +20,16 @@ from ccgabm.rng import Streams, month_keys
 
 
 @dataclass
+class PracticeLevers:
+    """Per-practice multipliers the organisations set before the patients' month."""
+
+    refer: np.ndarray  # probability that a referable need is referred
+    emergency: np.ndarray  # relative risk of emergency admission (community services)
+    conversion: np.ndarray  # probability that a first outpatient leads to an elective admission
+    hospital: np.ndarray  # index of the hospital that serves the practice's group
+
+
+@dataclass
 class MonthResult:
     """What one month of patient activity reports to the organisations."""
 
@@ -114,9 +124,7 @@ class Population:
         self,
         month: int,
         list_sizes: np.ndarray,
-        practice_refer: np.ndarray,
-        practice_emerg: np.ndarray,
-        practice_hospital: np.ndarray,
+        levers: PracticeLevers,
         hosp_cut: np.ndarray,
         hosp_frac: np.ndarray,
         n_hospitals: int,
@@ -137,11 +145,12 @@ class Population:
         kernels.step_patients(
             self.birth_month, self.practice, self.imd_code, self.ltc, self.wait, self.alive,
             self.ref_year, self.block_start, block_reg, self.block_owner, self.practice_imd,
-            practice_refer.astype(np.float64), practice_emerg.astype(np.float64),
-            practice_hospital.astype(np.int64), hosp_cut.astype(np.int64),
+            levers.refer.astype(np.float64), levers.emergency.astype(np.float64),
+            levers.conversion.astype(np.float64), levers.hospital.astype(np.int64),
+            hosp_cut.astype(np.int64),
             hosp_frac.astype(np.float64), t.death, t.onset, t.need, t.emergency,
             t.dep_emergency, t.lam, month_keys(self.seed, month), month, np.int8(month // 12),
-            cfg.hospital.elective_conversion, cfg.hospital.inpatient_share,
+            cfg.hospital.inpatient_share,
             cfg.emergency.waiting_rr, birth_share, cfg.population.patient_imd_sd,
             self.quintile_edges, counts, hist, quint,
         )

@@ -25,6 +25,8 @@ class CommissioningGroup(mesa.Agent):
         self.neighbours: set[str] = set()
         self.active = True
         self.referral_multiplier = 1.0
+        self.emergency_multiplier = 1.0
+        self.conversion_multiplier = 1.0
         self.balance = 0.0
         self.received = dict.fromkeys(INCOME_KINDS, 0.0)
         self.spent = dict.fromkeys(SPEND_KINDS, 0.0)

@@ -76,5 +76,6 @@ def fracture_probability(
     with np.errstate(divide="ignore", invalid="ignore"):
         table["p"] = np.where(estimable, x / np.maximum(n, 1), np.nan)
     table["ci_low"], table["ci_high"] = low, high
+    table["x"] = table["x"].astype("Int64")
     table = points[axis_cols].merge(table, on="point_id", how="right")
     return table.sort_values(["level", "years", "point_id"], ascending=[False, True, True], ignore_index=True)

@@ -283,6 +283,26 @@ def _dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
         yield client
 
 
+def _dask_outcomes(
+    client: Any, task_args: list[tuple[Any, ...]], stack: contextlib.ExitStack
+) -> Iterator[dict[str, Any]]:
+    """Results from dask workers, in completion order.
+
+    joblib runs everything in the calling process when the backend reports one core, so a
+    one-thread cluster is driven through the client directly; otherwise through joblib.
+    """
+    from joblib import Parallel, delayed, parallel_config
+
+    if sum(client.ncores().values()) > 1:
+        stack.enter_context(parallel_config(backend="dask"))
+        parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
+        return parallel(delayed(execute_run)(*a) for a in task_args)
+    from distributed import as_completed
+
+    futures = [client.submit(execute_run, *a, pure=False) for a in task_args]
+    return (f.result() for f in as_completed(futures))
+
+
 def run_sweep(
     spec: SweepSpec | str | Path,
     out_dir: str | Path,
@@ -300,7 +320,7 @@ def run_sweep(
     (before writing anything) when the spec is malformed or a point is rejected by the config.
     KeyboardInterrupt propagates; every run finished before it stays on disk.
     """
-    from joblib import Parallel, delayed, parallel_config
+    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
@@ -334,10 +354,7 @@ def run_sweep(
         return report
 
     limit = backend == "dask"
-    tasks = (
-        delayed(execute_run)(pid, rep, fn, plan.configs[pid], plan.seeds[pid][rep].seed, limit)
-        for pid, rep in todo
-    )
+    task_args = [(pid, rep, fn, plan.configs[pid], plan.seeds[pid][rep].seed, limit) for pid, rep in todo]
     bar = tqdm(
         total=len(todo),
         desc=f"sweep ({report.n_skipped} done before)",
@@ -346,14 +363,15 @@ def run_sweep(
         file=sys.stderr,
     )
     with contextlib.ExitStack() as stack:
+        outcomes: Iterator[dict[str, Any]]
         if backend == "dask":
-            stack.enter_context(_dask_client(scheduler, jobs))
-            stack.enter_context(parallel_config(backend="dask"))
-            parallel = Parallel(n_jobs=-1, return_as="generator_unordered")
+            client = stack.enter_context(_dask_client(scheduler, jobs))
+            outcomes = _dask_outcomes(client, task_args, stack)
         else:
             parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+            outcomes = parallel(delayed(execute_run)(*a) for a in task_args)
         stack.callback(bar.close)
-        for outcome in parallel(tasks):
+        for outcome in outcomes:
             key = (outcome["point_id"], outcome["replication"])
             ident, p = idents[key], params[key[0]]
             if outcome["ok"]:
