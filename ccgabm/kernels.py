@@ -91,92 +91,144 @@ def _poisson_from_uniform(lam, u, cap):
 @njit(parallel=True, cache=True)
 def step_patients(
     birth_month, practice, imd_code, ltc, wait, alive, ref_year,
-    block_start, block_reg, block_owner, practice_imd, practice_refer, practice_emerg,
+    block_start, block_hi, block_reg, block_owner, chunk_start,
+    practice_imd, practice_refer, practice_emerg,
     practice_conversion, practice_hospital, hosp_cut, hosp_frac,
-    death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t,
+    death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t, quint_of_code,
     keys, month, fy, inpatient_share, waiting_rr, birth_share, imd_sd,
-    quint_edges, counts, hist, quint,
+    counts, hist, quint, scratch,
 ):
-    """Advance every patient by one month; write per-thread counts, histograms, quintiles."""
-    n_blocks = block_start.shape[0] - 1
-    for b in prange(n_blocks):
+    """Advance every patient by one month; write per-thread counts, histograms, quintiles.
+
+    Blocks are processed in chunks (contiguous runs of blocks balanced by occupied slots);
+    which thread runs a chunk changes nothing but where its integer counts are added.
+    Only slots below a block's high-water mark ``block_hi`` can hold a patient; slots above
+    it are visited only to place registrations that found no earlier free slot.
+    """
+    n_chunks = chunk_start.shape[0] - 1
+    k_death = keys[D_DEATH]
+    k_ltc = keys[D_LTC]
+    k_need = keys[D_NEED]
+    k_refer = keys[D_REFER]
+    k_treat = keys[D_TREAT]
+    k_emerg = keys[D_EMERG]
+    k_convert = keys[D_CONVERT]
+    k_inpat = keys[D_INPAT]
+    k_reg = keys[D_REG]
+    for c in prange(n_chunks):
         tid = numba.get_thread_id()
-        expected = block_reg[b]
-        n_reg = int(expected)
-        if _uniform(keys[D_REG], b) < expected - n_reg:
-            n_reg += 1
-        owner = block_owner[b]
-        for i in range(block_start[b], block_start[b + 1]):
-            if alive[i] == 0:
-                if n_reg > 0 and owner >= 0:
+        # per-thread accumulators in rows of ``scratch`` padded apart (no false sharing)
+        acc = scratch[tid, 16:16 + N_COUNTERS]
+        acc[:] = 0
+        lq = scratch[tid, 40:50].reshape((5, 2))
+        lq[:] = 0
+        for b in range(chunk_start[c], chunk_start[c + 1]):
+            expected = block_reg[b]
+            n_reg = int(expected)
+            if _uniform(k_reg, b) < expected - n_reg:
+                n_reg += 1
+            owner = block_owner[b]
+            if owner < 0:
+                n_reg = 0
+            cur = -1
+            hi = block_hi[b]
+            start = block_start[b]
+            for i in range(start, hi):
+                if alive[i] == 0:
+                    if n_reg > 0:
+                        n_reg -= 1
+                        _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive,
+                                  ref_year, practice_imd, lam_t, keys, month, birth_share, imd_sd)
+                        counts[tid, owner, REGISTRATIONS] += 1
+                    continue
+                p = practice[i]
+                if p != cur:
+                    if cur >= 0:
+                        for k in range(N_COUNTERS):
+                            counts[tid, cur, k] += acc[k]
+                            acc[k] = 0
+                    cur = p
+                    h = practice_hospital[p]
+                    cut = hosp_cut[h]
+                    frac = hosp_frac[h]
+                    p_refer = practice_refer[p]
+                    p_emerg = practice_emerg[p]
+                    p_conv = practice_conversion[p]
+                age = (month - birth_month[i]) // 12
+                if age > AGE_MAX:
+                    age = AGE_MAX
+                nl = ltc[i]
+                code = imd_code[i]
+                q = quint_of_code[code]
+                acc[PERSON_MONTHS] += 1
+                lq[q, 0] += 1
+                if _uniform(k_death, i) < death_t[age, nl]:
+                    alive[i] = 0
+                    wait[i] = 0
+                    acc[DEATHS] += 1
+                    continue
+                if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
+                    nl += 1
+                    ltc[i] = nl
+                    acc[LTC_ONSETS] += 1
+                w = wait[i]
+                treated = False
+                if w > 0:
+                    if w > cut or (w == cut and _uniform(k_treat, i) < frac):
+                        treated = True
+                        acc[OUTPATIENT] += 1
+                        acc[WAIT_MONTHS_TREATED] += w
+                        if _uniform(k_convert, i) < p_conv:
+                            if _uniform(k_inpat, i) < inpatient_share:
+                                acc[INPATIENT] += 1
+                            else:
+                                acc[DAY_CASE] += 1
+                        w = 0
+                    elif w < MAX_WAIT:
+                        w += 1
+                pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
+                if w > 0:
+                    pe *= waiting_rr
+                if _uniform(k_emerg, i) < pe:
+                    acc[EMERGENCY] += 1
+                    lq[q, 1] += 1
+                # need arises (the patient's draw), then the practice decides (its own draw)
+                if (
+                    w == 0
+                    and not treated
+                    and _uniform(k_need, i) < need_t[age, nl]
+                    and _uniform(k_refer, i) < p_refer
+                ):
+                    w = 1
+                    acc[REFERRALS] += 1
+                    if ref_year[i] != fy:
+                        ref_year[i] = fy
+                        acc[NEWLY_REFERRED] += 1
+                if w > 0:
+                    wait[i] = w
+                    acc[WAITING] += 1
+                    hist[tid, practice_hospital[p], w] += 1
+                elif treated:
+                    wait[i] = 0
+            if cur >= 0:
+                for k in range(N_COUNTERS):
+                    counts[tid, cur, k] += acc[k]
+                    acc[k] = 0
+            if n_reg > 0:
+                end = block_start[b + 1]
+                i = hi
+                while n_reg > 0 and i < end:
                     n_reg -= 1
                     _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive,
                               ref_year, practice_imd, lam_t, keys, month, birth_share, imd_sd)
                     counts[tid, owner, REGISTRATIONS] += 1
-                    counts[tid, owner, LIST_END] += 1
-                continue
-            p = practice[i]
-            age = (month - birth_month[i]) // 12
-            if age > AGE_MAX:
-                age = AGE_MAX
-            nl = ltc[i]
-            code = imd_code[i]
-            q = 0
-            while q < 4 and code >= quint_edges[q]:
-                q += 1
-            counts[tid, p, PERSON_MONTHS] += 1
-            quint[tid, q, 0] += 1
-            if _uniform(keys[D_DEATH], i) < death_t[age, nl]:
-                alive[i] = 0
-                wait[i] = 0
-                counts[tid, p, DEATHS] += 1
-                continue
-            if nl < MAX_LTC and _uniform(keys[D_LTC], i) < onset_t[age, code]:
-                nl += 1
-                ltc[i] = nl
-                counts[tid, p, LTC_ONSETS] += 1
-            w = wait[i]
-            treated = False
-            if w > 0:
-                h = practice_hospital[p]
-                cut = hosp_cut[h]
-                if w > cut or (w == cut and _uniform(keys[D_TREAT], i) < hosp_frac[h]):
-                    treated = True
-                    counts[tid, p, OUTPATIENT] += 1
-                    counts[tid, p, WAIT_MONTHS_TREATED] += w
-                    if _uniform(keys[D_CONVERT], i) < practice_conversion[p]:
-                        if _uniform(keys[D_INPAT], i) < inpatient_share:
-                            counts[tid, p, INPATIENT] += 1
-                        else:
-                            counts[tid, p, DAY_CASE] += 1
-                    w = 0
-                elif w < MAX_WAIT:
-                    w += 1
-            pe = emerg_t[age, nl] * dep_emerg[code] * practice_emerg[p]
-            if w > 0:
-                pe *= waiting_rr
-            if _uniform(keys[D_EMERG], i) < pe:
-                counts[tid, p, EMERGENCY] += 1
-                quint[tid, q, 1] += 1
-            # need arises (the patient's draw), then the practice decides (its own draw)
-            if (
-                w == 0
-                and not treated
-                and _uniform(keys[D_NEED], i) < need_t[age, nl]
-                and _uniform(keys[D_REFER], i) < practice_refer[p]
-            ):
-                w = 1
-                counts[tid, p, REFERRALS] += 1
-                if ref_year[i] != fy:
-                    ref_year[i] = fy
-                    counts[tid, p, NEWLY_REFERRED] += 1
-            wait[i] = w
-            counts[tid, p, LIST_END] += 1
-            if w > 0:
-                counts[tid, p, WAITING] += 1
-                hist[tid, practice_hospital[p], w] += 1
-        if n_reg > 0 and owner >= 0:
-            counts[tid, owner, UNFILLED] += n_reg
+                    i += 1
+                block_hi[b] = i
+                if n_reg > 0:
+                    counts[tid, owner, UNFILLED] += n_reg
+        for q in range(5):
+            quint[tid, q, 0] += lq[q, 0]
+            quint[tid, q, 1] += lq[q, 1]
 
 
 @njit(cache=True)
@@ -201,17 +253,69 @@ def _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive, ref_y
 
 
 @njit(parallel=True, cache=True)
-def need_weights(birth_month, practice, imd_code, ltc, alive, block_start, month, weight_t,
-                 dep_weight, out):
+def need_weights(birth_month, practice, imd_code, ltc, alive, block_start, block_hi, chunk_start,
+                 month, weight_t, dep_weight, out):
     """Per-thread fixed-point sums (units of 1e-6) of capitation need weights by practice."""
-    n_blocks = block_start.shape[0] - 1
-    for b in prange(n_blocks):
+    n_chunks = chunk_start.shape[0] - 1
+    for c in prange(n_chunks):
         tid = numba.get_thread_id()
-        for i in range(block_start[b], block_start[b + 1]):
-            if alive[i] == 0:
-                continue
-            age = (month - birth_month[i]) // 12
-            if age > AGE_MAX:
-                age = AGE_MAX
-            wgt = weight_t[age, ltc[i]] * dep_weight[imd_code[i]]
-            out[tid, practice[i]] += np.int64(wgt * 1e6 + 0.5)
+        for b in range(chunk_start[c], chunk_start[c + 1]):
+            for i in range(block_start[b], block_hi[b]):
+                if alive[i] == 0:
+                    continue
+                age = (month - birth_month[i]) // 12
+                if age > AGE_MAX:
+                    age = AGE_MAX
+                wgt = weight_t[age, ltc[i]] * dep_weight[imd_code[i]]
+                out[tid, practice[i]] += np.int64(wgt * 1e6 + 0.5)
+
+
+@njit(parallel=True, cache=True)
+def count_alive(practice, alive, block_start, block_hi, chunk_start, out):
+    """Per-thread counts of living registered patients by practice."""
+    n_chunks = chunk_start.shape[0] - 1
+    for c in prange(n_chunks):
+        tid = numba.get_thread_id()
+        for b in range(chunk_start[c], chunk_start[c + 1]):
+            for i in range(block_start[b], block_hi[b]):
+                if alive[i] != 0:
+                    out[tid, practice[i]] += 1
+
+
+@njit(parallel=True, cache=True)
+def searchsorted_right(cdf, u, out):
+    """``out[j] = np.searchsorted(cdf, u[j], side="right")`` for uniforms ``u`` in [0, 1).
+
+    A table of the answer at 4,096 evenly spaced points gives a start from which a short
+    forward scan finds the exact index (no unpredictable binary-search branches).
+    """
+    n = cdf.shape[0]
+    n_buckets = 4096
+    start = np.empty(n_buckets, dtype=np.int64)
+    lo = 0
+    for k in range(n_buckets):
+        x = k / n_buckets
+        while lo < n and cdf[lo] <= x:
+            lo += 1
+        start[k] = lo
+    for j in prange(u.shape[0]):
+        x = u[j]
+        k = int(x * n_buckets)
+        if k >= n_buckets:
+            k = n_buckets - 1
+        idx = start[k]
+        while idx < n and cdf[idx] <= x:
+            idx += 1
+        out[j] = idx
+
+
+def balanced_chunks(block_start: np.ndarray, block_hi: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Boundaries (block indices) of ``n_chunks`` runs of blocks with similar occupied slots."""
+    n_blocks = len(block_hi)
+    used = np.cumsum(block_hi - block_start[:-1])
+    total = used[-1] if n_blocks else 0
+    if n_chunks <= 1 or total == 0:
+        return np.array([0, n_blocks], dtype=np.int64)
+    targets = total * np.arange(1, n_chunks) / n_chunks
+    inner = np.searchsorted(used, targets, side="left") + 1
+    return np.concatenate(([0], np.minimum(inner, n_blocks), [n_blocks])).astype(np.int64)

@@ -25,6 +25,9 @@ import numpy as np
 from ccgabm.agents import CommissioningBoard, CommissioningGroup, Hospital, Practice
 from ccgabm.agents.board import initial_distances
 from ccgabm.config import Config
+from ccgabm.dilemma import Dilemma
+from ccgabm.dynamics import annual
+from ccgabm.dynamics.trust import TrustNetwork
 from ccgabm.kernels import (
     AGE_MAX,
     DAY_CASE,
@@ -93,6 +96,12 @@ class CommissioningModel(mesa.Model):
         ])
         self._referrals_last_year = self._expected_referrals_per_practice() * 12.0
         self._quintiles_year = np.zeros((5, 2), dtype=np.int64)
+        self._practice_spend_year = np.zeros(len(self.practices))
+        group_ids = np.array([self.world.group_codes.index(p.group.code) for p in self.practices])
+        self.trust = TrustNetwork(group_ids, config.behaviour, self.streams.get("behaviour.trust"))
+        self.votes_lost = np.zeros(len(self.practices), dtype=np.int64)
+        self.core_stability: dict[tuple[int, str], bool] = {}
+        self.dilemma = Dilemma.setup(self) if config.dilemma.choice != "none" else None
         for code in self.groups:
             self.recorder.event(0, "group_created", group=code)
 
@@ -103,6 +112,8 @@ class CommissioningModel(mesa.Model):
         month = self.month
         if month % 12 == 0:
             self._start_financial_year(month // 12)
+        if month % 12 == self.cfg.policy.forecast_month:
+            annual.decommissioning_round(self)
         clock.lap("board")
         levers = self._practice_levers()
         clock.lap("practices")
@@ -153,16 +164,27 @@ class CommissioningModel(mesa.Model):
 
     # ---- phases ---------------------------------------------------------------------------
     def _start_financial_year(self, year: int) -> None:
+        beh = self.cfg.behaviour
+        if self.dilemma is not None and year == self.cfg.dilemma.decision_year:
+            self.dilemma.decide(self)
+        annual.co_commissioning_round(self, year)
         weights = self.population.need_weights(self.month)
+        for practice in self.practices:
+            practice.need_weight = float(weights[practice.index])
         for group in self.active_groups:
-            group.need_weight = float(sum(weights[p.index] for p in group.members))
+            group.need_weight = float(sum(p.need_weight for p in group.members))
         draws = {}
         if year == 0:
             draws = initial_distances(
                 list(self.groups), self.cfg.finance.initial_distance_sd,
                 self.streams.get("board.initial_distance"),
             )
-        self.board.allocate(self.active_groups, draws)
+            if self.dilemma is not None:
+                draws[self.dilemma.affluent] += self.cfg.dilemma.affluent_head_start
+        cut = beh.running_cost_cut if year >= beh.running_cost_cut_year else 0.0
+        self.board.allocate(self.active_groups, draws, allowance_cut=cut)
+        for group in self.active_groups:
+            group.set_policy_levers(self.cfg.policy, beh.co_commissioning_investment)
         for hospital in self.hospitals:
             served = [p.index for p in self.practices if p.group.hospital is hospital]
             hospital.plan_capacity(float(self._referrals_last_year[served].sum()))
@@ -177,7 +199,11 @@ class CommissioningModel(mesa.Model):
             cost = float(sum(activity[p.index] for p in group.members))
             group.pay(cost, "activity")
             group.hospital.bill(cost)
-            group.pay_monthly_fixed_costs()
+            allocation = self.board.allocations.get(group.code, 0.0)
+            co_investment = self.cfg.behaviour.co_commissioning_investment
+            self.board.pay_delegated(group, group.delegated_budget(co_investment, allocation))
+            group.pay_monthly_fixed_costs(self.cfg.policy, allocation, co_investment)
+        self._practice_spend_year += activity
         for hospital in self.hospitals:
             hospital.waiting_hist = result.waiting_hist[hospital.index].copy()
         self._referrals_last_year += counts[:, REFERRALS]
@@ -189,7 +215,9 @@ class CommissioningModel(mesa.Model):
         for group in self.active_groups:
             row = group.close_year()
             row.update(year=year, group=group.code, need_weight=group.need_weight,
-                       allocation=self.board.allocations.get(group.code, 0.0))
+                       allocation=self.board.allocations.get(group.code, 0.0),
+                       plcv_restricted=group.plcv_restricted, community_cuts=group.community_cuts,
+                       co_commissioning=group.co_commissioning)
             self.recorder.group_year(row)
             if row["in_year_result"] < 0:
                 self.recorder.event(self.month, "deficit", group=group.code,
@@ -198,16 +226,27 @@ class CommissioningModel(mesa.Model):
             if premium > 0:
                 self.recorder.event(self.month, "quality_premium", group=group.code, value=premium)
         for practice in self.practices:
+            if not practice.open:
+                continue
             row = practice.close_year()
             row.update(year=year, practice=practice.code, group=practice.group.code,
                        imd=practice.imd, list_size=practice.list_size,
-                       referral_propensity=practice.referral_propensity)
+                       referral_propensity=practice.referral_propensity,
+                       need_weight=practice.need_weight,
+                       activity_spend=float(self._practice_spend_year[practice.index]),
+                       votes_lost=int(self.votes_lost[practice.index]))
             self.recorder.practice_year(row)
         for q in range(5):
             pm, em = self._quintiles_year[q]
             self.recorder.quintile_year({"year": year, "quintile": q + 1, "person_months": int(pm),
                                          "emergency": int(em)})
         self._quintiles_year[:] = 0
+        annual.update_trust(self, self._practice_spend_year)
+        annual.record_core_stability(self, year)
+        annual.practice_choices(self)
+        annual.group_fate(self, year)
+        annual.practice_closures(self, year)
+        self._practice_spend_year[:] = 0.0
 
     def _record_month(self, result: MonthResult) -> None:
         totals = result.counts.sum(axis=0)
@@ -220,10 +259,91 @@ class CommissioningModel(mesa.Model):
         row["balance_total"] = float(sum(g.balance for g in self.groups.values()))
         self.recorder.month(row)
 
+    # ---- organisational change ----------------------------------------------------------
+    def move_practices(self, practices: list[Practice], target: CommissioningGroup,
+                       reason: str) -> None:
+        """Practices leave their group and join ``target`` (events: leave, join)."""
+        for practice in practices:
+            source = practice.group
+            if source is target:
+                continue
+            target.add_member(practice)
+            self.recorder.event(self.month, "leave", group=source.code, practice=practice.code,
+                                detail=f"{reason} -> {target.code}")
+            self.recorder.event(self.month, "join", group=target.code, practice=practice.code,
+                                detail=f"{reason} <- {source.code}")
+
+    def form_group(self, parent: CommissioningGroup, practices: list[Practice]) -> CommissioningGroup:
+        """A coalition of ``parent``'s members leaves to form a new group."""
+        n = sum(1 for code in self.groups if code.startswith(parent.code + "."))
+        group = CommissioningGroup(self, f"{parent.code}.{n + 1}", parent.hospital)
+        group.created_month = self.month + 1
+        group.parent = parent.code
+        group.neighbours = set(parent.neighbours) | {parent.code}
+        for code in group.neighbours:
+            if code in self.groups:
+                self.groups[code].neighbours.add(group.code)
+        self.groups[group.code] = group
+        self.recorder.event(self.month, "group_created", group=group.code, value=len(practices),
+                            detail=f"fracture of {parent.code}")
+        share = sum(p.list_size for p in practices) / max(parent.population, 1)
+        self._transfer(parent, group, parent.balance * share)  # debts and surpluses follow members
+        self.move_practices(practices, group, reason="new group")
+        return group
+
+    def end_group(self, group: CommissioningGroup, fate: str,
+                  receivers: list[CommissioningGroup]) -> None:
+        """Retire a group: members go to ``receivers`` (one per member); balance follows them."""
+        members = list(group.members)
+        population = max(group.population, 1)
+        for practice, receiver in zip(members, receivers, strict=True):
+            share = group.balance * practice.list_size / population if receivers else 0.0
+            self._transfer(group, receiver, share)
+            self.move_practices([practice], receiver, reason=fate)
+        if abs(group.balance) > 0 and receivers:
+            self._transfer(group, receivers[0], group.balance)
+        group.active = False
+        group.fate = fate
+        group.ended_month = self.month + 1
+        self.recorder.event(self.month, fate, group=group.code, value=len(members))
+
+    def merge_groups(self, absorbed: CommissioningGroup, into: CommissioningGroup,
+                     forced: bool) -> None:
+        """``absorbed`` merges into ``into`` (Board-forced or voluntary)."""
+        into.neighbours |= absorbed.neighbours - {into.code}
+        self.recorder.event(self.month, "merger", group=into.code,
+                            detail=f"{absorbed.code} ({'forced' if forced else 'voluntary'})")
+        self.end_group(absorbed, "merged", [into] * len(absorbed.members))
+
+    def close_practice(self, practice: Practice, rng: np.random.Generator) -> None:
+        """A practice closes; its patients are dispersed among the group's other practices."""
+        group = practice.group
+        others = [p for p in group.members if p is not practice and p.open]
+        moved = practice.list_size
+        self.population.reassign(practice.index, np.array([p.index for p in others]), rng)
+        sizes = self.population.list_sizes()
+        for p in others + [practice]:
+            p.list_size = int(sizes[p.index])
+        group.members.remove(practice)
+        practice.open = False
+        practice.group = group  # keeps its last group for the record; no longer a member
+        self.recorder.event(self.month, "practice_closed", group=group.code, practice=practice.code,
+                            value=moved)
+
+    def _transfer(self, source: CommissioningGroup, target: CommissioningGroup, amount: float) -> None:
+        if source is target or amount == 0:
+            return
+        source.pay(amount, "transfer_out")
+        target.receive(amount, "transfer_in")
+
     # ---- helpers -------------------------------------------------------------------------
     @property
     def active_groups(self) -> list[CommissioningGroup]:
         return [g for g in self.groups.values() if g.active]
+
+    def list_sizes(self) -> np.ndarray:
+        """Each practice's current list size (closed practices: 0)."""
+        return np.array([p.list_size for p in self.practices], dtype=np.int64)
 
     def _expected_referrals_per_practice(self) -> np.ndarray:
         """Expected referrals a month per practice at the start (hospital capacity planning)."""
@@ -240,14 +360,20 @@ class CommissioningModel(mesa.Model):
         """Raise ``InvariantError`` if money, patients or membership are not conserved."""
         groups = list(self.groups.values())
         received = sum(sum(g.received.values()) for g in groups)
+        transfers_in = sum(g.received["transfer_in"] for g in groups)
+        transfers_out = sum(g.spent["transfer_out"] for g in groups)
+        if abs(transfers_in - transfers_out) > 1e-6 * max(1.0, abs(received)):
+            raise InvariantError(f"transfers in {transfers_in} != transfers out {transfers_out}")
         spent = sum(sum(g.spent.values()) for g in groups)
         balances = sum(g.balance for g in groups)
         scale = max(1.0, abs(received))
-        if abs(self.board.paid_total - received) > 1e-9 * scale:
+        if abs(self.board.paid_total - (received - transfers_in)) > 1e-9 * scale:
             raise InvariantError(f"Board paid {self.board.paid_total} but groups got {received}")
         if abs(received - spent - balances) > 1e-9 * scale:
             raise InvariantError(f"received {received} != spent {spent} + balances {balances}")
         activity = sum(g.spent["activity"] for g in groups)
+        if any(p.open and not p.group.active for p in self.practices):
+            raise InvariantError("a practice belongs to a group that no longer exists")
         income = sum(h.income for h in self.hospitals)
         if abs(activity - income) > 1e-9 * scale:
             raise InvariantError(f"groups paid {activity} for activity, hospitals got {income}")
@@ -267,5 +393,5 @@ class CommissioningModel(mesa.Model):
             raise InvariantError("negative waiting list or capacity")
         if any(p.list_size < 0 for p in self.practices):
             raise InvariantError("negative list size")
-        if any(v < 0 for g in groups for v in g.received.values()):
+        if any(v < 0 for g in groups for k, v in g.received.items() if k != "transfer_in"):
             raise InvariantError("negative allocation")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ccgabm import kernels
 from ccgabm.config import Config
-from ccgabm.epidemiology import RateTables, age_band_probabilities, build_rate_tables, ltc_lambda
+from ccgabm.epidemiology import RateTables, age_band_probabilities, build_rate_tables
 from ccgabm.kernels import IMD_CODE_SCALE, MAX_LTC, N_COUNTERS
 from ccgabm.rng import Streams, month_keys
 
@@ -74,33 +74,61 @@ class Population:
         self.wait = np.zeros(total, dtype=np.uint8)
         self.alive = np.zeros(total, dtype=np.uint8)
         self.ref_year = np.full(total, -1, dtype=np.int8)
+        # one past the last slot of each block that may hold a patient (slots above are free)
+        self.block_hi = self.block_start[:-1] + sizes
         self._initialise(sizes, streams)
         self.quintile_edges = self._quintile_edges()
+        self.quintile_of_code = np.searchsorted(
+            self.quintile_edges, np.arange(256), side="right"
+        ).astype(np.uint8)
+        self._reg_rate = (cfg.population.birth_rate + cfg.population.in_registration_rate) / 12000.0
+        self._birth_share = cfg.population.birth_rate / max(
+            cfg.population.birth_rate + cfg.population.in_registration_rate, 1e-12
+        )
 
     def _initialise(self, sizes: np.ndarray, streams: Streams) -> None:
-        """Draw ages, deprivation and conditions of the starting population."""
-        starts = self.block_start[:-1]
+        """Draw ages, deprivation and conditions of the starting population.
+
+        The draws are those of ``Generator.choice(p=...)``, ``standard_normal``, ``poisson`` and
+        ``integers`` on named streams; the choice is done as numpy does it (uniforms looked up
+        in the cumulative distribution) but by a parallel kernel, and each practice's patients
+        fill the first slots of its block.
+        """
+        n = int(sizes.sum())
+        probs = age_band_probabilities()
+        cdf = probs.cumsum()
+        cdf /= cdf[-1]
+        ages = np.empty(n, dtype=np.int16)
+        kernels.searchsorted_right(cdf, streams.get("population.age").random(n), ages)
         owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
-        offsets = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        slots = np.repeat(starts, sizes) + offsets
-        n = len(slots)
-        ages = streams.get("population.age").choice(
-            len(age_band_probabilities()), size=n, p=age_band_probabilities()
-        )
-        imd = self.practice_imd[owner] + self.cfg.population.patient_imd_sd * streams.get(
-            "population.imd"
-        ).standard_normal(n)
-        codes = np.clip(np.rint(imd * IMD_CODE_SCALE), 1, 255).astype(np.uint8)
-        lam = ltc_lambda(self.cfg, ages.astype(float), codes / IMD_CODE_SCALE)
-        ltc = np.minimum(streams.get("population.ltc").poisson(lam), MAX_LTC)
-        self.birth_month[slots] = -(ages * 12 + streams.get("population.birth_month").integers(
-            0, 12, size=n
-        ))
+        imd = self.practice_imd[owner]
+        del owner
+        imd += self.cfg.population.patient_imd_sd * streams.get("population.imd").standard_normal(n)
+        imd *= IMD_CODE_SCALE
+        np.rint(imd, out=imd)
+        np.clip(imd, 1, 255, out=imd)
+        codes = imd.astype(np.uint8)
+        del imd
+        # ltc_lambda(age, code / IMD_CODE_SCALE) for integer ages and codes is the rate table
+        lam = self.tables.lam[ages, codes]
+        ltc = streams.get("population.ltc").poisson(lam)
+        del lam
+        np.minimum(ltc, MAX_LTC, out=ltc)
+        months = streams.get("population.birth_month").integers(0, 12, size=n)
+        birth = (-(ages.astype(np.int64) * 12 + months)).astype(np.int16)
+        del months
         self.practice[:] = np.repeat(np.arange(self.n_practices, dtype=np.int16),
                                      np.diff(self.block_start))
-        self.imd_code[slots] = codes
-        self.ltc[slots] = ltc
-        self.alive[slots] = 1
+        ends = np.cumsum(sizes)
+        for start, size, end in zip(self.block_start[:-1], sizes, ends, strict=True):
+            if size == 0:
+                continue
+            src = slice(end - size, end)
+            dst = slice(start, start + size)
+            self.birth_month[dst] = birth[src]
+            self.imd_code[dst] = codes[src]
+            self.ltc[dst] = ltc[src]
+            self.alive[dst] = 1
 
     def _quintile_edges(self) -> np.ndarray:
         """IMD codes splitting the starting population into five deprivation quintiles."""
@@ -115,10 +143,17 @@ class Population:
     def n_slots(self) -> int:
         return len(self.alive)
 
+    def _chunks(self) -> tuple[int, np.ndarray]:
+        """Thread count and block boundaries of work chunks balanced by occupied slots."""
+        threads = numba.get_num_threads()
+        return threads, kernels.balanced_chunks(self.block_start, self.block_hi, threads)
+
     def list_sizes(self) -> np.ndarray:
         """Living registered patients per practice (a full count over the arrays)."""
-        mask = self.alive == 1
-        return np.bincount(self.practice[mask], minlength=self.n_practices).astype(np.int64)
+        threads, chunks = self._chunks()
+        out = np.zeros((threads, self.n_practices), dtype=np.int64)
+        kernels.count_alive(self.practice, self.alive, self.block_start, self.block_hi, chunks, out)
+        return out.sum(axis=0)
 
     def step(
         self,
@@ -131,37 +166,41 @@ class Population:
     ) -> MonthResult:
         """Advance every patient one month and return the counts for the organisations."""
         cfg = self.cfg
-        threads = numba.get_num_threads()
+        threads, chunks = self._chunks()
         counts = np.zeros((threads, self.n_practices, N_COUNTERS), dtype=np.int64)
         hist = np.zeros((threads, n_hospitals, kernels.MAX_WAIT + 1), dtype=np.int64)
         quint = np.zeros((threads, 5, 2), dtype=np.int64)
-        reg_rate = (cfg.population.birth_rate + cfg.population.in_registration_rate) / 12000.0
-        owner_sizes = np.where(self.block_owner >= 0, list_sizes[np.maximum(self.block_owner, 0)], 0)
-        block_reg = owner_sizes.astype(np.float64) * reg_rate
-        birth_share = cfg.population.birth_rate / max(
-            cfg.population.birth_rate + cfg.population.in_registration_rate, 1e-12
-        )
+        owner = self.block_owner
+        sizes = np.asarray(list_sizes)
+        owner_sizes = np.where(owner >= 0, sizes[np.maximum(owner, 0)], 0)
+        block_reg = owner_sizes.astype(np.float64) * self._reg_rate
         t = self.tables
         kernels.step_patients(
             self.birth_month, self.practice, self.imd_code, self.ltc, self.wait, self.alive,
-            self.ref_year, self.block_start, block_reg, self.block_owner, self.practice_imd,
-            levers.refer.astype(np.float64), levers.emergency.astype(np.float64),
-            levers.conversion.astype(np.float64), levers.hospital.astype(np.int64),
-            hosp_cut.astype(np.int64),
-            hosp_frac.astype(np.float64), t.death, t.onset, t.need, t.emergency,
-            t.dep_emergency, t.lam, month_keys(self.seed, month), month, np.int8(month // 12),
-            cfg.hospital.inpatient_share,
-            cfg.emergency.waiting_rr, birth_share, cfg.population.patient_imd_sd,
-            self.quintile_edges, counts, hist, quint,
+            self.ref_year, self.block_start, self.block_hi, block_reg, owner, chunks,
+            self.practice_imd, _as(levers.refer, np.float64), _as(levers.emergency, np.float64),
+            _as(levers.conversion, np.float64), _as(levers.hospital, np.int64),
+            _as(hosp_cut, np.int64), _as(hosp_frac, np.float64),
+            t.death, t.onset, t.need, t.emergency, t.dep_emergency, t.lam, self.quintile_of_code,
+            month_keys(self.seed, month), month, np.int8(month // 12),
+            cfg.hospital.inpatient_share, cfg.emergency.waiting_rr, self._birth_share,
+            cfg.population.patient_imd_sd, counts, hist, quint,
+            np.zeros((threads, 64), dtype=np.int64),
         )
-        return MonthResult(counts.sum(axis=0), hist.sum(axis=0), quint.sum(axis=0))
+        total = counts.sum(axis=0) if threads > 1 else counts[0]
+        total[:, kernels.LIST_END] = (
+            total[:, kernels.PERSON_MONTHS] - total[:, kernels.DEATHS] + total[:, kernels.REGISTRATIONS]
+        )
+        return MonthResult(total, hist.sum(axis=0), quint.sum(axis=0))
 
     def need_weights(self, month: int) -> np.ndarray:
         """Capitation need weight (expected annual modelled cost) summed per practice."""
-        out = np.zeros((numba.get_num_threads(), self.n_practices), dtype=np.int64)
+        threads, chunks = self._chunks()
+        out = np.zeros((threads, self.n_practices), dtype=np.int64)
         kernels.need_weights(
             self.birth_month, self.practice, self.imd_code, self.ltc, self.alive,
-            self.block_start, month, self.tables.capitation, self.tables.dep_capitation, out,
+            self.block_start, self.block_hi, chunks, month, self.tables.capitation,
+            self.tables.dep_capitation, out,
         )
         return out.sum(axis=0) / 1e6
 
@@ -171,3 +210,8 @@ class Population:
         self.practice[idx] = rng.choice(to_practices, size=len(idx)).astype(np.int16)
         blocks = np.flatnonzero(self.block_owner == from_practice)
         self.block_owner[blocks] = -1
+
+
+def _as(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` as a contiguous array of ``dtype`` (no copy when it already is one)."""
+    return np.ascontiguousarray(values, dtype=dtype)

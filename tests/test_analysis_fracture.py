@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_sweep_engine import fake_load_config, fake_run
 
 from ccgabm.analysis import (
@@ -44,6 +46,15 @@ def test_wilson_vectorised_and_edge_cases() -> None:
     assert hi90 - lo90 < hi[1] - lo[1]
     with pytest.raises(ValueError, match="successes"):
         wilson_interval(11, 10)
+
+
+@given(n=st.integers(1, 500), data=st.data(), conf=st.floats(0.5, 0.999))
+def test_wilson_properties(n: int, data: st.DataObject, conf: float) -> None:
+    x = data.draw(st.integers(0, n))
+    lo, hi = wilson_interval(x, n, conf)
+    assert 0.0 <= lo <= x / n <= hi <= 1.0
+    lo2, hi2 = wilson_interval(n - x, n, conf)  # symmetric under success <-> failure
+    assert lo2 == pytest.approx(1 - hi, abs=1e-12) and hi2 == pytest.approx(1 - lo, abs=1e-12)
 
 
 def test_kaplan_meier_hand_computed() -> None:

@@ -53,6 +53,6 @@ def test_invariants_over_generated_configs(n_groups, per, population, gap, press
         "finance.budget_pressure": pressure, "hospital.capacity_ratio": capacity,
     })
     model = run_checked(cfg, seed=seed)
-    assert len(model.active_groups) == n_groups
+    assert 1 <= len(model.active_groups) <= len(model.groups)
     waiting = sum(h.waiting for h in model.hospitals)
     assert 0 <= waiting <= model.population.alive.sum()

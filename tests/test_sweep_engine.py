@@ -7,6 +7,7 @@ workers can unpickle it.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -231,11 +232,13 @@ def test_same_results_whatever_jobs_and_backend(spec, tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(ref_fates, fates)
 
 
-def test_dask_workers_cap_numba_threads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])  # 1 worker: direct client path; 2: joblib-on-dask
+def test_dask_workers_cap_numba_threads(tmp_path: Path, jobs: int) -> None:
     (tmp_path / "baseline.toml").write_text("")
     small = {"sweep": {"base": "baseline.toml", "seed": 1}, "axes": {"run.years": [1, 2]}}
     out = tmp_path / "out"
-    report = _sweep(parse_spec(small, base_dir=tmp_path), out, backend="dask", run_fn=env_probe)
+    spec = parse_spec(small, base_dir=tmp_path)
+    report = _sweep(spec, out, backend="dask", jobs=jobs, run_fn=env_probe)
     assert report.ok
     runs, _ = load_results(out)
     assert (runs["numba"] == "1").all() and (runs["pid"] != os.getpid()).all()
@@ -349,6 +352,47 @@ def test_changed_point_or_version_reruns_only_affected(spec, tmp_path: Path, mon
     assert _sweep(spec2, out).n_completed == 24
 
 
+def echoing_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Like the real model: echoes seed and config digest in its summary."""
+    result = fake_run(config, seed)
+    result.summary.update(seed=seed, config_digest=config.digest())
+    return result
+
+
+def nested_run(config: FakeConfig, seed: int) -> FakeResult:
+    result = fake_run(config, seed)
+    result.summary.update(group_balances={"g0": 1.5, "g1": -2.0})
+    return result
+
+
+def list_run(config: FakeConfig, seed: int) -> FakeResult:
+    result = fake_run(config, seed)
+    result.summary.update(balances=[1.0, 2.0])
+    return result
+
+
+def test_summary_dicts_flattened_other_values_rejected(spec, tmp_path: Path) -> None:
+    assert _sweep(spec, tmp_path / "nested", run_fn=nested_run).ok
+    runs, _ = _results(tmp_path / "nested")
+    assert runs["group_balances.g1"].eq(-2.0).all()
+    report = _sweep(spec, tmp_path / "list", run_fn=list_run)
+    assert report.n_failed == 24 and "summary['balances']" in report.failures[0]["error"]
+
+
+def lying_run(config: FakeConfig, seed: int) -> FakeResult:
+    result = fake_run(config, seed)
+    result.summary.update(seed=seed + 1)
+    return result
+
+
+def test_summary_echoing_seed_and_digest(spec, tmp_path: Path) -> None:
+    assert _sweep(spec, tmp_path / "echo", run_fn=echoing_run).ok
+    _sweep(spec, tmp_path / "plain")
+    pd.testing.assert_frame_equal(_results(tmp_path / "echo")[0], _results(tmp_path / "plain")[0])
+    report = _sweep(spec, tmp_path / "lie", run_fn=lying_run)
+    assert report.n_failed == 24 and "seed=" in report.failures[0]["error"]
+
+
 def test_malformed_result_is_a_failure(spec, tmp_path: Path) -> None:
     def bad(config: FakeConfig, seed: int) -> FakeResult:
         result = fake_run(config, seed)
@@ -366,3 +410,21 @@ def test_cli_sweep_bad_spec(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "power of two" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_sweep_exit_codes(spec, tmp_path: Path, monkeypatch, capsys) -> None:
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(
+        '[sweep]\nbase = "baseline.toml"\nseed = 1\n[axes]\n'
+        '"finance.budget_pressure" = [0.0, 0.04]\n"behaviour.initial_trust" = [0.8]\n'
+    )
+    monkeypatch.setattr("ccgabm.sweep.plan._default_loader", fake_load_config)
+    monkeypatch.setattr("ccgabm.sweep.engine._default_run_fn", lambda: failing_run)
+    args = argparse.Namespace(
+        spec=spec_file, out=tmp_path / "o", jobs=1, backend="loky", scheduler=None, no_progress=True
+    )
+    assert cli_sweep(args) == 1
+    assert "FAILED point 1 rep 0: RuntimeError: boom" in capsys.readouterr().err
+    monkeypatch.setattr("ccgabm.sweep.engine._default_run_fn", lambda: fake_run)
+    assert cli_sweep(args) == 0
+    assert "1 already done, 1 completed, 0 failed" in capsys.readouterr().out

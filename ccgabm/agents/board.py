@@ -23,11 +23,14 @@ class CommissioningBoard(mesa.Agent):
         self.paid_total = 0.0
         self.allocations: dict[str, float] = {}
         self.national_budget = 0.0
+        self.last_national_budget = 0.0
+        self.allocation_per_need: dict[str, float] = {}
 
     def allocate(
         self,
         groups: list[CommissioningGroup],
         distance_draws: dict[str, float],
+        allowance_cut: float = 0.0,
     ) -> None:
         """Set and pay each group's programme budget and running-cost allowance for the year.
 
@@ -42,19 +45,53 @@ class CommissioningBoard(mesa.Agent):
         targets = {g.code: self.national_budget * g.need_weight / weight for g in groups}
         previous = sum(self.allocations.get(g.code, 0.0) for g in groups)
         if previous > 0:
-            uplift = self.national_budget / previous
-            base = {g.code: self.allocations.get(g.code, targets[g.code]) * uplift for g in groups}
+            uplift = self.national_budget / self.last_national_budget
+            base = {g.code: self._previous_allocation(g, targets[g.code]) * uplift for g in groups}
             alloc = {c: base[c] + fin.pace_of_change * (targets[c] - base[c]) for c in targets}
         else:
             alloc = {c: t * (1.0 + distance_draws.get(c, 0.0)) for c, t in targets.items()}
         norm = self.national_budget / sum(alloc.values())
         self.allocations = {c: a * norm for c, a in alloc.items()}
-        modelled = weight
+        self.allocation_per_need.update(
+            {g.code: self.allocations[g.code] / max(g.need_weight, 1e-9) for g in groups}
+        )
+        self.last_national_budget = self.national_budget
+        other_share = max(expected - weight, 0.0) / expected if expected > 0 else 0.0
         for g in groups:
-            g.other_services_cost = max(expected - modelled, 0.0) * g.need_weight / weight
-            g.running_cost = fin.running_cost_fixed * self.scale + fin.running_cost_per_head * g.population
+            # Services the model does not simulate are commissioned in line with the group's
+            # historical budget (before pressure), less whatever it has decommissioned.
+            unpressured = self.allocations[g.code] / max(1.0 - fin.budget_pressure, 1e-9)
+            g.other_services_cost = unpressured * other_share * g.other_services_factor
+            g.running_cost = self.fixed_running_cost() + fin.running_cost_per_head * g.population
             self._pay(g, self.allocations[g.code], "programme")
-            self._pay(g, fin.running_cost_allowance * g.population, "running_allowance")
+            allowance = fin.running_cost_allowance * (1.0 - allowance_cut)
+            self._pay(g, allowance * g.population, "running_allowance")
+
+    def fixed_running_cost(self) -> float:
+        """A group's fixed running cost (scaled with the world), less any shared-support saving."""
+        fin = self.finance
+        saving = fin.shared_support_saving if fin.shared_support else 0.0
+        return fin.running_cost_fixed * self.scale * (1.0 - saving)
+
+    def _previous_allocation(self, group: CommissioningGroup, target: float) -> float:
+        """Last year's allocation; a group new this year inherits its parent's budget per need."""
+        if group.code in self.allocations:
+            return self.allocations[group.code]
+        if group.parent is not None and group.parent in self.allocation_per_need:
+            return self.allocation_per_need[group.parent] * group.need_weight
+        return target
+
+    def approve_switch(self, source: CommissioningGroup, target: CommissioningGroup,
+                       leaving_population: int, minimum_population: float) -> bool:
+        """Boundary and size rules for practices moving between groups.
+
+        The target must be an active neighbour, and the source must keep at least the minimum
+        viable population (or be small already, in which case the Board will merge it).
+        """
+        if not target.active or target.code not in source.neighbours:
+            return False
+        remaining = source.population - leaving_population
+        return remaining >= minimum_population or source.population < minimum_population
 
     def pay_quality_premium(self, group: CommissioningGroup) -> float:
         """Pay the premium to a group that did not overspend in the year just closed."""
@@ -63,6 +100,11 @@ class CommissioningBoard(mesa.Agent):
         amount = self.finance.quality_premium * group.population
         self._pay(group, amount, "quality_premium")
         return amount
+
+    def pay_delegated(self, group: CommissioningGroup, amount: float) -> None:
+        """Delegated primary-care budget for a co-commissioning group (invested locally)."""
+        if amount > 0:
+            self._pay(group, amount, "delegated_primary_care")
 
     def _pay(self, group: CommissioningGroup, amount: float, kind: str) -> None:
         group.receive(amount, kind)

@@ -35,6 +35,7 @@ class Practice(mesa.Agent):
         self.position = position
         self.group: CommissioningGroup | None = None
         self.open = True
+        self.need_weight = 0.0
         self.year_counts = np.zeros(N_COUNTERS, dtype=np.int64)
 
     def referral_probability(self, base: float) -> float:

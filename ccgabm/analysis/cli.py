@@ -30,12 +30,16 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 
 def cli_analyze(args: argparse.Namespace) -> int:
-    """Run ``ccgabm analyze``: 0 on success, 2 on a bad store or arguments."""
+    """Run ``ccgabm analyze``: 0 on success, 2 on a bad store or arguments.
+
+    Reads ``args.out_dir`` (or ``args.store``), ``args.years`` and optional ``args.heatmap_axes``.
+    """
     from ccgabm.analysis.report import AnalysisError, analyze
 
     try:
+        store = getattr(args, "out_dir", None) or getattr(args, "store", None)
         result = analyze(
-            args.out_dir,
+            store,
             years=tuple(getattr(args, "years", None) or (5, 10)),
             heatmap_axes=tuple(args.heatmap_axes) if getattr(args, "heatmap_axes", None) else None,
         )

@@ -114,8 +114,8 @@ def analyze(
             result.files += plot_heatmaps(fp, x_axis, y_axis, rest[0] if rest else None, folder)
             if len(rest) > 1:
                 result.notes.append(f"heatmaps pool over {rest[1:]} (successes summed)")
-        elif not grid:
-            result.notes.append("heatmaps need a grid sweep; skipped")
+        else:
+            result.notes.append("heatmaps need a grid sweep with two or more axes; skipped")
     else:
         km = pd.DataFrame()
         result.notes.append("group_fates not stored ([outputs] keep); fracture analysis skipped")

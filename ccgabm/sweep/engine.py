@@ -201,12 +201,26 @@ def _is_done(out: Path, ident: dict[str, Any]) -> bool:
     return same and has_outputs and fates_ok
 
 
-def _scalar(value: Any) -> Any:
+def _scalar(key: str, value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if not isinstance(value, bool | int | float | str):
-        raise TypeError(f"summary values must be scalars, got {type(value).__name__}")
+        raise TypeError(
+            f"summary[{key!r}] must be a number, bool or string (or a dict of them), "
+            f"got {type(value).__name__}"
+        )
     return value
+
+
+def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Scalars as they are; a dict of scalars becomes ``outer.inner`` columns."""
+    out = {}
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": _scalar(f"{key}.{k}", v) for k, v in value.items()})
+        else:
+            out[key] = _scalar(key, value)
+    return out
 
 
 def _store_success(
@@ -214,10 +228,15 @@ def _store_success(
 ) -> None:
     pid, rep = outcome["point_id"], outcome["replication"]
     name = run_name(pid, rep) + ".parquet"
-    summary = {k: _scalar(v) for k, v in outcome["summary"].items()}
-    clash = sorted(set(summary) & (set(_META_COLUMNS) | set(params)))
-    if clash:
-        raise ValueError(f"summary keys clash with sweep columns: {clash}")
+    summary = _flat_summary(outcome["summary"])
+    known = {**params, **{k: ident[k] for k in ("seed", "config_digest") if k in ident}}
+    clash = sorted(k for k in summary if k in _META_COLUMNS or k in params)
+    bad = [k for k in clash if k not in known or summary[k] != known[k]]
+    if bad:
+        shown = ", ".join(f"{k}={summary[k]!r} (sweep: {known.get(k, 'reserved')!r})" for k in bad)
+        raise ValueError(f"summary keys clash with sweep columns: {shown}")
+    for k in clash:  # same value as the sweep's own column: keep one copy
+        del summary[k]
     if "group_fates" in plan.spec.keep:
         fates = outcome["fates"]
         if not isinstance(fates, pd.DataFrame):

@@ -1,0 +1,80 @@
+"""Each year every practice weighs staying against the alternatives it can reach.
+
+Alternatives: joining a neighbouring group, or leaving with trusted fellow members to form a
+new group. A coalition of members leaving together is a fracture of their group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ccgabm.dynamics.stability import greedy_coalition
+from ccgabm.dynamics.utility import mean_trust_in
+
+
+@dataclass
+class Move:
+    """Practices leaving ``source`` together for ``target`` (None = a new group)."""
+
+    practices: list[int]
+    source: str
+    target: str | None
+    gain: float = 0.0
+    kind: str = field(default="switch")  # "switch" or "new_group"
+
+
+def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
+                   finance: dict[str, float]) -> dict[int, float]:
+    """Each practice's utility for staying where it is."""
+    out = {}
+    for code, members in groups.items():
+        for p in members:
+            out[int(p)] = mean_trust_in(trust, int(p), members, list_sizes) + finance[code]
+    return out
+
+
+def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
+                   trust: np.ndarray, list_sizes: np.ndarray, finance: dict[str, float],
+                   switching_cost: float) -> tuple[str | None, float]:
+    """The neighbouring group a practice likes best, and its utility there."""
+    best, best_u = None, -np.inf
+    for code in sorted(neighbours.get(own, ())):
+        members = groups.get(code)
+        if members is None or len(members) == 0:
+            continue
+        u = mean_trust_in(trust, p, members, list_sizes) + finance[code] - switching_cost
+        if u > best_u:
+            best, best_u = code, u
+    return best, best_u
+
+
+def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
+                 list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
+                 min_coalition: int, min_new_population: float) -> list[Move]:
+    """The moves practices want this year: at most one coalition per group, then switches."""
+    stay = stay_utilities(trust, groups, list_sizes, finance)
+    moves: list[Move] = []
+    for code in sorted(groups):
+        members = groups[code]
+        taken: set[int] = set()
+        order = sorted(members.tolist(), key=lambda p: stay[p])
+        for seed in order:
+            coalition = greedy_coalition(seed, members, trust, stay, list_sizes, new_finance,
+                                         switching_cost, min_coalition)
+            if coalition is not None and list_sizes[coalition].sum() >= min_new_population:
+                moves.append(Move([int(p) for p in coalition], code, None, kind="new_group"))
+                taken.update(int(p) for p in coalition)
+                break
+        by_target: dict[str, list[int]] = {}
+        for p in members.tolist():
+            if p in taken:
+                continue
+            target, u = best_neighbour(p, code, groups, neighbours, trust, list_sizes, finance,
+                                       switching_cost)
+            if target is not None and u > stay[p]:
+                by_target.setdefault(target, []).append(p)
+        for target, practices in sorted(by_target.items()):
+            moves.append(Move(practices, code, target))
+    return moves
