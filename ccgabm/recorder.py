@@ -35,7 +35,12 @@ class Recorder:
                                      "detail": detail})
 
     def recent_events(self, n: int = 20) -> list[dict[str, Any]]:
+        """The last ``n`` events, oldest first."""
         return self._rows["events"][-n:]
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """The rows recorded so far for one table (live list; do not modify)."""
+        return self._rows[table]
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table as a DataFrame with a stable column order."""
