@@ -29,17 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=float, help="share of each practice's patients simulated")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    sweep = sub.add_parser("sweep", help="run a parameter sweep (resumable)")
-    sweep.add_argument("spec", help="sweep spec TOML, e.g. configs/sweeps/fracture_map.toml")
-    sweep.add_argument("--out", required=True, help="sweep store folder")
-    sweep.add_argument("--jobs", type=_positive_int, default=1, help="parallel workers")
-    sweep.add_argument("--backend", choices=("loky", "dask"), default="loky")
-    sweep.add_argument("--scheduler", help="dask scheduler address (default: a local cluster)")
-    sweep.add_argument("--no-progress", action="store_true")
+    from ccgabm.analysis.cli import add_analyze_arguments
+    from ccgabm.sweep.cli import add_sweep_arguments
 
-    analyze = sub.add_parser("analyze", help="fracture risk, survival and sensitivity of a sweep")
-    analyze.add_argument("store", help="sweep store folder")
-    analyze.add_argument("--years", type=_positive_int, nargs="+", default=[5, 10])
+    add_sweep_arguments(sub.add_parser("sweep", help="run a parameter sweep (resumable)"))
+    add_analyze_arguments(
+        sub.add_parser("analyze", help="fracture risk, survival and sensitivity of a sweep")
+    )
 
     params = sub.add_parser("params", help="print the parameter table (Markdown)")
     params.add_argument("--out", help="write to this file instead of stdout")
