@@ -304,6 +304,8 @@ class CommissioningModel(mesa.Model):
             self._transfer(group, receivers[0], group.balance)
         group.active = False
         group.fate = fate
+        if fate == "fractured" and group.fracture_month is None:
+            group.fracture_month = self.month
         group.ended_month = self.month + 1
         self.recorder.event(self.month, fate, group=group.code, value=len(members))
 

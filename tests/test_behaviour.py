@@ -156,7 +156,7 @@ def test_high_gap_low_trust_fractures_more_than_homogeneous_high_trust():
         {"world.scale": 0.2, "run.years": 6, "finance.budget_pressure": 0.03})
     risky = base.with_overrides({"region.deprivation_gap": 35.0, "behaviour.initial_trust": 0.3})
     calm = base.with_overrides({"region.deprivation_gap": 0.0, "behaviour.initial_trust": 0.9})
-    n = 8
+    n = 14
     risky_f = sum(run_simulation(risky, seed=s).summary["any_fracture"] for s in range(n))
     calm_f = sum(run_simulation(calm, seed=s).summary["any_fracture"] for s in range(n))
     _, p_value = fisher_exact([[risky_f, n - risky_f], [calm_f, n - calm_f]], alternative="greater")

@@ -56,17 +56,20 @@ def test_waiting_list_cutoff_treats_longest_waits_first():
     assert cut == 3 and frac == 0.0
 
 
+class StandIn:
+    """A practice as the Board sees it: index, list size and need weight."""
+
+    def __init__(self, index: int, list_size: int, need_weight: float) -> None:
+        self.index, self.list_size, self.need_weight = index, list_size, need_weight
+
+
 def test_capitation_and_pace_of_change():
     model = CommissioningModel(small_config(), seed=1)
     fin = Config().with_overrides({"finance.pace_of_change": 0.5}).finance
     board = CommissioningBoard(model, fin, scale=1.0)
     a, b = (CommissioningGroup(model, c, model.hospitals[0]) for c in ("A", "B"))
-    for g in (a, b):
-        g.members = []
+    a.members, b.members = [StandIn(0, 1000, 3.0)], [StandIn(1, 1000, 1.0)]
     a.need_weight, b.need_weight = 3.0, 1.0
-    a.members, b.members = [], []
-    # populations of 1,000 each via stand-in members
-    a.members = b.members = [type("P", (), {"list_size": 1000})()]
     board.allocate([a, b], {"A": -0.2, "B": 0.2})
     budget = 2000 * fin.allocation_per_head
     first = dict(board.allocations)
@@ -79,6 +82,25 @@ def test_capitation_and_pace_of_change():
     assert board.paid_total == pytest.approx(
         sum(first.values()) + sum(second.values()) + 2 * 2 * 1000 * fin.running_cost_allowance
     )
+
+
+def test_money_follows_a_practice_that_changes_group():
+    model = CommissioningModel(small_config(), seed=1)
+    fin = Config().with_overrides({"finance.pace_of_change": 0.0}).finance
+    board = CommissioningBoard(model, fin, scale=1.0)
+    a, b = (CommissioningGroup(model, c, model.hospitals[0]) for c in ("A", "B"))
+    movers = StandIn(1, 1000, 1.0)
+    a.members, b.members = [StandIn(0, 1000, 1.0), movers], [StandIn(2, 1000, 1.0)]
+    a.need_weight, b.need_weight = 2.0, 1.0
+    board.allocate([a, b], {"A": 0.1, "B": -0.2})
+    rate_a, rate_b = board.allocation_per_need["A"], board.allocation_per_need["B"]
+    assert rate_a > rate_b
+    a.members, b.members = a.members[:1], b.members + [movers]
+    a.need_weight, b.need_weight = 1.0, 2.0
+    board.allocate([a, b], {})
+    # With no pace of change each practice brings its old budget per need to its new group.
+    assert board.allocations["A"] == pytest.approx(rate_a)
+    assert board.allocations["B"] == pytest.approx(rate_a + rate_b)
 
 
 def test_budget_pressure_creates_deficits():

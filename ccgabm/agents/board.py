@@ -23,8 +23,8 @@ class CommissioningBoard(mesa.Agent):
         self.paid_total = 0.0
         self.allocations: dict[str, float] = {}
         self.national_budget = 0.0
-        self.last_national_budget = 0.0
         self.allocation_per_need: dict[str, float] = {}
+        self.practice_rate: dict[int, float] = {}  # member's group budget per need, last year
 
     def allocate(
         self,
@@ -34,8 +34,11 @@ class CommissioningBoard(mesa.Agent):
     ) -> None:
         """Set and pay each group's programme budget and running-cost allowance for the year.
 
-        Target shares follow need weights. Each group moves ``pace_of_change`` of its distance
-        from target; the first year starts at target times (1 + drawn distance).
+        Target shares follow need weights. Money follows practices: a group's starting point
+        is last year's budget per need of each member's group times the member's need now, so
+        joins, fractures and mergers carry their share. Each group then moves
+        ``pace_of_change`` of its distance from target; the first year starts at target times
+        (1 + drawn distance). Allocations are scaled to the national budget.
         """
         fin = self.finance
         population = sum(g.population for g in groups)
@@ -43,19 +46,19 @@ class CommissioningBoard(mesa.Agent):
         expected = fin.allocation_per_head * population
         self.national_budget = expected * (1.0 - fin.budget_pressure)
         targets = {g.code: self.national_budget * g.need_weight / weight for g in groups}
-        previous = sum(self.allocations.get(g.code, 0.0) for g in groups)
-        if previous > 0:
-            uplift = self.national_budget / self.last_national_budget
-            base = {g.code: self._previous_allocation(g, targets[g.code]) * uplift for g in groups}
+        if self.practice_rate:
+            base = {g.code: sum(self.practice_rate[p.index] * p.need_weight for p in g.members)
+                    for g in groups}
             alloc = {c: base[c] + fin.pace_of_change * (targets[c] - base[c]) for c in targets}
         else:
             alloc = {c: t * (1.0 + distance_draws.get(c, 0.0)) for c, t in targets.items()}
         norm = self.national_budget / sum(alloc.values())
         self.allocations = {c: a * norm for c, a in alloc.items()}
-        self.allocation_per_need.update(
-            {g.code: self.allocations[g.code] / max(g.need_weight, 1e-9) for g in groups}
-        )
-        self.last_national_budget = self.national_budget
+        for g in groups:
+            rate = self.allocations[g.code] / max(g.need_weight, 1e-9)
+            self.allocation_per_need[g.code] = rate
+            for p in g.members:
+                self.practice_rate[p.index] = rate
         other_share = max(expected - weight, 0.0) / expected if expected > 0 else 0.0
         for g in groups:
             # Services the model does not simulate are commissioned in line with the group's
@@ -72,14 +75,6 @@ class CommissioningBoard(mesa.Agent):
         fin = self.finance
         saving = fin.shared_support_saving if fin.shared_support else 0.0
         return fin.running_cost_fixed * self.scale * (1.0 - saving)
-
-    def _previous_allocation(self, group: CommissioningGroup, target: float) -> float:
-        """Last year's allocation; a group new this year inherits its parent's budget per need."""
-        if group.code in self.allocations:
-            return self.allocations[group.code]
-        if group.parent is not None and group.parent in self.allocation_per_need:
-            return self.allocation_per_need[group.parent] * group.need_weight
-        return target
 
     def approve_switch(self, source: CommissioningGroup, target: CommissioningGroup,
                        leaving_population: int, minimum_population: float) -> bool:
