@@ -37,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("analyze", help="fracture risk, survival and sensitivity of a sweep")
     )
 
+    from ccgabm.viz import add_viz_arguments
+
+    add_viz_arguments(sub.add_parser("viz", help="serve the interactive browser view (Mesa SolaraViz)"))
+
     params = sub.add_parser("params", help="print the parameter table (Markdown)")
     params.add_argument("--out", help="write to this file instead of stdout")
     return parser
@@ -96,7 +100,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return cli_analyze(args)
 
 
-COMMANDS = {"run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "analyze": cmd_analyze}
+def cmd_viz(args: argparse.Namespace) -> int:
+    from ccgabm.viz import cli_viz
+
+    return cli_viz(args)
+
+
+COMMANDS = {
+    "run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "analyze": cmd_analyze, "viz": cmd_viz,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
