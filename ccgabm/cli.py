@@ -1,4 +1,4 @@
-"""Command line: ccgabm run | sweep | analyze | viz | bench | params."""
+"""Command line: ccgabm run | sweep | analyze | viz | params (and bench, for performance)."""
 
 from __future__ import annotations
 

@@ -4,17 +4,25 @@ One step is one month; month 0 is April of the first financial year.
 
 Order of play each month (the single place it is defined):
 
-1. April only: the Board allocates each group its programme budget (need-weighted
-   capitation, pace of change) and running-cost allowance; hospitals plan capacity.
-2. Practices set their referral probability (propensity x group policy).
-3. Hospitals set which waiters they treat this month (longest waits first, within capacity).
-4. Patients (vectorised kernel): deaths, new long-term conditions, elective treatment
+1. April only: the dilemma choice (if configured, in its decision year); co-commissioning
+   adoption; the Board allocates each group its programme budget (need-weighted capitation,
+   money following practices, pace of change) and running-cost allowance (cut from the
+   running-cost cut year); groups set their policy levers; hospitals plan capacity.
+2. October (``policy.forecast_month``): groups forecasting overspend propose a cut
+   (procedures of limited clinical value or community services); members vote by list size;
+   outvoted practices lose trust in the winners.
+3. Practices set their referral probability (propensity x group policy and budget pressure).
+4. Hospitals set which waiters they treat this month (longest waits first, within capacity).
+5. Patients (vectorised kernel): deaths, new long-term conditions, elective treatment
    from the waiting list, emergency admissions, need and referral; new registrations.
-5. Billing: each activity is charged to the patient's group at unit costs and paid to the
-   group's hospital; groups pay a month of other services and running costs.
-6. March only: groups close their accounts (surplus or deficit carried), the Board pays
-   the quality premium to groups that did not overspend; annual panels are recorded.
-7. The month's series row is recorded.
+6. Billing: each activity is charged to the patient's group at unit costs and paid to the
+   group's hospital; groups pay a month of other services, running costs, referral
+   management and community investment (co-commissioning groups receive delegated funds).
+7. March only: groups close their accounts (surplus or deficit carried), the Board pays the
+   quality premium to groups that did not overspend; annual panels are recorded; then the
+   year-end rounds: trust updates, core-stability check, practice choices (switches and
+   fractures, with Board approval), group fate (dissolution, mergers), practice closures.
+8. The month's series row is recorded.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ def write_run(result: RunResult, out_dir: Path) -> list[Path]:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-partial-", dir=out_dir.parent))
     try:
-        (staging / "summary.json").write_text(json.dumps(result.summary, indent=2) + "\n")
+        summary = {k: (None if isinstance(v, float) and v != v else v)
+                   for k, v in result.summary.items()}  # NaN is not JSON: write null
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
         for name, table in result.tables.items():
             table.to_parquet(staging / f"{name}.parquet", index=False)
         result.group_fates.to_parquet(staging / "group_fates.parquet", index=False)
