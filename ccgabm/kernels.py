@@ -1,10 +1,17 @@
 """Compiled monthly kernel over patients stored contiguously by practice block.
 
-One pass over every patient slot applies, in order: death, new long-term condition,
-elective treatment from the waiting list, emergency admission, need and referral;
+One pass over the occupied slots of every block applies, in order: death, new long-term
+condition, elective treatment from the waiting list, emergency admission, need and referral;
 free slots take new registrations. Each decision draws from a counter-based hash of
 (seed, month, decision, slot), so results do not depend on the number of threads.
 Counts are accumulated per thread in integers and summed afterwards (exact, order-free).
+
+Performance notes (issue 7): counters of the practice being processed are kept in a
+per-thread scratch row (padded so threads never share a cache line) and added to the
+per-practice table once per block; slots above a block's high-water mark are never visited
+except to place registrations; a patient's wait is written only when it changes; the list
+size at the end of the month is derived (person-months - deaths + registrations) rather than
+counted. Small populations run the serial twin of the kernel (no thread team to wake).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ccgabm.rng import Decision
+from ccgabm.rng import N_DECISIONS, Decision
 
 # Per-practice counters written by the kernel (columns of ``counts``).
 PERSON_MONTHS = 0
@@ -76,6 +83,28 @@ def _uniform(key, idx):
     return float(z >> _S11) * _INV53
 
 
+@njit(inline="always", cache=True)
+def _mix64(z):
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True)
+def _month_keys(seed, month):
+    keys = np.zeros(N_DECISIONS, dtype=np.uint64)
+    for d in range(N_DECISIONS):
+        z = _mix64(seed * np.uint64(0x9E3779B97F4A7C15) + np.uint64(0x632BE59BD9B4E019))
+        z = _mix64(z ^ (np.uint64(month + 1) * np.uint64(0xD1B54A32D192ED03)))
+        keys[d] = _mix64(z ^ (np.uint64(d + 1) * np.uint64(0x8CB92BA72F3D8DD7)))
+    return keys
+
+
+def month_keys(seed: int, month: int) -> np.ndarray:
+    """``ccgabm.rng.month_keys`` (the same keys) without the Python big-integer arithmetic."""
+    return _month_keys(np.uint64(seed), np.int64(month))
+
+
 @njit(cache=True)
 def _poisson_from_uniform(lam, u, cap):
     k = 0
@@ -86,6 +115,140 @@ def _poisson_from_uniform(lam, u, cap):
         p *= lam / k
         cdf += p
     return k
+
+
+@njit(cache=True)
+def _step_blocks(
+    birth_month, practice, imd_code, ltc, wait, alive, ref_year,
+    block_start, block_hi, block_reg, block_owner, first, last, tid,
+    practice_imd, practice_refer, practice_emerg,
+    practice_conversion, practice_hospital, hosp_cut, hosp_frac,
+    death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t, quint_of_code,
+    keys, month, fy, inpatient_share, waiting_rr, birth_share, imd_sd,
+    counts, hist, quint, scratch,
+):
+    """Advance the patients of blocks ``first`` .. ``last - 1`` (run by thread ``tid``)."""
+    k_death = keys[D_DEATH]
+    k_ltc = keys[D_LTC]
+    k_need = keys[D_NEED]
+    k_refer = keys[D_REFER]
+    k_treat = keys[D_TREAT]
+    k_emerg = keys[D_EMERG]
+    k_convert = keys[D_CONVERT]
+    k_inpat = keys[D_INPAT]
+    k_reg = keys[D_REG]
+    # per-thread accumulators in rows of ``scratch`` padded apart (no false sharing)
+    acc = scratch[tid, 16:16 + N_COUNTERS]
+    acc[:] = 0
+    lq = scratch[tid, 40:50].reshape((5, 2))
+    lq[:] = 0
+    for b in range(first, last):
+        expected = block_reg[b]
+        n_reg = int(expected)
+        if _uniform(k_reg, b) < expected - n_reg:
+            n_reg += 1
+        owner = block_owner[b]
+        if owner < 0:
+            n_reg = 0
+        cur = -1
+        hi = block_hi[b]
+        start = block_start[b]
+        for i in range(start, hi):
+            if alive[i] == 0:
+                if n_reg > 0:
+                    n_reg -= 1
+                    _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive,
+                              ref_year, practice_imd, lam_t, keys, month, birth_share, imd_sd)
+                    counts[tid, owner, REGISTRATIONS] += 1
+                continue
+            p = practice[i]
+            if p != cur:
+                if cur >= 0:
+                    for k in range(N_COUNTERS):
+                        counts[tid, cur, k] += acc[k]
+                        acc[k] = 0
+                cur = p
+                h = practice_hospital[p]
+                cut = hosp_cut[h]
+                frac = hosp_frac[h]
+                p_refer = practice_refer[p]
+                p_emerg = practice_emerg[p]
+                p_conv = practice_conversion[p]
+            age = (month - birth_month[i]) // 12
+            if age > AGE_MAX:
+                age = AGE_MAX
+            nl = ltc[i]
+            code = imd_code[i]
+            q = quint_of_code[code]
+            acc[PERSON_MONTHS] += 1
+            lq[q, 0] += 1
+            if _uniform(k_death, i) < death_t[age, nl]:
+                alive[i] = 0
+                wait[i] = 0
+                acc[DEATHS] += 1
+                continue
+            if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
+                nl += 1
+                ltc[i] = nl
+                acc[LTC_ONSETS] += 1
+            w = wait[i]
+            treated = False
+            if w > 0:
+                if w > cut or (w == cut and _uniform(k_treat, i) < frac):
+                    treated = True
+                    acc[OUTPATIENT] += 1
+                    acc[WAIT_MONTHS_TREATED] += w
+                    if _uniform(k_convert, i) < p_conv:
+                        if _uniform(k_inpat, i) < inpatient_share:
+                            acc[INPATIENT] += 1
+                        else:
+                            acc[DAY_CASE] += 1
+                    w = 0
+                elif w < MAX_WAIT:
+                    w += 1
+            pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
+            if w > 0:
+                pe *= waiting_rr
+            if _uniform(k_emerg, i) < pe:
+                acc[EMERGENCY] += 1
+                lq[q, 1] += 1
+            # need arises (the patient's draw), then the practice decides (its own draw)
+            if (
+                w == 0
+                and not treated
+                and _uniform(k_need, i) < need_t[age, nl]
+                and _uniform(k_refer, i) < p_refer
+            ):
+                w = 1
+                acc[REFERRALS] += 1
+                if ref_year[i] != fy:
+                    ref_year[i] = fy
+                    acc[NEWLY_REFERRED] += 1
+            if w > 0:
+                wait[i] = w
+                acc[WAITING] += 1
+                hist[tid, practice_hospital[p], w] += 1
+            elif treated:
+                wait[i] = 0
+        if cur >= 0:
+            for k in range(N_COUNTERS):
+                counts[tid, cur, k] += acc[k]
+                acc[k] = 0
+        if n_reg > 0:
+            end = block_start[b + 1]
+            i = hi
+            while n_reg > 0 and i < end:
+                n_reg -= 1
+                _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive,
+                          ref_year, practice_imd, lam_t, keys, month, birth_share, imd_sd)
+                counts[tid, owner, REGISTRATIONS] += 1
+                i += 1
+            block_hi[b] = i
+            if n_reg > 0:
+                counts[tid, owner, UNFILLED] += n_reg
+    for q in range(5):
+        quint[tid, q, 0] += lq[q, 0]
+        quint[tid, q, 1] += lq[q, 1]
 
 
 @njit(parallel=True, cache=True)
@@ -101,134 +264,50 @@ def step_patients(
     """Advance every patient by one month; write per-thread counts, histograms, quintiles.
 
     Blocks are processed in chunks (contiguous runs of blocks balanced by occupied slots);
-    which thread runs a chunk changes nothing but where its integer counts are added.
-    Only slots below a block's high-water mark ``block_hi`` can hold a patient; slots above
-    it are visited only to place registrations that found no earlier free slot.
+    which thread runs a chunk changes nothing but where its integer counts are added, and
+    every draw is keyed by (seed, month, decision, slot), so results do not depend on the
+    number of threads. Only slots below a block's high-water mark ``block_hi`` can hold a
+    patient; slots above it are visited only to place registrations that found no earlier
+    free slot. ``step_patients_serial`` is the same on the calling thread (small populations,
+    where starting the thread team costs more than it saves).
     """
     n_chunks = chunk_start.shape[0] - 1
-    k_death = keys[D_DEATH]
-    k_ltc = keys[D_LTC]
-    k_need = keys[D_NEED]
-    k_refer = keys[D_REFER]
-    k_treat = keys[D_TREAT]
-    k_emerg = keys[D_EMERG]
-    k_convert = keys[D_CONVERT]
-    k_inpat = keys[D_INPAT]
-    k_reg = keys[D_REG]
     for c in prange(n_chunks):
-        tid = numba.get_thread_id()
-        # per-thread accumulators in rows of ``scratch`` padded apart (no false sharing)
-        acc = scratch[tid, 16:16 + N_COUNTERS]
-        acc[:] = 0
-        lq = scratch[tid, 40:50].reshape((5, 2))
-        lq[:] = 0
-        for b in range(chunk_start[c], chunk_start[c + 1]):
-            expected = block_reg[b]
-            n_reg = int(expected)
-            if _uniform(k_reg, b) < expected - n_reg:
-                n_reg += 1
-            owner = block_owner[b]
-            if owner < 0:
-                n_reg = 0
-            cur = -1
-            hi = block_hi[b]
-            start = block_start[b]
-            for i in range(start, hi):
-                if alive[i] == 0:
-                    if n_reg > 0:
-                        n_reg -= 1
-                        _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive,
-                                  ref_year, practice_imd, lam_t, keys, month, birth_share, imd_sd)
-                        counts[tid, owner, REGISTRATIONS] += 1
-                    continue
-                p = practice[i]
-                if p != cur:
-                    if cur >= 0:
-                        for k in range(N_COUNTERS):
-                            counts[tid, cur, k] += acc[k]
-                            acc[k] = 0
-                    cur = p
-                    h = practice_hospital[p]
-                    cut = hosp_cut[h]
-                    frac = hosp_frac[h]
-                    p_refer = practice_refer[p]
-                    p_emerg = practice_emerg[p]
-                    p_conv = practice_conversion[p]
-                age = (month - birth_month[i]) // 12
-                if age > AGE_MAX:
-                    age = AGE_MAX
-                nl = ltc[i]
-                code = imd_code[i]
-                q = quint_of_code[code]
-                acc[PERSON_MONTHS] += 1
-                lq[q, 0] += 1
-                if _uniform(k_death, i) < death_t[age, nl]:
-                    alive[i] = 0
-                    wait[i] = 0
-                    acc[DEATHS] += 1
-                    continue
-                if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
-                    nl += 1
-                    ltc[i] = nl
-                    acc[LTC_ONSETS] += 1
-                w = wait[i]
-                treated = False
-                if w > 0:
-                    if w > cut or (w == cut and _uniform(k_treat, i) < frac):
-                        treated = True
-                        acc[OUTPATIENT] += 1
-                        acc[WAIT_MONTHS_TREATED] += w
-                        if _uniform(k_convert, i) < p_conv:
-                            if _uniform(k_inpat, i) < inpatient_share:
-                                acc[INPATIENT] += 1
-                            else:
-                                acc[DAY_CASE] += 1
-                        w = 0
-                    elif w < MAX_WAIT:
-                        w += 1
-                pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
-                if w > 0:
-                    pe *= waiting_rr
-                if _uniform(k_emerg, i) < pe:
-                    acc[EMERGENCY] += 1
-                    lq[q, 1] += 1
-                # need arises (the patient's draw), then the practice decides (its own draw)
-                if (
-                    w == 0
-                    and not treated
-                    and _uniform(k_need, i) < need_t[age, nl]
-                    and _uniform(k_refer, i) < p_refer
-                ):
-                    w = 1
-                    acc[REFERRALS] += 1
-                    if ref_year[i] != fy:
-                        ref_year[i] = fy
-                        acc[NEWLY_REFERRED] += 1
-                if w > 0:
-                    wait[i] = w
-                    acc[WAITING] += 1
-                    hist[tid, practice_hospital[p], w] += 1
-                elif treated:
-                    wait[i] = 0
-            if cur >= 0:
-                for k in range(N_COUNTERS):
-                    counts[tid, cur, k] += acc[k]
-                    acc[k] = 0
-            if n_reg > 0:
-                end = block_start[b + 1]
-                i = hi
-                while n_reg > 0 and i < end:
-                    n_reg -= 1
-                    _register(i, owner, birth_month, practice, imd_code, ltc, wait, alive,
-                              ref_year, practice_imd, lam_t, keys, month, birth_share, imd_sd)
-                    counts[tid, owner, REGISTRATIONS] += 1
-                    i += 1
-                block_hi[b] = i
-                if n_reg > 0:
-                    counts[tid, owner, UNFILLED] += n_reg
-        for q in range(5):
-            quint[tid, q, 0] += lq[q, 0]
-            quint[tid, q, 1] += lq[q, 1]
+        _step_blocks(
+            birth_month, practice, imd_code, ltc, wait, alive, ref_year,
+            block_start, block_hi, block_reg, block_owner,
+            chunk_start[c], chunk_start[c + 1], numba.get_thread_id(),
+            practice_imd, practice_refer, practice_emerg,
+            practice_conversion, practice_hospital, hosp_cut, hosp_frac,
+            death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t, quint_of_code,
+            keys, month, fy, inpatient_share, waiting_rr, birth_share, imd_sd,
+            counts, hist, quint, scratch,
+        )
+
+
+@njit(cache=True)
+def step_patients_serial(
+    birth_month, practice, imd_code, ltc, wait, alive, ref_year,
+    block_start, block_hi, block_reg, block_owner, chunk_start,
+    practice_imd, practice_refer, practice_emerg,
+    practice_conversion, practice_hospital, hosp_cut, hosp_frac,
+    death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t, quint_of_code,
+    keys, month, fy, inpatient_share, waiting_rr, birth_share, imd_sd,
+    counts, hist, quint, scratch,
+):
+    """``step_patients`` on the calling thread (the same results; no thread team to start)."""
+    n_chunks = chunk_start.shape[0] - 1
+    for c in range(n_chunks):
+        _step_blocks(
+            birth_month, practice, imd_code, ltc, wait, alive, ref_year,
+            block_start, block_hi, block_reg, block_owner,
+            chunk_start[c], chunk_start[c + 1], 0,
+            practice_imd, practice_refer, practice_emerg,
+            practice_conversion, practice_hospital, hosp_cut, hosp_frac,
+            death_t, onset_t, need_t, emerg_t, dep_emerg, lam_t, quint_of_code,
+            keys, month, fy, inpatient_share, waiting_rr, birth_share, imd_sd,
+            counts, hist, quint, scratch,
+        )
 
 
 @njit(cache=True)

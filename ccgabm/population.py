@@ -16,7 +16,11 @@ from ccgabm import kernels
 from ccgabm.config import Config
 from ccgabm.epidemiology import RateTables, age_band_probabilities, build_rate_tables
 from ccgabm.kernels import IMD_CODE_SCALE, MAX_LTC, N_COUNTERS
-from ccgabm.rng import Streams, month_keys
+from ccgabm.rng import Streams
+
+# Below this many occupied slots the monthly kernel runs on the calling thread: starting the
+# thread team costs more than it saves (and far more when the cores are busy elsewhere).
+PARALLEL_MIN_SLOTS = 1_000_000
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Population:
         self._birth_share = cfg.population.birth_rate / max(
             cfg.population.birth_rate + cfg.population.in_registration_rate, 1e-12
         )
+        self.warm_up()
 
     def _initialise(self, sizes: np.ndarray, streams: Streams) -> None:
         """Draw ages, deprivation and conditions of the starting population.
@@ -143,6 +148,28 @@ class Population:
     def n_slots(self) -> int:
         return len(self.alive)
 
+    def warm_up(self) -> None:
+        """Load every compiled kernel (numba's on-disk cache) and start the thread team.
+
+        Each kernel is called once over no blocks with arguments of the real types, so the
+        first month of a run does not pay for loading or compiling (start-up does).
+        """
+        n = self.n_practices
+        none = np.array([0, 0], dtype=np.int64)
+        levers = PracticeLevers(np.zeros(n), np.ones(n), np.zeros(n), np.zeros(n, dtype=np.int64))
+        threads = numba.get_num_threads()
+        cut, frac = np.zeros(1, dtype=np.int64), np.ones(1)
+        sizes = np.zeros(n, dtype=np.int64)
+        self._step(kernels.step_patients_serial, 1, none, 0, sizes, levers, cut, frac, 1)
+        self._step(kernels.step_patients, threads, none, 0, sizes, levers, cut, frac, 1)
+        out = np.zeros((threads, n), dtype=np.int64)
+        kernels.need_weights(
+            self.birth_month, self.practice, self.imd_code, self.ltc, self.alive,
+            self.block_start, self.block_hi, none, 0, self.tables.capitation,
+            self.tables.dep_capitation, out,
+        )
+        kernels.count_alive(self.practice, self.alive, self.block_start, self.block_hi, none, out)
+
     def _chunks(self) -> tuple[int, np.ndarray]:
         """Thread count and block boundaries of work chunks balanced by occupied slots."""
         threads = numba.get_num_threads()
@@ -165,8 +192,21 @@ class Population:
         n_hospitals: int,
     ) -> MonthResult:
         """Advance every patient one month and return the counts for the organisations."""
+        threads = numba.get_num_threads()
+        occupied = int((self.block_hi - self.block_start[:-1]).sum())
+        if threads == 1 or occupied < PARALLEL_MIN_SLOTS:
+            threads, kernel = 1, kernels.step_patients_serial
+            chunks = np.array([0, self.n_practices], dtype=np.int64)
+        else:
+            kernel = kernels.step_patients
+            chunks = kernels.balanced_chunks(self.block_start, self.block_hi, threads)
+        return self._step(kernel, threads, chunks, month, list_sizes, levers, hosp_cut, hosp_frac,
+                          n_hospitals)
+
+    def _step(self, kernel, threads: int, chunks: np.ndarray, month: int, list_sizes: np.ndarray,
+              levers: PracticeLevers, hosp_cut: np.ndarray, hosp_frac: np.ndarray,
+              n_hospitals: int) -> MonthResult:
         cfg = self.cfg
-        threads, chunks = self._chunks()
         counts = np.zeros((threads, self.n_practices, N_COUNTERS), dtype=np.int64)
         hist = np.zeros((threads, n_hospitals, kernels.MAX_WAIT + 1), dtype=np.int64)
         quint = np.zeros((threads, 5, 2), dtype=np.int64)
@@ -175,14 +215,14 @@ class Population:
         owner_sizes = np.where(owner >= 0, sizes[np.maximum(owner, 0)], 0)
         block_reg = owner_sizes.astype(np.float64) * self._reg_rate
         t = self.tables
-        kernels.step_patients(
+        kernel(
             self.birth_month, self.practice, self.imd_code, self.ltc, self.wait, self.alive,
             self.ref_year, self.block_start, self.block_hi, block_reg, owner, chunks,
             self.practice_imd, _as(levers.refer, np.float64), _as(levers.emergency, np.float64),
             _as(levers.conversion, np.float64), _as(levers.hospital, np.int64),
             _as(hosp_cut, np.int64), _as(hosp_frac, np.float64),
             t.death, t.onset, t.need, t.emergency, t.dep_emergency, t.lam, self.quintile_of_code,
-            month_keys(self.seed, month), month, np.int8(month // 12),
+            kernels.month_keys(self.seed, month), month, np.int8(month // 12),
             cfg.hospital.inpatient_share, cfg.emergency.waiting_rr, self._birth_share,
             cfg.population.patient_imd_sd, counts, hist, quint,
             np.zeros((threads, 64), dtype=np.int64),
