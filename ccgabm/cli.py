@@ -1,4 +1,4 @@
-"""Command line: ccgabm run | sweep | analyze | viz | params (and bench, for performance)."""
+"""Command line: ccgabm run | sweep | analyze | viz | bench | params."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ccgabm.viz import add_viz_arguments
 
     add_viz_arguments(sub.add_parser("viz", help="serve the interactive browser view (Mesa SolaraViz)"))
+
+    from ccgabm.bench import add_bench_arguments
+
+    add_bench_arguments(
+        sub.add_parser("bench", help="time a run by phase, peak memory, ratio to per-agent Mesa")
+    )
 
     params = sub.add_parser("params", help="print the parameter table (Markdown)")
     params.add_argument("--out", help="write to this file instead of stdout")
@@ -106,8 +112,15 @@ def cmd_viz(args: argparse.Namespace) -> int:
     return cli_viz(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ccgabm.bench import cli_bench
+
+    return cli_bench(args)
+
+
 COMMANDS = {
     "run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "analyze": cmd_analyze, "viz": cmd_viz,
+    "bench": cmd_bench,
 }
 
 
