@@ -42,6 +42,8 @@ from ccgabm.kernels import (
     DEATHS,
     EMERGENCY,
     INPATIENT,
+    LIST_END,
+    N_COUNTERS,
     OUTPATIENT,
     REFERRALS,
     REGISTRATIONS,
@@ -105,6 +107,7 @@ class CommissioningModel(mesa.Model):
         self._referrals_last_year = self._expected_referrals_per_practice() * 12.0
         self._quintiles_year = np.zeros((5, 2), dtype=np.int64)
         self._practice_spend_year = np.zeros(len(self.practices))
+        self.practice_year_counts = np.zeros((len(self.practices), N_COUNTERS), dtype=np.int64)
         group_ids = np.array([self.world.group_codes.index(p.group.code) for p in self.practices])
         self.trust = TrustNetwork(group_ids, config.behaviour, self.streams.get("behaviour.trust"))
         self.votes_lost = np.zeros(len(self.practices), dtype=np.int64)
@@ -193,18 +196,25 @@ class CommissioningModel(mesa.Model):
         self.board.allocate(self.active_groups, draws, allowance_cut=cut)
         for group in self.active_groups:
             group.set_policy_levers(self.cfg.policy, beh.co_commissioning_investment)
+        served_by = np.array([p.group.hospital.index for p in self.practices])
+        referrals = np.bincount(served_by, weights=self._referrals_last_year,
+                                minlength=len(self.hospitals))
         for hospital in self.hospitals:
-            served = [p.index for p in self.practices if p.group.hospital is hospital]
-            hospital.plan_capacity(float(self._referrals_last_year[served].sum()))
+            hospital.plan_capacity(float(referrals[hospital.index]))
         self._referrals_last_year = np.zeros(len(self.practices))
 
     def _account(self, result: MonthResult) -> None:
         counts = result.counts
-        for practice in self.practices:
-            practice.record_month(counts[practice.index])
+        self.practice_year_counts += counts
+        for practice, size in zip(self.practices, counts[:, LIST_END].tolist(), strict=True):
+            practice.list_size = size
         activity = counts[:, [OUTPATIENT, DAY_CASE, INPATIENT, EMERGENCY]] @ self._unit_costs
-        for group in self.active_groups:
-            cost = float(sum(activity[p.index] for p in group.members))
+        groups = self.active_groups
+        index = {g.code: i for i, g in enumerate(groups)}
+        member_of = np.array([index.get(p.group.code, -1) if p.open else -1 for p in self.practices])
+        billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
+                             minlength=len(groups))
+        for group, cost in zip(groups, billed.tolist(), strict=True):
             group.pay(cost, "activity")
             group.hospital.bill(cost)
             allocation = self.board.allocations.get(group.code, 0.0)
@@ -244,6 +254,7 @@ class CommissioningModel(mesa.Model):
                        activity_spend=float(self._practice_spend_year[practice.index]),
                        votes_lost=int(self.votes_lost[practice.index]))
             self.recorder.practice_year(row)
+        self.practice_year_counts[:] = 0
         for q in range(5):
             pm, em = self._quintiles_year[q]
             self.recorder.quintile_year({"year": year, "quintile": q + 1, "person_months": int(pm),

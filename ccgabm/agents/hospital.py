@@ -29,16 +29,18 @@ class Hospital(mesa.Agent):
         self.monthly_capacity = self.capacity_ratio * referrals_last_year / 12.0
 
     def treatment_cutoff(self) -> tuple[int, float]:
-        """Longest waiters first: treat waits above the cut, and a share of those at it."""
-        capacity = self.monthly_capacity
-        treated = 0
-        for months in range(len(self.waiting_hist) - 1, 0, -1):
-            n = self.waiting_hist[months]
-            if treated + n <= capacity:
-                treated += n
-                continue
-            return months, float((capacity - treated) / n)
-        return 0, 1.0
+        """Longest waiters first: treat waits above the cut, and a share of those at the cut.
+
+        Returns (cut, share): everyone who has waited more than ``cut`` months is treated, and
+        ``share`` of those who have waited exactly ``cut``; (0, 1.0) treats every waiter.
+        """
+        longest_first = self.waiting_hist[:0:-1]
+        treated = np.cumsum(longest_first)
+        k = int(np.searchsorted(treated, self.monthly_capacity, side="right"))
+        if k == len(longest_first):
+            return 0, 1.0
+        done = treated[k - 1] if k else 0
+        return len(self.waiting_hist) - 1 - k, float((self.monthly_capacity - done) / longest_first[k])
 
     def bill(self, amount: float) -> None:
         """Receive payment for activity charged to a commissioning group."""

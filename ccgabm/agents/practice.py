@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ccgabm.kernels import COUNTER_NAMES, LIST_END, N_COUNTERS
+from ccgabm.kernels import COUNTER_NAMES
 
 if TYPE_CHECKING:
     from ccgabm.agents.group import CommissioningGroup
@@ -36,20 +36,17 @@ class Practice(mesa.Agent):
         self.group: CommissioningGroup | None = None
         self.open = True
         self.need_weight = 0.0
-        self.year_counts = np.zeros(N_COUNTERS, dtype=np.int64)
+
+    @property
+    def year_counts(self) -> np.ndarray:
+        """This financial year's patient counts so far (a row of the model's table)."""
+        return self.model.practice_year_counts[self.index]
 
     def referral_probability(self, base: float) -> float:
         """Chance that a patient with a referable need is referred this month."""
         multiplier = self.group.referral_multiplier if self.group is not None else 1.0
         return float(min(1.0, base * self.referral_propensity * multiplier))
 
-    def record_month(self, counts: np.ndarray) -> None:
-        """Take this month's patient counts (a row of the kernel's output)."""
-        self.year_counts += counts
-        self.list_size = int(counts[LIST_END])
-
     def close_year(self) -> dict[str, float]:
-        """The practice's annual panel row, then reset the year's counters."""
-        row = {name: int(v) for name, v in zip(COUNTER_NAMES, self.year_counts, strict=True)}
-        self.year_counts[:] = 0
-        return row
+        """The practice's annual panel row (the model resets the counts afterwards)."""
+        return {name: int(v) for name, v in zip(COUNTER_NAMES, self.year_counts, strict=True)}

@@ -59,8 +59,8 @@ def decommissioning_round(model: CommissioningModel) -> None:
         cut = max(options, key=lambda c: savings[c])
         sizes = np.array([p.list_size for p in members])
         idx = np.array([p.index for p in members])
-        trust_in_group = np.array([model.trust.mean_trust(p.index, idx, model.list_sizes())
-                                   for p in members])
+        all_sizes = model.list_sizes()
+        trust_in_group = np.array([model.trust.mean_trust(p.index, idx, all_sizes) for p in members])
         burden = decommissioning.burden_ratios(usage[cut], sizes)
         result = decommissioning.vote(cut, burden, trust_in_group, sizes, beh.vote_tolerance)
         model.recorder.event(model.month, "decommissioning_proposed", group=group.code,

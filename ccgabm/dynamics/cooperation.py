@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ccgabm.dynamics.stability import greedy_coalition
-from ccgabm.dynamics.utility import mean_trust_in
+
+SEEDS = 8  # members tried as the seed of a leaving coalition, least satisfied first
 
 
 @dataclass
@@ -25,18 +26,35 @@ class Move:
     kind: str = field(default="switch")  # "switch" or "new_group"
 
 
-def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
-                   finance: dict[str, float]) -> dict[int, float]:
-    """Each practice's utility for staying where it is."""
+def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray],
+                    list_sizes: np.ndarray) -> dict[str, np.ndarray]:
+    """For each group, every practice's list-size-weighted mean trust in its members.
+
+    A practice's trust in itself is left out (it matters for its own group).
+    """
+    weights = np.maximum(list_sizes, 1).astype(float)
     out = {}
     for code, members in groups.items():
-        for p in members:
-            out[int(p)] = mean_trust_in(trust, int(p), members, list_sizes) + finance[code]
+        w = weights[members]
+        total = trust[:, members].astype(float) @ w
+        denom = np.full(len(weights), w.sum())
+        total[members] -= trust[members, members] * w
+        denom[members] -= w
+        out[code] = np.divide(total, denom, out=np.zeros_like(total), where=denom > 0)
     return out
 
 
+def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
+                   finance: dict[str, float],
+                   trust_in: dict[str, np.ndarray] | None = None) -> dict[int, float]:
+    """Each practice's utility for staying where it is."""
+    trust_in = trust_in if trust_in is not None else trust_in_groups(trust, groups, list_sizes)
+    return {int(p): float(trust_in[code][p]) + finance[code]
+            for code, members in groups.items() for p in members}
+
+
 def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
-                   trust: np.ndarray, list_sizes: np.ndarray, finance: dict[str, float],
+                   trust_in: dict[str, np.ndarray], finance: dict[str, float],
                    switching_cost: float) -> tuple[str | None, float]:
     """The neighbouring group a practice likes best, and its utility there."""
     best, best_u = None, -np.inf
@@ -44,7 +62,7 @@ def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: 
         members = groups.get(code)
         if members is None or len(members) == 0:
             continue
-        u = mean_trust_in(trust, p, members, list_sizes) + finance[code] - switching_cost
+        u = float(trust_in[code][p]) + finance[code] - switching_cost
         if u > best_u:
             best, best_u = code, u
     return best, best_u
@@ -53,14 +71,18 @@ def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: 
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                  list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
                  min_coalition: int, min_new_population: float) -> list[Move]:
-    """The moves practices want this year: at most one coalition per group, then switches."""
-    stay = stay_utilities(trust, groups, list_sizes, finance)
+    """The moves practices want this year: at most one coalition per group, then switches.
+
+    Coalitions are grown around the ``SEEDS`` least satisfied members of each group.
+    """
+    trust_in = trust_in_groups(trust, groups, list_sizes)
+    stay = stay_utilities(trust, groups, list_sizes, finance, trust_in)
     moves: list[Move] = []
     for code in sorted(groups):
         members = groups[code]
         taken: set[int] = set()
         order = sorted(members.tolist(), key=lambda p: stay[p])
-        for seed in order:
+        for seed in order[:SEEDS]:
             coalition = greedy_coalition(seed, members, trust, stay, list_sizes, new_finance,
                                          switching_cost, min_coalition)
             if coalition is not None and list_sizes[coalition].sum() >= min_new_population:
@@ -71,7 +93,7 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
         for p in members.tolist():
             if p in taken:
                 continue
-            target, u = best_neighbour(p, code, groups, neighbours, trust, list_sizes, finance,
+            target, u = best_neighbour(p, code, groups, neighbours, trust_in, finance,
                                        switching_cost)
             if target is not None and u > stay[p]:
                 by_target.setdefault(target, []).append(p)

@@ -2,8 +2,8 @@
 
 A coalition C of members blocks the group if every member of C prefers C (as a new group)
 to staying. Exact enumeration for groups of up to ``EXACT_LIMIT`` members; for larger
-groups a greedy search from each member (a heuristic: it can miss a blocking coalition,
-never invents one).
+groups a greedy search from each of the ``HEURISTIC_SEEDS`` least satisfied members (a
+heuristic: it can miss a blocking coalition, never invents one).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 from ccgabm.dynamics.utility import coalition_utilities
 
 EXACT_LIMIT = 12
+HEURISTIC_SEEDS = 8  # large groups: greedy search from the least satisfied members
 
 FinanceOf = Callable[[np.ndarray], float]
 
@@ -72,7 +73,7 @@ def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, 
                           switching_cost):
                     return False
         return True
-    for seed in members:
+    for seed in sorted(members.tolist(), key=lambda p: stay_utility[int(p)])[:HEURISTIC_SEEDS]:
         found = greedy_coalition(int(seed), members, trust, stay_utility, list_sizes, finance_of,
                                  switching_cost, 1)
         if found is not None:
