@@ -46,11 +46,11 @@ def test_core_stability_exact_small_case():
     trust = np.full((3, 3), 0.6, dtype=np.float32)
     np.fill_diagonal(trust, 1.0)
     stay = {p: 0.6 for p in range(3)}
-    assert core_stable(members, trust, stay, sizes, lambda c: 0.0, switching_cost=0.1)
+    assert core_stable(members, trust, stay, sizes, lambda pop: 0.0, switching_cost=0.1)
     trust[0, 1] = trust[1, 0] = 1.0  # 0 and 1 trust each other fully, distrust 2
     trust[0, 2] = trust[1, 2] = 0.0
     stay = {0: 0.5, 1: 0.5, 2: 0.3}
-    assert not core_stable(members, trust, stay, sizes, lambda c: 0.0, switching_cost=0.1)
+    assert not core_stable(members, trust, stay, sizes, lambda pop: 0.0, switching_cost=0.1)
 
 
 def test_distrusted_members_leave_together_as_a_fracture():

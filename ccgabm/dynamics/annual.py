@@ -111,22 +111,24 @@ def finance_terms(model: CommissioningModel) -> dict[str, float]:
 
 
 def _new_finance(model: CommissioningModel, finance: dict[str, float]):
-    """Finance term of a new group carved out of a coalition's group.
+    """For a group, the finance term of a new group carved out of it, by population.
 
     A new group inherits its parent's distance from target and record, so the only financial
     difference is the higher fixed running cost per head of a smaller group.
     """
     beh, fin = model.cfg.behaviour, model.cfg.finance
-    sizes = model.list_sizes()
     fixed = model.board.fixed_running_cost()
 
-    def finance_of(coalition: np.ndarray) -> float:
-        parent = model.practices[int(coalition[0])].group
-        penalty = new_group_finance(float(sizes[coalition].sum()), float(parent.population), fixed,
-                                    fin.allocation_per_head, beh.finance_weight)
-        return finance[parent.code] + penalty
+    def for_group(code: str):
+        parent = model.groups[code]
 
-    return finance_of
+        def finance_of(population):
+            return finance[code] + new_group_finance(population, float(parent.population), fixed,
+                                                     fin.allocation_per_head, beh.finance_weight)
+
+        return finance_of
+
+    return for_group
 
 
 def record_core_stability(model: CommissioningModel, year: int) -> None:
@@ -135,9 +137,9 @@ def record_core_stability(model: CommissioningModel, year: int) -> None:
     groups = {g.code: np.array([p.index for p in g.members]) for g in model.active_groups}
     sizes = model.list_sizes()
     stay = stay_utilities(model.trust.trust, groups, sizes, finance)
-    finance_of = _new_finance(model, finance)
+    finance_for = _new_finance(model, finance)
     for code, members in groups.items():
-        stable = core_stable(members, model.trust.trust, stay, sizes, finance_of,
+        stable = core_stable(members, model.trust.trust, stay, sizes, finance_for(code),
                              model.cfg.behaviour.switching_cost)
         model.core_stability[(year, code)] = stable
 

@@ -83,7 +83,7 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
         taken: set[int] = set()
         order = sorted(members.tolist(), key=lambda p: stay[p])
         for seed in order[:SEEDS]:
-            coalition = greedy_coalition(seed, members, trust, stay, list_sizes, new_finance,
+            coalition = greedy_coalition(seed, members, trust, stay, list_sizes, new_finance(code),
                                          switching_cost, min_coalition)
             if coalition is not None and list_sizes[coalition].sum() >= min_new_population:
                 moves.append(Move([int(p) for p in coalition], code, None, kind="new_group"))

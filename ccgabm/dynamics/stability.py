@@ -9,7 +9,6 @@ heuristic: it can miss a blocking coalition, never invents one).
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import combinations
 
 import numpy as np
 
@@ -18,13 +17,16 @@ from ccgabm.dynamics.utility import coalition_utilities
 EXACT_LIMIT = 12
 HEURISTIC_SEEDS = 8  # large groups: greedy search from the least satisfied members
 
-FinanceOf = Callable[[np.ndarray], float]
+# Finance term of a new group carved out of one group, as a function of its population
+# (a number or an array of them): all coalitions searched here come from a single group.
+FinanceOf = Callable[[np.ndarray | float], np.ndarray | float]
 
 
 def blocks(trust: np.ndarray, coalition: np.ndarray, stay_utility: dict[int, float],
            list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float) -> bool:
     """Whether every member of ``coalition`` strictly prefers it to staying."""
-    u = coalition_utilities(trust, coalition, list_sizes, finance_of(coalition)) - switching_cost
+    finance = finance_of(float(list_sizes[coalition].sum()))
+    u = coalition_utilities(trust, coalition, list_sizes, finance) - switching_cost
     return bool(np.all(u > np.array([stay_utility[int(p)] for p in coalition])))
 
 
@@ -48,7 +50,8 @@ def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
     while len(coalition) > 1 and list_sizes[coalition].sum() > half:
         coalition = coalition[:-1]
     while len(coalition) >= min_size:
-        u = coalition_utilities(trust, coalition, list_sizes, finance_of(coalition)) - switching_cost
+        finance = finance_of(float(list_sizes[coalition].sum()))
+        u = coalition_utilities(trust, coalition, list_sizes, finance) - switching_cost
         stay = np.array([stay_utility[int(p)] for p in coalition])
         unwilling = u <= stay
         if not unwilling.any():
@@ -67,15 +70,30 @@ def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, 
     if len(members) <= 1:
         return True
     if len(members) <= EXACT_LIMIT:
-        for size in range(1, len(members)):
-            for combo in combinations(members.tolist(), size):
-                if blocks(trust, np.array(combo), stay_utility, list_sizes, finance_of,
-                          switching_cost):
-                    return False
-        return True
+        return not _any_subset_blocks(members, trust, stay_utility, list_sizes, finance_of,
+                                      switching_cost)
     for seed in sorted(members.tolist(), key=lambda p: stay_utility[int(p)])[:HEURISTIC_SEEDS]:
         found = greedy_coalition(int(seed), members, trust, stay_utility, list_sizes, finance_of,
                                  switching_cost, 1)
         if found is not None:
             return False
     return True
+
+
+def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, float],
+                       list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float) -> bool:
+    """Exact check over every proper subset of ``members`` at once (vectorised)."""
+    m = len(members)
+    codes = np.arange(1, 2**m - 1)  # every non-empty proper subset
+    inside = ((codes[:, None] >> np.arange(m)[None, :]) & 1).astype(bool)
+    w = np.maximum(list_sizes[members], 1).astype(float)
+    t = trust[np.ix_(members, members)].astype(float)
+    np.fill_diagonal(t, 0.0)
+    numer = (inside * w) @ t.T  # [subset, p]: weighted trust of p in the subset's others
+    denom = (inside @ w)[:, None] - w[None, :]
+    mean = np.divide(numer, denom, out=np.zeros_like(numer), where=denom > 0)
+    finance = np.asarray(finance_of(inside @ list_sizes[members].astype(float)), dtype=float)
+    utility = mean + finance.reshape(-1, 1) - switching_cost
+    stay = np.array([stay_utility[int(p)] for p in members])
+    prefers = (utility > stay[None, :]) | ~inside
+    return bool(np.any(prefers.all(axis=1)))

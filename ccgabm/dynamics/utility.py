@@ -24,11 +24,11 @@ def coalition_utilities(trust: np.ndarray, coalition: np.ndarray, list_sizes: np
     return mean + finance
 
 
-def new_group_finance(population: float, reference_population: float, fixed_cost: float,
-                      per_head_budget: float, weight: float) -> float:
-    """Finance term of a new group at target: extra fixed running cost per head vs reference."""
-    extra = fixed_cost / max(population, 1.0) - fixed_cost / max(reference_population, 1.0)
-    return -weight * extra / 100.0 if per_head_budget > 0 else 0.0
+def new_group_finance(population: np.ndarray | float, reference_population: float, fixed_cost: float,
+                      per_head_budget: float, weight: float) -> np.ndarray | float:
+    """Finance term of a new group: extra fixed running cost per head against a reference."""
+    extra = fixed_cost / np.maximum(population, 1.0) - fixed_cost / max(reference_population, 1.0)
+    return -weight * extra / 100.0 if per_head_budget > 0 else 0.0 * extra
 
 
 def group_finance(allocation: float, need_weight: float, national_rate: float,
