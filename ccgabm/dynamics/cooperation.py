@@ -30,18 +30,23 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray],
                     list_sizes: np.ndarray) -> dict[str, np.ndarray]:
     """For each group, every practice's list-size-weighted mean trust in its members.
 
-    A practice's trust in itself is left out (it matters for its own group).
+    A practice's trust in itself is left out (it matters for its own group). One matrix
+    product covers every group.
     """
     weights = np.maximum(list_sizes, 1).astype(float)
-    out = {}
-    for code, members in groups.items():
-        w = weights[members]
-        total = trust[:, members].astype(float) @ w
-        denom = np.full(len(weights), w.sum())
-        total[members] -= trust[members, members] * w
-        denom[members] -= w
-        out[code] = np.divide(total, denom, out=np.zeros_like(total), where=denom > 0)
-    return out
+    codes = list(groups)
+    rows = np.concatenate([groups[c] for c in codes]) if codes else np.zeros(0, dtype=int)
+    cols = np.concatenate([np.full(len(groups[c]), j) for j, c in enumerate(codes)]) if codes \
+        else np.zeros(0, dtype=int)
+    membership = np.zeros((len(weights), len(codes)), dtype=np.float32)
+    membership[rows, cols] = weights[rows]
+    totals = (trust @ membership).astype(float)  # [practice, group], one BLAS product
+    denoms = np.broadcast_to(membership.sum(axis=0, dtype=float), totals.shape).copy()
+    own = np.diagonal(trust)[rows] * weights[rows]
+    totals[rows, cols] -= own
+    denoms[rows, cols] -= weights[rows]
+    mean = np.divide(totals, denoms, out=np.zeros_like(totals), where=denoms > 0)
+    return {c: mean[:, j] for j, c in enumerate(codes)}
 
 
 def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,

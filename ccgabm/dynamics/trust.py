@@ -19,6 +19,7 @@ class TrustNetwork:
             base = initial_trust.astype(np.float32)
         noise = rng.normal(0.0, cfg.trust_noise_sd, (n, n)).astype(np.float32)
         self.baseline = base
+        self._decay_target = (np.float32(cfg.trust_decay) * base).astype(np.float32)
         self.trust = np.clip(base + noise, 0.0, 1.0)
         np.fill_diagonal(self.trust, 1.0)
         self.cfg = cfg
@@ -48,7 +49,9 @@ class TrustNetwork:
 
     def decay(self) -> None:
         """Memories fade: trust drifts back towards its starting level."""
-        self.trust += self.cfg.trust_decay * (self.baseline - self.trust)
+        rate = np.float32(self.cfg.trust_decay)
+        self.trust *= np.float32(1.0) - rate  # in place: the matrix is large for England
+        self.trust += self._decay_target
         np.fill_diagonal(self.trust, 1.0)
 
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
