@@ -66,8 +66,9 @@ def main() -> None:
               "years": args.years, "rows": rows}
     path = args.out / "sweep_scaling.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
-    if os.environ.get("OUT"):
-        shutil.copy(path, Path(os.environ["OUT"]) / "sweep_scaling.json")
+    extra = Path(os.environ["OUT"]) / "sweep_scaling.json" if os.environ.get("OUT") else None
+    if extra is not None and extra.resolve() != path.resolve():
+        shutil.copy(path, extra)
 
 
 if __name__ == "__main__":
