@@ -5,14 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 
-def mean_trust_in(trust: np.ndarray, p: int, members: np.ndarray, list_sizes: np.ndarray) -> float:
-    """List-size-weighted mean trust of practice ``p`` in ``members`` other than itself."""
-    others = members[members != p]
-    if len(others) == 0:
-        return 0.0
-    return float(np.average(trust[p, others], weights=np.maximum(list_sizes[others], 1)))
-
-
 def coalition_utilities(trust: np.ndarray, coalition: np.ndarray, list_sizes: np.ndarray,
                         finance: float) -> np.ndarray:
     """Utility of each coalition member for belonging to it (trust + finance term)."""
