@@ -183,17 +183,11 @@ def cli_bench(args: argparse.Namespace) -> int:
     """Run the benchmark the arguments describe; print it (and write JSON if asked)."""
     import numba
 
-    from ccgabm.config import load_config
+    from ccgabm.config import load_config, run_overrides
 
     if args.threads is not None:
         numba.set_num_threads(args.threads)
-    overrides: dict[str, Any] = {}
-    if args.years is not None:
-        overrides["run.years"] = args.years
-    if args.scale is not None:
-        overrides["world.scale"] = args.scale
-    if args.seed is not None:
-        overrides["run.seed"] = args.seed
+    overrides = run_overrides(args.years, args.scale, args.seed)
     result: dict[str, Any] = {"config": str(args.config)}
     if not args.no_run:
         cfg = load_config(args.config).with_overrides(overrides)

@@ -53,19 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ccgabm.config import load_config
+    from ccgabm.config import load_config, run_overrides
     from ccgabm.outputs import write_run
     from ccgabm.simulate import run_simulation
 
-    cfg = load_config(args.config)
-    overrides = {}
-    if args.years is not None:
-        overrides["run.years"] = args.years
-    if args.scale is not None:
-        overrides["world.scale"] = args.scale
-    if args.seed is not None:
-        overrides["run.seed"] = args.seed
-    cfg = cfg.with_overrides(overrides)
+    cfg = load_config(args.config).with_overrides(run_overrides(args.years, args.scale, args.seed))
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {args.out!r} is a file; an output folder is needed")

@@ -17,7 +17,7 @@ from typing import Any
 
 from ccgabm.params import ConfigError, build_section, param
 
-__all__ = ["Config", "ConfigError", "load_config", "SECTIONS"]
+__all__ = ["Config", "ConfigError", "load_config", "run_overrides", "SECTIONS"]
 
 ASSUMED = "modelling assumption (no direct source; vary it in sweeps)"
 
@@ -471,6 +471,13 @@ class Config:
         """A path from the config, relative to the config file's folder."""
         p = Path(path)
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+def run_overrides(years: int | None = None, scale: float | None = None,
+                  seed: int | None = None) -> dict[str, Any]:
+    """Dotted overrides for the command-line options --years, --scale and --seed."""
+    given = {"run.years": years, "world.scale": scale, "run.seed": seed}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def load_config(path: str | Path) -> Config:
