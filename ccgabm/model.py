@@ -261,8 +261,9 @@ class CommissioningModel(mesa.Model):
                                          "emergency": int(em)})
         self._quintiles_year[:] = 0
         annual.update_trust(self, self._practice_spend_year)
-        annual.record_core_stability(self, year)
-        annual.practice_choices(self)
+        view = annual.year_end_view(self)
+        annual.record_core_stability(self, year, view)
+        annual.practice_choices(self, view)
         annual.group_fate(self, year)
         annual.practice_closures(self, year)
         self._practice_spend_year[:] = 0.0

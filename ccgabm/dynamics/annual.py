@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ccgabm.dynamics import decommissioning
-from ccgabm.dynamics.cooperation import choose_moves, stay_utilities
+from ccgabm.dynamics.cooperation import choose_moves, stay_utilities, trust_in_groups
 from ccgabm.dynamics.stability import core_stable
 from ccgabm.dynamics.utility import group_finance, new_group_finance
 from ccgabm.kernels import DAY_CASE, EMERGENCY, INPATIENT
@@ -131,29 +132,45 @@ def _new_finance(model: CommissioningModel, finance: dict[str, float]):
     return for_group
 
 
-def record_core_stability(model: CommissioningModel, year: int) -> None:
-    """Whether any coalition of each group's members would block it, as a group-year flag."""
-    finance = finance_terms(model)
+@dataclass
+class YearEndView:
+    """What practices see at year end: groups, their finances and trust in each of them."""
+
+    groups: dict[str, np.ndarray]
+    sizes: np.ndarray
+    finance: dict[str, float]
+    trust_in: dict[str, np.ndarray]
+    stay: dict[int, float]
+
+
+def year_end_view(model: CommissioningModel) -> YearEndView:
+    """Computed once per year end and shared by the stability check and practice choices."""
     groups = {g.code: np.array([p.index for p in g.members]) for g in model.active_groups}
     sizes = model.list_sizes()
-    stay = stay_utilities(model.trust.trust, groups, sizes, finance)
-    finance_for = _new_finance(model, finance)
-    for code, members in groups.items():
-        stable = core_stable(members, model.trust.trust, stay, sizes, finance_for(code),
+    finance = finance_terms(model)
+    trust_in = trust_in_groups(model.trust.trust, groups, sizes)
+    stay = stay_utilities(model.trust.trust, groups, sizes, finance, trust_in)
+    return YearEndView(groups, sizes, finance, trust_in, stay)
+
+
+def record_core_stability(model: CommissioningModel, year: int, view: YearEndView) -> None:
+    """Whether any coalition of each group's members would block it, as a group-year flag."""
+    finance_for = _new_finance(model, view.finance)
+    for code, members in view.groups.items():
+        stable = core_stable(members, model.trust.trust, view.stay, view.sizes, finance_for(code),
                              model.cfg.behaviour.switching_cost)
         model.core_stability[(year, code)] = stable
 
 
-def practice_choices(model: CommissioningModel) -> None:
+def practice_choices(model: CommissioningModel, view: YearEndView | None = None) -> None:
     """Coalitions leave to form new groups; practices switch to neighbours the Board allows."""
     beh = model.cfg.behaviour
-    groups = {g.code: np.array([p.index for p in g.members]) for g in model.active_groups}
-    neighbours = {g.code: {n for n in g.neighbours if n in groups} for g in model.active_groups}
-    finance = finance_terms(model)
+    view = view if view is not None else year_end_view(model)
+    neighbours = {g.code: {n for n in g.neighbours if n in view.groups} for g in model.active_groups}
     moves = choose_moves(
-        model.trust.trust, groups, neighbours, model.list_sizes(), finance,
-        _new_finance(model, finance), beh.switching_cost, beh.min_coalition,
-        beh.min_group_population * model.world.scale,
+        model.trust.trust, view.groups, neighbours, view.sizes, view.finance,
+        _new_finance(model, view.finance), beh.switching_cost, beh.min_coalition,
+        beh.min_group_population * model.world.scale, trust_in=view.trust_in, stay=view.stay,
     )
     for move in moves:
         source = model.groups[move.source]

@@ -75,13 +75,16 @@ def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: 
 
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                  list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
-                 min_coalition: int, min_new_population: float) -> list[Move]:
+                 min_coalition: int, min_new_population: float,
+                 trust_in: dict[str, np.ndarray] | None = None,
+                 stay: dict[int, float] | None = None) -> list[Move]:
     """The moves practices want this year: at most one coalition per group, then switches.
 
     Coalitions are grown around the ``SEEDS`` least satisfied members of each group.
+    ``trust_in`` and ``stay`` may be passed in when already computed for these groups.
     """
-    trust_in = trust_in_groups(trust, groups, list_sizes)
-    stay = stay_utilities(trust, groups, list_sizes, finance, trust_in)
+    trust_in = trust_in if trust_in is not None else trust_in_groups(trust, groups, list_sizes)
+    stay = stay if stay is not None else stay_utilities(trust, groups, list_sizes, finance, trust_in)
     moves: list[Move] = []
     for code in sorted(groups):
         members = groups[code]

@@ -10,15 +10,12 @@ from ccgabm.config import BehaviourSection
 class TrustNetwork:
     """``trust[p, q]`` is how much practice p trusts practice q (0..1)."""
 
-    def __init__(self, group_ids: np.ndarray, cfg: BehaviourSection, rng: np.random.Generator,
-                 initial_trust: np.ndarray | None = None) -> None:
+    def __init__(self, group_ids: np.ndarray, cfg: BehaviourSection, rng: np.random.Generator) -> None:
         n = len(group_ids)
         same = group_ids[:, None] == group_ids[None, :]
         base = np.where(same, cfg.initial_trust, cfg.trust_outside).astype(np.float32)
-        if initial_trust is not None:
-            base = initial_trust.astype(np.float32)
         noise = rng.normal(0.0, cfg.trust_noise_sd, (n, n)).astype(np.float32)
-        self.baseline = base
+        # Trust decays towards its starting pattern: keep that target pre-multiplied.
         self._decay_target = (np.float32(cfg.trust_decay) * base).astype(np.float32)
         self.trust = np.clip(base + noise, 0.0, 1.0)
         np.fill_diagonal(self.trust, 1.0)
