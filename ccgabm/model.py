@@ -94,6 +94,7 @@ class CommissioningModel(mesa.Model):
             self.groups[row.group].add_member(practice)
             self.practices.append(practice)
 
+        self._propensity = np.array([p.referral_propensity for p in self.practices])
         self.population = Population(
             config, table["list_size"].to_numpy(), table["imd"].to_numpy(), self.streams
         )
@@ -150,16 +151,23 @@ class CommissioningModel(mesa.Model):
             self.running = False
 
     def _practice_levers(self) -> PracticeLevers:
-        """Referral, emergency and conversion multipliers set by practices and their groups."""
+        """Referral, emergency and conversion multipliers set by practices and their groups.
+
+        Vectorised form of ``Practice.referral_probability`` for every practice at once.
+        """
+        groups = list(self.groups.values())
+        index = {g.code: i for i, g in enumerate(groups)}
+        member_of = np.array([index[p.group.code] for p in self.practices])
+        refer_mult = np.array([g.referral_multiplier for g in groups])[member_of]
         base_refer = self.cfg.referral.refer_probability
         base_conversion = self.cfg.hospital.elective_conversion
         return PracticeLevers(
-            refer=np.array([p.referral_probability(base_refer) for p in self.practices]),
-            emergency=np.array([p.group.emergency_multiplier for p in self.practices]),
-            conversion=np.array([
-                min(1.0, base_conversion * p.group.conversion_multiplier) for p in self.practices
-            ]),
-            hospital=np.array([p.group.hospital.index for p in self.practices]),
+            refer=np.minimum(1.0, base_refer * self._propensity * refer_mult),
+            emergency=np.array([g.emergency_multiplier for g in groups])[member_of],
+            conversion=np.minimum(
+                1.0, base_conversion * np.array([g.conversion_multiplier for g in groups])[member_of]
+            ),
+            hospital=np.array([g.hospital.index for g in groups])[member_of],
         )
 
     def run(self, months: int | None = None, progress: bool = False) -> None:

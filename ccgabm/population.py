@@ -68,6 +68,8 @@ class Population:
         self.block_start = np.zeros(n_prac + 1, dtype=np.int64)
         np.cumsum(capacity, out=self.block_start[1:])
         self.block_owner = np.arange(n_prac, dtype=np.int16)
+        # blocks that can hold each practice's patients (its own, plus closed practices' blocks)
+        self.blocks_of: dict[int, list[int]] = {p: [p] for p in range(n_prac)}
         total = int(self.block_start[-1])
         self.n_practices = n_prac
 
@@ -246,10 +248,15 @@ class Population:
 
     def reassign(self, from_practice: int, to_practices: np.ndarray, rng: np.random.Generator) -> None:
         """Disperse a closing practice's patients among receiving practices."""
-        idx = np.flatnonzero((self.practice == from_practice) & (self.alive == 1))
+        blocks = self.blocks_of.pop(from_practice)
+        idx = np.concatenate([
+            lo + np.flatnonzero((self.practice[lo:hi] == from_practice) & (self.alive[lo:hi] == 1))
+            for lo, hi in ((self.block_start[b], self.block_start[b + 1]) for b in blocks)
+        ])
         self.practice[idx] = rng.choice(to_practices, size=len(idx)).astype(np.int16)
-        blocks = np.flatnonzero(self.block_owner == from_practice)
-        self.block_owner[blocks] = -1
+        for receiver in {int(r) for r in to_practices}:
+            self.blocks_of[receiver] = sorted(set(self.blocks_of[receiver]) | set(blocks))
+        self.block_owner[self.block_owner == from_practice] = -1
 
 
 def _as(values: np.ndarray, dtype: type) -> np.ndarray:
