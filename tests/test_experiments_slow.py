@@ -57,7 +57,7 @@ def test_referral_management_costs_money_without_cutting_referrals(tmp_path):
 def test_co_commissioning_investment_lowers_emergencies(tmp_path):
     # The closure half of the finding is not statistically clear at the baseline (see the
     # report), so only the emergency effect is asserted here.
-    runs, _ = sweep(tmp_path, "co_commissioning", 4, {"region.target_population": 100_000})
+    runs, _ = sweep(tmp_path, "co_commissioning", 10, {"region.target_population": 300_000})
     year, inv = "behaviour.co_commissioning_year", "behaviour.co_commissioning_investment"
     emergency = paired_difference(runs, year, -1, 2, "emergency_admissions_per_1000",
                                   where={inv: 0.01})
