@@ -108,6 +108,7 @@ class CommissioningModel(mesa.Model):
         self._referrals_last_year = self._expected_referrals_per_practice() * 12.0
         self._quintiles_year = np.zeros((5, 2), dtype=np.int64)
         self._practice_spend_year = np.zeros(len(self.practices))
+        self._activity_last_year: float | None = None
         self.practice_year_counts = np.zeros((len(self.practices), N_COUNTERS), dtype=np.int64)
         group_ids = np.array([self.world.group_codes.index(p.group.code) for p in self.practices])
         self.trust = TrustNetwork(group_ids, config.behaviour, self.streams.get("behaviour.trust"))
@@ -201,7 +202,8 @@ class CommissioningModel(mesa.Model):
             if self.dilemma is not None:
                 draws[self.dilemma.affluent] += self.cfg.dilemma.affluent_head_start
         cut = beh.running_cost_cut if year >= beh.running_cost_cut_year else 0.0
-        self.board.allocate(self.active_groups, draws, allowance_cut=cut)
+        self.board.allocate(self.active_groups, draws, allowance_cut=cut,
+                            activity_last_year=self._activity_last_year)
         for group in self.active_groups:
             group.set_policy_levers(self.cfg.policy, beh.co_commissioning_investment)
         served_by = np.array([p.group.hospital.index for p in self.practices])
@@ -238,6 +240,7 @@ class CommissioningModel(mesa.Model):
         self._quintiles_year += result.quintiles
 
     def _close_financial_year(self, year: int) -> None:
+        self._activity_last_year = sum(g.year_spent["activity"] for g in self.active_groups)
         for group in self.active_groups:
             row = group.close_year()
             row.update(year=year, group=group.code, need_weight=group.need_weight,

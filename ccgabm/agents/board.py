@@ -24,6 +24,7 @@ class CommissioningBoard(mesa.Agent):
         self.allocations: dict[str, float] = {}
         self.national_budget = 0.0
         self.allocation_per_need: dict[str, float] = {}
+        self.last_expected = 0.0  # last year's unpressured national budget
         self.practice_rate: dict[int, float] = {}  # member's group budget per need, last year
 
     def allocate(
@@ -31,6 +32,7 @@ class CommissioningBoard(mesa.Agent):
         groups: list[CommissioningGroup],
         distance_draws: dict[str, float],
         allowance_cut: float = 0.0,
+        activity_last_year: float | None = None,
     ) -> None:
         """Set and pay each group's programme budget and running-cost allowance for the year.
 
@@ -59,7 +61,15 @@ class CommissioningBoard(mesa.Agent):
             self.allocation_per_need[g.code] = rate
             for p in g.members:
                 self.practice_rate[p.index] = rate
-        other_share = max(expected - weight, 0.0) / expected if expected > 0 else 0.0
+        # Share of the budget left for services the model does not simulate: the national
+        # budget less modelled hospital activity, estimated from need weights in the first year
+        # and from last year's national activity bill after that.
+        if activity_last_year is not None and self.last_expected > 0:
+            modelled_share = activity_last_year / self.last_expected
+        else:
+            modelled_share = weight / expected if expected > 0 else 0.0
+        other_share = max(1.0 - modelled_share, 0.0)
+        self.last_expected = expected
         for g in groups:
             # Services the model does not simulate are commissioned in line with the group's
             # historical budget (before pressure), less whatever it has decommissioned.
