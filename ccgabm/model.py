@@ -171,16 +171,22 @@ class CommissioningModel(mesa.Model):
             hospital=np.array([g.hospital.index for g in groups])[member_of],
         )
 
-    def run(self, months: int | None = None, progress: bool = False) -> None:
-        """Run to the horizon (or ``months`` more steps), optionally with a progress bar."""
+    def run(self, months: int | None = None, progress: bool = False,
+            check_invariants: bool = False) -> None:
+        """Run to the horizon (or ``months`` more steps), optionally with a progress bar and
+        a check of every conservation law after each month."""
         n = self.horizon - self.month if months is None else months
         steps = range(n)
         if progress:
             from tqdm import tqdm
 
             steps = tqdm(steps, desc="simulating", unit="month")
+        if check_invariants:
+            self.check_invariants()
         for _ in steps:
             self.step()
+            if check_invariants:
+                self.check_invariants()
 
     # ---- phases ---------------------------------------------------------------------------
     def _start_financial_year(self, year: int) -> None:
@@ -384,8 +390,7 @@ class CommissioningModel(mesa.Model):
         alive = pop.alive == 1
         age = np.minimum((0 - pop.birth_month[alive].astype(np.int64)) // 12, AGE_MAX)
         need = pop.tables.need[age, pop.ltc[alive]]
-        refer = np.array([p.referral_probability(self.cfg.referral.refer_probability)
-                          for p in self.practices])
+        refer = self._practice_levers().refer
         practice = pop.practice[alive]
         return np.bincount(practice, weights=need * refer[practice], minlength=len(self.practices))
 

@@ -47,17 +47,7 @@ def run_simulation(
 ) -> RunResult:
     """Build the model, run every month to the horizon, and summarise."""
     model = CommissioningModel(config, seed=seed)
-    if check_invariants:
-        model.check_invariants()
-    steps = range(model.horizon)
-    if progress:
-        from tqdm import tqdm
-
-        steps = tqdm(steps, desc="simulating", unit="month")
-    for _ in steps:
-        model.step()
-        if check_invariants:
-            model.check_invariants()
+    model.run(progress=progress, check_invariants=check_invariants)
     tables = model.recorder.tables()
     fates = group_fates(model)
     summary = headline_figures(tables, n_groups_end=len(model.active_groups))

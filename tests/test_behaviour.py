@@ -16,10 +16,9 @@ from ccgabm.simulate import run_simulation
 
 
 def run_checked(cfg, seed=1):
+    """Run to the horizon, checking every conservation law after each month."""
     model = CommissioningModel(cfg, seed=seed)
-    for _ in range(model.horizon):
-        model.step()
-        model.check_invariants()
+    model.run(check_invariants=True)
     return model
 
 

@@ -10,11 +10,9 @@ from ccgabm.model import CommissioningModel, InvariantError
 
 
 def run_checked(cfg, seed=3):
+    """Run to the horizon, checking every conservation law after each month."""
     model = CommissioningModel(cfg, seed=seed)
-    model.check_invariants()
-    for _ in range(model.horizon):
-        model.step()
-        model.check_invariants()
+    model.run(check_invariants=True)
     return model
 
 
