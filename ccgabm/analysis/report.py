@@ -17,19 +17,11 @@ from ccgabm.analysis.fracture import fracture_indicators, fracture_probability
 from ccgabm.analysis.plots import plot_heatmaps, plot_survival
 from ccgabm.analysis.sensitivity import sensitivity
 from ccgabm.analysis.survival import group_spells, km_by_strata, survival_at
+from ccgabm.sweep.engine import META_COLUMNS
 
 __all__ = ["AnalysisError", "AnalysisResult", "analyze"]
 
-_META = {
-    "point_id",
-    "replication",
-    "seed",
-    "seed_entropy",
-    "seed_spawn_key",
-    "config_digest",
-    "package_version",
-    "wall_seconds",
-}
+_META = set(META_COLUMNS)
 
 
 class AnalysisError(ValueError):

@@ -34,7 +34,7 @@ from ccgabm.sweep.store import (
     write_failure,
 )
 
-__all__ = ["SweepReport", "run_sweep", "execute_run", "FATE_COLUMNS", "BACKENDS"]
+__all__ = ["SweepReport", "run_sweep", "execute_run", "FATE_COLUMNS", "META_COLUMNS", "BACKENDS"]
 
 BACKENDS = ("loky", "dask")
 FATE_COLUMNS = (
@@ -53,7 +53,7 @@ _THREAD_ENV = {
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
 }
-_META_COLUMNS = (
+META_COLUMNS = (  # bookkeeping columns of every stored run row
     "point_id",
     "replication",
     "seed",
@@ -230,7 +230,7 @@ def _store_success(
     name = run_name(pid, rep) + ".parquet"
     summary = _flat_summary(outcome["summary"])
     known = {**params, **{k: ident[k] for k in ("seed", "config_digest") if k in ident}}
-    clash = sorted(k for k in summary if k in _META_COLUMNS or k in params)
+    clash = sorted(k for k in summary if k in META_COLUMNS or k in params)
     bad = [k for k in clash if k not in known or summary[k] != known[k]]
     if bad:
         shown = ", ".join(f"{k}={summary[k]!r} (sweep: {known.get(k, 'reserved')!r})" for k in bad)
