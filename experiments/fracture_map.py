@@ -80,11 +80,12 @@ projects the full runtime (see "How this was run").
 """)
     for path in sorted(result.folder.glob("*.png")):
         report.figure(f"ccgabm.analysis: {path.stem.replace('_', ' ')}", path)
-    if exp.size != "quick" and len(runs):
-        per_run = outcome.elapsed_s / len(runs)
+    if exp.size != "quick" and len(runs) and "wall_seconds" in runs:
+        # Each run's own time (stored with it), so a resumed sweep still projects honestly.
+        per_run = float(runs["wall_seconds"].mean()) / max(outcome.jobs, 1)
         report.notes.append(
-            f"projected full-size runtime: {FULL_RUNS} runs x {per_run:.2f} s per run (wall, "
-            f"{outcome.jobs} workers, measured here) = {FULL_RUNS * per_run / 3600:.2f} h")
+            f"projected full-size runtime: {FULL_RUNS} runs x {per_run:.2f} s per run (mean run "
+            f"time over {outcome.jobs} workers) = {FULL_RUNS * per_run / 3600:.2f} h")
     report.notes += result.notes
     return report.write()
 
