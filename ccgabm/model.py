@@ -154,7 +154,8 @@ class CommissioningModel(mesa.Model):
     def _practice_levers(self) -> PracticeLevers:
         """Referral, emergency and conversion multipliers set by practices and their groups.
 
-        Vectorised form of ``Practice.referral_probability`` for every practice at once.
+        A practice refers a patient with a referable need with probability
+        min(1, base x its persistent propensity x its group's referral multiplier).
         """
         groups = list(self.groups.values())
         index = {g.code: i for i, g in enumerate(groups)}

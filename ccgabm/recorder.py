@@ -34,10 +34,6 @@ class Recorder:
                                      "practice": practice, "value": float(value),
                                      "detail": detail})
 
-    def recent_events(self, n: int = 20) -> list[dict[str, Any]]:
-        """The last ``n`` events, oldest first."""
-        return self._rows["events"][-n:]
-
     def rows(self, table: str) -> list[dict[str, Any]]:
         """The rows recorded so far for one table (live list; do not modify)."""
         return self._rows[table]

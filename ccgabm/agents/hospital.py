@@ -17,8 +17,6 @@ class Hospital(mesa.Agent):
         self.monthly_capacity = 0.0
         self.waiting_hist = np.zeros(256, dtype=np.int64)
         self.income = 0.0
-        self.year_referrals = 0
-        self.year_treated = 0
 
     @property
     def waiting(self) -> int:

@@ -42,11 +42,6 @@ class Practice(mesa.Agent):
         """This financial year's patient counts so far (a row of the model's table)."""
         return self.model.practice_year_counts[self.index]
 
-    def referral_probability(self, base: float) -> float:
-        """Chance that a patient with a referable need is referred this month."""
-        multiplier = self.group.referral_multiplier if self.group is not None else 1.0
-        return float(min(1.0, base * self.referral_propensity * multiplier))
-
     def close_year(self) -> dict[str, float]:
         """The practice's annual panel row (the model resets the counts afterwards)."""
         return {name: int(v) for name, v in zip(COUNTER_NAMES, self.year_counts, strict=True)}
