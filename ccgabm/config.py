@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ccgabm.params import ConfigError, build_section, param
+from ccgabm.params import ASSUMED, ConfigError, build_section, param
 
-__all__ = ["Config", "ConfigError", "load_config", "run_overrides", "SECTIONS"]
+__all__ = ["Config", "ConfigError", "load_config", "run_overrides", "SECTIONS", "PARAMETER_OWNER"]
 
-ASSUMED = "modelling assumption (no direct source; vary it in sweeps)"
 
 
 @dataclass(frozen=True)
 class RunSection:
-    years: int = param(10, lo=1, hi=50, unit="years", source="DESIGN.md: default horizon 10 years")
+    years: int = param(10, lo=1, hi=50, unit="years", source="user choice: a decade of commissioning (2013-2022 as a reference)")
     seed: int = param(1, lo=0, hi=2**63 - 1, source="arbitrary root seed of all random streams")
 
 
@@ -33,7 +32,7 @@ class WorldSection:
     kind: str = param(
         "region",
         choices=("region", "table", "england"),
-        source="DESIGN.md 'Worlds to run on'",
+        source="user choice",
         doc="synthetic region, a practice table file, or a synthetic England",
     )
     table_path: str = param(
@@ -52,11 +51,11 @@ class WorldSection:
 
 @dataclass(frozen=True)
 class RegionSection:
-    n_groups: int = param(3, lo=1, hi=300, source="issue 2: baseline has 3 groups")
-    practices_per_group: int = param(13, lo=1, hi=500, source="issue 2: ~40 practices")
+    n_groups: int = param(3, lo=1, hi=300, source=ASSUMED + ": a small region of 3 groups")
+    practices_per_group: int = param(13, lo=1, hi=500, source=ASSUMED + ": ~40 practices with the default 3 groups")
     target_population: int = param(
         300_000, lo=0, hi=100_000_000,
-        source="issue 2: ~300,000 patients; 0 keeps the sampled list sizes",
+        source=ASSUMED + ": ~300,000 patients (a small CCG area); 0 keeps the sampled list sizes",
     )
     list_size_log_mean: float = param(
         8.90, lo=4.0, hi=12.0, unit="log persons",
@@ -171,7 +170,7 @@ class EmergencySection:
         source="calibrated to ~2x most vs least deprived quintile (Blunt 2013; Pereira Gray 2017)",
     )
     waiting_rr: float = param(
-        1.15, lo=1.0, hi=3.0, source=ASSUMED + "; unmet need while waiting (DESIGN.md)",
+        1.15, lo=1.0, hi=3.0, source=ASSUMED + "; unmet need while waiting raises emergency risk",
     )
 
 
@@ -235,67 +234,18 @@ class FinanceSection:
     )
     shared_support_saving: float = param(
         0.6, lo=0.0, hi=1.0, unit="share of fixed running cost",
-        source=ASSUMED + "; small groups sharing support match large ones (seed article; Greaves 2012)",
+        source=ASSUMED + "; small groups sharing support match large ones (Pulse; Greaves et al., BJGP 2012)",
     )
     running_cost_per_head: float = param(
         18.4, lo=0.0, hi=200.0, unit="GBP per head a year",
         source="£25 allowance minus fixed part per head at the median group (226k)",
     )
-    quality_premium: float = param(
-        5.0, lo=0.0, hi=50.0, unit="GBP per head",
-        source="NHS England quality premium guidance; GPonline (withheld on overspend)",
-    )
 
 
 @dataclass(frozen=True)
 class PolicySection:
-    budget_incentive: bool = param(
-        True, source="Dusheiko, Gravelle, Jacobs & Smith, J Health Econ 2006 (budget holding)",
-        doc="practices hold a share of the group's budget and respond to it",
-    )
-    budget_holding_effect: float = param(
-        0.043, lo=0.0, hi=0.5, unit="share of referrals",
-        source="Dusheiko et al. 2006: removing the incentive raised electives 3.5-5.1% (midpoint)",
-    )
-    deficit_referral_response: float = param(
-        1.0, lo=0.0, hi=10.0, unit="share of referrals per share of budget overspent",
-        source=ASSUMED + " (budget pressure feeds back into referral behaviour, DESIGN.md)",
-    )
-    referral_management: bool = param(
-        False, source="scenario switch: groups run referral-management schemes (Cox et al. 2013)",
-    )
-    referral_management_cost: float = param(
-        3.39, lo=0.55, hi=6.23, unit="GBP per patient a year",
-        source="Cox et al., BJGP 2013: GBP 0.55-6.23 per patient (midpoint)",
-    )
-    referral_management_effect: float = param(
-        0.0, lo=0.0, hi=0.5, unit="share of referrals avoided",
-        source="Cox et al., BJGP 2013: no evidence that referral management cuts referrals",
-    )
-    community_investment: float = param(
-        0.0, lo=0.0, hi=0.1, unit="share of programme budget",
-        source="scenario knob: extra community-services investment a year",
-    )
-    community_effect: float = param(
-        2.0, lo=0.0, hi=10.0, unit="share of emergencies avoided per share of budget invested",
-        source="Purdy, King's Fund 2010 (avoiding hospital admissions; evidence mixed): assumed",
-    )
-    plcv_reduction: float = param(
-        0.10, lo=0.0, hi=1.0, unit="share of elective conversions",
-        source="NHS England Evidence-Based Interventions 2019 (~100k procedures of 7.5m)",
-        doc="cut to elective admissions when procedures of limited clinical value are restricted",
-    )
-    community_cut: float = param(
-        0.03, lo=0.0, hi=0.5, unit="share of other-services spend",
-        source=ASSUMED + ": size of a community-services decommissioning decision",
-    )
-    community_cut_emergency_rr: float = param(
-        1.04, lo=1.0, hi=2.0, source=ASSUMED + ": emergencies rise when community services are cut",
-    )
-    decommission_threshold: float = param(
-        0.005, lo=0.0, hi=0.2, unit="forecast deficit as share of allocation",
-        source="NHS England business rules: CCGs must plan a 0.5%-1% surplus",
-    )
+    """Group policy: the core keeps the forecast month; behaviours add their switches."""
+
     forecast_month: int = param(
         6, lo=1, hi=11, unit="month of the financial year (0 = April)",
         source="NHS month-6 financial forecast (October)",
@@ -304,99 +254,20 @@ class PolicySection:
 
 @dataclass(frozen=True)
 class BehaviourSection:
-    initial_trust: float = param(
-        0.6, lo=0.0, hi=1.0, source=ASSUMED + ": trust between practices that worked together",
-    )
-    trust_outside: float = param(
-        0.3, lo=0.0, hi=1.0, source=ASSUMED + ": trust in practices of neighbouring groups",
-    )
-    trust_noise_sd: float = param(0.05, lo=0.0, hi=0.5, source=ASSUMED)
-    success_gain: float = param(
-        0.03, lo=0.0, hi=0.5, source=ASSUMED + ": trust gained in a year the group breaks even",
-    )
-    fairness_weight: float = param(
-        0.1, lo=0.0, hi=5.0, source=ASSUMED + ": trust lost per unit of unfairness of spend vs need",
-    )
-    vote_loss_penalty: float = param(
-        0.08, lo=0.0, hi=1.0, source=ASSUMED + ": trust lost in the winners by a practice outvoted",
-    )
-    trust_decay: float = param(
-        0.05, lo=0.0, hi=1.0, source=ASSUMED + ": yearly drift of trust back to trust_outside",
-    )
-    vote_tolerance: float = param(
-        0.5, lo=0.0, hi=5.0,
-        source=ASSUMED + ": burden above a fair share a practice accepts, times its trust",
-    )
-    finance_weight: float = param(
-        0.1, lo=0.0, hi=20.0, unit="utility per GBP 100 a head",
-        source=ASSUMED + ": weight of budget per need against trust when choosing a group",
-    )
-    switching_cost: float = param(
-        0.15, lo=0.0, hi=5.0, unit="utility", source=ASSUMED + ": cost of changing group",
-    )
-    min_coalition: int = param(
-        2, lo=1, hi=100, source=ASSUMED + ": practices needed to leave together as a fracture",
-    )
+    """Board rules on group size and running costs; behaviours add their parameters."""
+
     min_group_population: int = param(
         60_000, lo=0, hi=10_000_000, unit="patients (scaled with world.scale)",
         source="NHS CB 2012: smallest CCGs at authorisation ~60-70k (13-fold range, median 226k)",
-    )
-    dissolve_deficit_share: float = param(
-        0.02, lo=0.0, hi=1.0, unit="cumulative deficit as share of allocation",
-        source="NHS England: legal directions for CCGs with deficits above ~2% (assumed threshold)",
-    )
-    dissolve_after_years: int = param(
-        3, lo=1, hi=50, source="NHS England legal directions after repeated deficits (assumed 3)",
     )
     running_cost_cut_year: int = param(
         7, lo=0, hi=50, unit="financial year index (0 = 2013/14)",
         source="NHS England: running-cost allowance cut 20% by 2020/21",
     )
     running_cost_cut: float = param(0.2, lo=0.0, hi=1.0, source="NHS England (20% cut by 2020/21)")
-    co_commissioning_year: int = param(
-        2, lo=-1, hi=50, unit="financial year index; -1 = never",
-        source="NHS England co-commissioning from April 2015 (year 2 of 2013 start)",
-    )
-    co_commissioning_adoption: float = param(
-        0.15, lo=0.0, hi=1.0, unit="probability a year",
-        source="NHS England: 63 of 209 CCGs took delegated budgets in 2015/16, more later",
-    )
-    imitation: float = param(
-        0.3, lo=0.0, hi=1.0, source=ASSUMED + ": extra adoption per share of neighbours adopted",
-    )
-    co_commissioning_investment: float = param(
-        0.01, lo=0.0, hi=0.1, unit="share of programme budget",
-        source="seed article (Pulse 2014): delegated budgets invested in community services",
-    )
-    closure_list_size: int = param(
-        3000, lo=0, hi=100_000, unit="patients",
-        source="NHS Digital: ~10% of practices below ~3,400 patients (p10 3,387)",
-    )
-    closure_imd: float = param(
-        30.0, lo=0.0, hi=100.0, unit="IMD score", source="OHID 93553: top quintile of practices",
-    )
-    closure_rate: float = param(
-        0.06, lo=0.0, hi=1.0, unit="probability a year",
-        source="8,106 -> 6,495 practices 2013-22 (NHS Digital): ~2.4% a year overall, "
-        "concentrated in small practices",
-    )
 
 
-@dataclass(frozen=True)
-class DilemmaSection:
-    choice: str = param(
-        "none", choices=("none", "stay", "join", "negotiate"),
-        source="seed article (Pulse): stay with deprived partners, join the affluent group, or "
-        "negotiate both practices into it",
-    )
-    decision_year: int = param(1, lo=0, hi=50, unit="financial year index", source=ASSUMED)
-    affluent_head_start: float = param(
-        0.03, lo=-0.5, hi=0.5, unit="share above capitation target",
-        source="seed article: the affluent group is 'successful' (assumed 3% above target)",
-    )
-
-
-SECTIONS: dict[str, type] = {
+CORE_SECTIONS: dict[str, type] = {
     "run": RunSection,
     "world": WorldSection,
     "region": RegionSection,
@@ -409,28 +280,50 @@ SECTIONS: dict[str, type] = {
     "finance": FinanceSection,
     "policy": PolicySection,
     "behaviour": BehaviourSection,
-    "dilemma": DilemmaSection,
 }
 
 
-@dataclass(frozen=True)
-class Config:
-    """All parameters of one simulation, grouped by section."""
+def _assemble_sections() -> tuple[dict[str, type], dict[tuple[str, str], str]]:
+    """Core sections with every registered behaviour's parameters merged in.
 
-    run: RunSection = dataclasses.field(default_factory=RunSection)
-    world: WorldSection = dataclasses.field(default_factory=WorldSection)
-    region: RegionSection = dataclasses.field(default_factory=RegionSection)
-    england: EnglandSection = dataclasses.field(default_factory=EnglandSection)
-    population: PopulationSection = dataclasses.field(default_factory=PopulationSection)
-    referral: ReferralSection = dataclasses.field(default_factory=ReferralSection)
-    emergency: EmergencySection = dataclasses.field(default_factory=EmergencySection)
-    hospital: HospitalSection = dataclasses.field(default_factory=HospitalSection)
-    costs: CostSection = dataclasses.field(default_factory=CostSection)
-    finance: FinanceSection = dataclasses.field(default_factory=FinanceSection)
-    policy: PolicySection = dataclasses.field(default_factory=PolicySection)
-    behaviour: BehaviourSection = dataclasses.field(default_factory=BehaviourSection)
-    dilemma: DilemmaSection = dataclasses.field(default_factory=DilemmaSection)
-    base_dir: str = dataclasses.field(default=".", compare=False)
+    A behaviour's ``params`` maps section names to dataclasses of ``param`` fields; its fields
+    are added to that section (a new name makes a new section, after the core ones). Two
+    declarations of one key are an error.
+    """
+    from ccgabm.behaviours import REGISTERED
+
+    fields: dict[str, list[dataclasses.Field]] = {
+        name: list(dataclasses.fields(cls)) for name, cls in CORE_SECTIONS.items()
+    }
+    owner: dict[tuple[str, str], str] = {(s, f.name): "core" for s, fs in fields.items() for f in fs}
+    for behaviour in REGISTERED:
+        for section, params in behaviour.params.items():
+            for f in dataclasses.fields(params):
+                if (section, f.name) in owner:
+                    raise ValueError(f"[{section}] {f.name} is declared by both "
+                                     f"{owner[(section, f.name)]} and {behaviour.name}")
+                owner[(section, f.name)] = behaviour.name
+                fields.setdefault(section, []).append(f)
+    sections = {}
+    for section, fs in fields.items():
+        name = section.title().replace("_", "") + "Section"
+        cls = dataclasses.make_dataclass(
+            name, [(f.name, f.type, dataclasses.field(default=f.default, metadata=f.metadata))
+                   for f in fs],
+            frozen=True, module=__name__,
+        )
+        cls.__doc__ = f"[{section}] parameters (core and behaviours)."
+        globals()[name] = cls  # importable and picklable as ccgabm.config.<Name>Section
+        sections[section] = cls
+    return sections, owner
+
+
+SECTIONS, PARAMETER_OWNER = _assemble_sections()
+"""Every config section by name; ``PARAMETER_OWNER[(section, key)]`` is "core" or a behaviour."""
+
+
+class _ConfigMethods:
+    """Methods of :class:`Config`."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: str | Path = ".") -> Config:
@@ -471,6 +364,19 @@ class Config:
         """A path from the config, relative to the config file's folder."""
         p = Path(path)
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+Config = dataclasses.make_dataclass(
+    "Config",
+    [(name, cls, dataclasses.field(default_factory=cls)) for name, cls in SECTIONS.items()]
+    + [("base_dir", str, dataclasses.field(default=".", compare=False))],
+    bases=(_ConfigMethods,), frozen=True, module=__name__,
+)
+Config.__doc__ = """All parameters of one simulation, grouped by section (``cfg.finance.pace_of_change``).
+
+Sections are the core's (``CORE_SECTIONS``) with every registered behaviour's parameters
+merged in; ``Config()`` is every default; ``base_dir`` is the folder relative paths start from.
+"""
 
 
 def run_overrides(years: int | None = None, scale: float | None = None,

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
+ASSUMED = "modelling assumption (no direct source; vary it in sweeps)"
+
+
 class ConfigError(ValueError):
     """A configuration value, key or file that cannot be used; the message says why."""
 

@@ -1,49 +1,95 @@
-"""Collects the model's tidy tables as it runs: monthly series, annual panels, events."""
+"""The model's record: Mesa's DataCollector with the monthly series, annual panels and events.
+
+:class:`Recorder` is a :class:`mesa.DataCollector`:
+
+- model variables: the monthly series, one row a month
+  (``model.datacollector.get_model_vars_dataframe()``, the ``monthly`` table);
+- agent variables: every organisation's state at each year end, after the year-end rounds
+  (``get_agent_vars_dataframe()``, indexed by Mesa's time and agent id). They are collected
+  once a year rather than monthly because England has thousands of practices;
+- tables: ``group_year``, ``practice_year``, ``quintile_year`` and ``events``
+  (``get_table_dataframe(name)``); a table's columns are those of its first row (the core's
+  and every behaviour's year-end columns).
+
+``tables()`` returns all five as DataFrames: what is written to Parquet.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import mesa
 import pandas as pd
 
+EVENT_COLUMNS = ("month", "kind", "group", "practice", "value", "detail")
 TABLES = ("monthly", "group_year", "practice_year", "quintile_year", "events")
 
 
-class Recorder:
-    """Row buffers for each output table; ``tables()`` turns them into DataFrames."""
+def _group_code(agent: mesa.Agent) -> str | None:
+    group = getattr(agent, "group", None)
+    return None if group is None else group.code
 
-    def __init__(self) -> None:
-        self._rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLES}
 
-    def month(self, row: dict[str, Any]) -> None:
-        self._rows["monthly"].append(row)
+def _attribute(name: str):
+    return lambda agent: getattr(agent, name, None)
 
-    def group_year(self, row: dict[str, Any]) -> None:
-        self._rows["group_year"].append(row)
 
-    def practice_year(self, row: dict[str, Any]) -> None:
-        self._rows["practice_year"].append(row)
+# Every organisation, one row each at a year end; None where an attribute does not apply.
+AGENT_REPORTERS = {
+    "type": lambda a: type(a).__name__,
+    "code": _attribute("code"),
+    "group": _group_code,
+    "list_size": _attribute("list_size"),
+    "population": _attribute("population"),
+    "balance": _attribute("balance"),
+    "members": lambda a: len(a.members) if hasattr(a, "members") else None,
+}
 
-    def quintile_year(self, row: dict[str, Any]) -> None:
-        self._rows["quintile_year"].append(row)
+
+class Recorder(mesa.DataCollector):
+    """Mesa's DataCollector, with agent variables collected at year ends only."""
+
+    def __init__(self, model_reporters: dict) -> None:
+        super().__init__(model_reporters=model_reporters, agent_reporters=AGENT_REPORTERS,
+                         tables={"events": list(EVENT_COLUMNS)})
+
+    def collect(self, model: mesa.Model) -> None:
+        """The month's model variables; agent variables too when a financial year has ended."""
+        agent_reporters = self.agent_reporters
+        if model.month % 12 != 11:
+            self.agent_reporters = {}
+        try:
+            super().collect(model)
+        finally:
+            self.agent_reporters = agent_reporters
+
+    def add_row(self, table: str, row: dict[str, Any]) -> None:
+        """Append a row to a table, declaring the table from its first row."""
+        if table not in self.tables:
+            self.tables[table] = {column: [] for column in row}
+        self.add_table_row(table, row)
 
     def event(self, month: int, kind: str, group: str = "", practice: str = "",
               value: float = float("nan"), detail: str = "") -> None:
         """Log one event (join, leave, fracture, merger, vote, deficit, ...)."""
-        self._rows["events"].append({"month": month, "kind": kind, "group": group,
-                                     "practice": practice, "value": float(value),
-                                     "detail": detail})
+        self.add_table_row("events", {"month": month, "kind": str(kind), "group": group,
+                                      "practice": practice, "value": float(value),
+                                      "detail": detail})
 
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        """The rows recorded so far for one table (live list; do not modify)."""
-        return self._rows[table]
+    def column(self, table: str, name: str) -> list:
+        """The values recorded so far in one column (a live list; do not modify)."""
+        if table == "monthly":
+            return self.model_vars[name]
+        return self.tables[table][name]
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """Every table as a DataFrame with a stable column order."""
-        out = {}
-        for name, rows in self._rows.items():
-            df = pd.DataFrame(rows)
-            if name == "events" and df.empty:
-                df = pd.DataFrame(columns=["month", "kind", "group", "practice", "value", "detail"])
-            out[name] = df
+    def n_rows(self, table: str) -> int:
+        if table == "monthly":
+            return len(self.model_vars["month"])
+        return len(next(iter(self.tables[table].values())))
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every table as a DataFrame (what is written to Parquet)."""
+        out = {"monthly": self.get_model_vars_dataframe()}
+        for name in TABLES[1:]:
+            out[name] = self.get_table_dataframe(name) if name in self.tables else pd.DataFrame()
         return out

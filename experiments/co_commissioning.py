@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from ccgabm.experiments import (
+from ccgabm.findings import (
     PUBLISHED,
     Experiment,
     Report,
@@ -23,7 +23,7 @@ from ccgabm.experiments import (
     paired_difference,
     parse_args,
 )
-from ccgabm.experiments.figures import effects_plot, plt, save
+from ccgabm.findings.figures import effects_plot, plt, save
 
 NAME = "co_commissioning"
 YEAR = "behaviour.co_commissioning_year"

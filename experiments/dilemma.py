@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from ccgabm.experiments import (
+from ccgabm.findings import (
     PUBLISHED,
     Experiment,
     Report,
@@ -24,7 +24,7 @@ from ccgabm.experiments import (
     parse_args,
     proportion,
 )
-from ccgabm.experiments.figures import plt, save
+from ccgabm.findings.figures import plt, save
 
 NAME = "dilemma"
 CHOICE = "dilemma.choice"
@@ -48,7 +48,7 @@ def _pooled_paired(runs, metric, baseline, scenario, scale=100.0):
     # average over the gap x trust cells of each replication: replications are the independent
     # units (common random numbers make cells of one replication correlated)
     per_rep = d.groupby("replication")[metric].mean()
-    from ccgabm.experiments import mean_interval
+    from ccgabm.findings import mean_interval
 
     return mean_interval(per_rep)
 

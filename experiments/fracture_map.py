@@ -14,7 +14,7 @@ import sys
 import pandas as pd
 
 from ccgabm.analysis import analyze, fracture_indicators
-from ccgabm.experiments import (
+from ccgabm.findings import (
     PUBLISHED,
     Experiment,
     Report,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from ccgabm.experiments import PUBLISHED, Experiment, Report, md_table, paired_difference, parse_args
-from ccgabm.experiments.figures import effects_plot
+from ccgabm.findings import PUBLISHED, Experiment, Report, md_table, paired_difference, parse_args
+from ccgabm.findings.figures import effects_plot
 
 NAME = "fundholding"
 AXIS = "policy.budget_incentive"

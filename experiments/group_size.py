@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from ccgabm.experiments import (
+from ccgabm.findings import (
     PUBLISHED,
     Estimate,
     Experiment,
@@ -24,7 +24,7 @@ from ccgabm.experiments import (
     parse_args,
     welch_difference,
 )
-from ccgabm.experiments.figures import plt, save
+from ccgabm.findings.figures import plt, save
 
 NAME = "group_size"
 PPG = "region.practices_per_group"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from ccgabm.experiments import (
+from ccgabm.findings import (
     PUBLISHED,
     Experiment,
     Report,
@@ -21,7 +21,7 @@ from ccgabm.experiments import (
     paired_difference,
     parse_args,
 )
-from ccgabm.experiments.figures import effects_plot
+from ccgabm.findings.figures import effects_plot
 
 NAME = "referral_management"
 AXIS = "policy.referral_management"

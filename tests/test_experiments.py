@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ccgabm.experiments import (
+from ccgabm.findings import (
     PUBLISHED,
     Estimate,
     derive_spec,
@@ -27,8 +27,8 @@ from ccgabm.experiments import (
     proportion,
     welch_difference,
 )
-from ccgabm.experiments.report import judge
-from ccgabm.experiments.runner import REPO_ROOT, SPEC_DIR
+from ccgabm.findings.report import judge
+from ccgabm.findings.runner import REPO_ROOT, SPEC_DIR
 
 EXPERIMENTS = ["dilemma", "fundholding", "referral_management", "group_size", "co_commissioning",
                "fracture_map"]
@@ -122,7 +122,7 @@ def test_derive_spec_keeps_axes_out_of_fixed():
 
 
 def test_extras_add_table_figures(small_cfg):
-    from ccgabm.experiments.extras import run_with_extras
+    from ccgabm.simulate import run_with_extras
 
     cfg = small_cfg.with_overrides({"policy.referral_management": True})
     result = run_with_extras(cfg, 3)

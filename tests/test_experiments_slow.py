@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import pytest
 
-from ccgabm.experiments import (
+from ccgabm.findings import (
     derive_spec,
     mean_interval,
     newcombe_difference,
     ols_slope,
     paired_difference,
 )
-from ccgabm.experiments.extras import run_with_extras
-from ccgabm.experiments.runner import SPEC_DIR
+from ccgabm.simulate import run_with_extras
+from ccgabm.findings.runner import SPEC_DIR
 from ccgabm.sweep import load_results, run_sweep
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class CommissioningBoard(mesa.Agent):
-    """Need-weighted capitation with a pace-of-change rule, running costs, quality premium."""
+    """Need-weighted capitation with a pace-of-change rule, running costs, boundary rules."""
 
     def __init__(self, model: mesa.Model, finance: FinanceSection, scale: float) -> None:
         super().__init__(model)
@@ -76,9 +76,9 @@ class CommissioningBoard(mesa.Agent):
             unpressured = self.allocations[g.code] / max(1.0 - fin.budget_pressure, 1e-9)
             g.other_services_cost = unpressured * other_share * g.other_services_factor
             g.running_cost = self.fixed_running_cost() + fin.running_cost_per_head * g.population
-            self._pay(g, self.allocations[g.code], "programme")
+            self.pay(g, self.allocations[g.code], "programme")
             allowance = fin.running_cost_allowance * (1.0 - allowance_cut)
-            self._pay(g, allowance * g.population, "running_allowance")
+            self.pay(g, allowance * g.population, "running_allowance")
 
     def fixed_running_cost(self) -> float:
         """A group's fixed running cost (scaled with the world), less any shared-support saving."""
@@ -98,20 +98,8 @@ class CommissioningBoard(mesa.Agent):
         remaining = source.population - leaving_population
         return remaining >= minimum_population or source.population < minimum_population
 
-    def pay_quality_premium(self, group: CommissioningGroup) -> float:
-        """Pay the premium to a group that did not overspend in the year just closed."""
-        if group.last_in_year_result < 0:
-            return 0.0
-        amount = self.finance.quality_premium * group.population
-        self._pay(group, amount, "quality_premium")
-        return amount
-
-    def pay_delegated(self, group: CommissioningGroup, amount: float) -> None:
-        """Delegated primary-care budget for a co-commissioning group (invested locally)."""
-        if amount > 0:
-            self._pay(group, amount, "delegated_primary_care")
-
-    def _pay(self, group: CommissioningGroup, amount: float, kind: str) -> None:
+    def pay(self, group: CommissioningGroup, amount: float, kind: str) -> None:
+        """Pay a group (every payment from the Board goes through here, for the invariants)."""
         group.receive(amount, kind)
         self.paid_total += amount
 

@@ -6,23 +6,24 @@ from typing import TYPE_CHECKING
 
 import mesa
 
-from ccgabm.config import PolicySection
+from ccgabm.behaviours.base import Levers
 
 if TYPE_CHECKING:
     from ccgabm.agents.hospital import Hospital
     from ccgabm.agents.practice import Practice
 
-SPEND_KINDS = (
-    "activity", "other_services", "running_costs", "referral_management", "community_investment",
-    "transfer_out",
-)
-INCOME_KINDS = (
-    "programme", "running_allowance", "quality_premium", "delegated_primary_care", "transfer_in",
-)
+# Ledger lines every group has; behaviours add theirs between these and the transfers.
+CORE_SPEND_KINDS = ("activity", "other_services", "running_costs")
+CORE_INCOME_KINDS = ("programme", "running_allowance")
+TRANSFER_OUT, TRANSFER_IN = "transfer_out", "transfer_in"
 
 
 class CommissioningGroup(mesa.Agent):
-    """Members, a ledger of money received and spent, and the group's policies."""
+    """Members, a ledger of money received and spent, and the levers its policies set.
+
+    Behaviours add the group attributes they declare in ``group_state`` (for example
+    ``plcv_restricted`` or ``co_commissioning``), with their starting values.
+    """
 
     def __init__(self, model: mesa.Model, code: str, hospital: Hospital) -> None:
         super().__init__(model)
@@ -35,95 +36,73 @@ class CommissioningGroup(mesa.Agent):
         self.emergency_multiplier = 1.0
         self.conversion_multiplier = 1.0
         self.balance = 0.0
-        self.received = dict.fromkeys(INCOME_KINDS, 0.0)
-        self.spent = dict.fromkeys(SPEND_KINDS, 0.0)
-        self.year_received = dict.fromkeys(INCOME_KINDS, 0.0)
-        self.year_spent = dict.fromkeys(SPEND_KINDS, 0.0)
+        spend, income = model.ledger_kinds
+        self.received = dict.fromkeys(income, 0.0)
+        self.spent = dict.fromkeys(spend, 0.0)
+        self.year_received = dict.fromkeys(income, 0.0)
+        self.year_spent = dict.fromkeys(spend, 0.0)
         self.other_services_cost = 0.0  # a year
+        self.other_services_factor = 1.0  # share of its historical other services still bought
         self.running_cost = 0.0  # a year
         self.need_weight = 0.0
         self.last_in_year_result = 0.0
+        self.forecast_deficit_share = 0.0
         self.created_month = 0
         self.parent: str | None = None
         self.ended_month: int | None = None
         self.fate = ""  # "", "fractured", "merged", "dissolved"
         self.fracture_month: int | None = None
-        self.plcv_restricted = False
-        self.community_cuts = 0
-        self.other_services_factor = 1.0
-        self.co_commissioning = False
-        self.deficit_years = 0
-        self.forecast_deficit_share = 0.0
+        for behaviour in model.behaviours.values():
+            for name, value in behaviour.group_state.items():
+                setattr(self, name, value)
 
     @property
     def population(self) -> int:
         return sum(p.list_size for p in self.members)
 
     def add_member(self, practice: Practice) -> None:
-        """Take a practice into the group."""
+        """Take a practice into the group (it leaves its previous group)."""
         if practice.group is not None and practice in practice.group.members:
             practice.group.members.remove(practice)
         practice.group = self
         self.members.append(practice)
 
     def receive(self, amount: float, kind: str) -> None:
-        """Money in from the Board."""
+        """Money in (from the Board, or a balance following practices)."""
         self.received[kind] += amount
         self.year_received[kind] += amount
         self.balance += amount
 
     def pay(self, amount: float, kind: str) -> None:
-        """Money out: hospital activity, other commissioned services, running costs."""
+        """Money out: hospital activity, other commissioned services, running costs, ..."""
         self.spent[kind] += amount
         self.year_spent[kind] += amount
         self.balance -= amount
 
-    def pay_monthly_fixed_costs(self, policy: PolicySection, allocation: float,
-                                co_investment: float) -> None:
-        """A month of other services, running costs, referral management and investment."""
-        self.pay(self.other_services_cost / 12.0, "other_services")
-        self.pay(self.running_cost / 12.0, "running_costs")
-        if policy.referral_management:
-            self.pay(policy.referral_management_cost * self.population / 12.0, "referral_management")
-        invest = self.investment_share(policy, co_investment)
-        if invest > 0:
-            self.pay(invest * allocation / 12.0, "community_investment")
-
-    def delegated_budget(self, co_investment: float, allocation: float) -> float:
-        """A month's delegated primary-care money for investment (co-commissioning groups)."""
-        return co_investment * allocation / 12.0 if self.co_commissioning else 0.0
-
-    def investment_share(self, policy: PolicySection, co_investment: float) -> float:
+    def investment_share(self) -> float:
         """Share of the programme budget invested in community services this year."""
-        return policy.community_investment + (co_investment if self.co_commissioning else 0.0)
+        return sum(b.investment(self) for b in self.model.behaviours.values())
+
+    def set_levers(self) -> None:
+        """Referral, emergency and conversion multipliers implied by every behaviour's policy."""
+        levers = Levers(investment=self.investment_share())
+        for behaviour in self.model.behaviours.values():
+            behaviour.adjust_levers(self, levers)
+        self.referral_multiplier = levers.referral
+        self.emergency_multiplier = levers.emergency
+        self.conversion_multiplier = levers.conversion
 
     def forecast_deficit(self, months_elapsed: int) -> float:
         """Forecast year-end deficit as a share of income (negative: a surplus)."""
-        income = sum(v for k, v in self.year_received.items() if k != "transfer_in")
-        spent = sum(v for k, v in self.year_spent.items() if k != "transfer_out")
+        income = sum(v for k, v in self.year_received.items() if k != TRANSFER_IN)
+        spent = sum(v for k, v in self.year_spent.items() if k != TRANSFER_OUT)
         spend = spent * 12.0 / max(months_elapsed, 1)
         return (spend - income) / income if income > 0 else 0.0
 
-    def set_policy_levers(self, policy: PolicySection, co_investment: float) -> None:
-        """Referral and emergency multipliers implied by the group's policies and finances."""
-        refer = 1.0
-        if policy.budget_incentive:
-            refer *= 1.0 - policy.budget_holding_effect
-            pressure = max(self.forecast_deficit_share, 0.0)
-            refer *= max(0.5, 1.0 - policy.deficit_referral_response * pressure)
-        if policy.referral_management:
-            refer *= 1.0 - policy.referral_management_effect
-        self.referral_multiplier = refer
-        invest = self.investment_share(policy, co_investment)
-        self.emergency_multiplier = max(0.2, 1.0 - policy.community_effect * invest) * (
-            policy.community_cut_emergency_rr**self.community_cuts
-        )
-        self.conversion_multiplier = 1.0 - policy.plcv_reduction if self.plcv_restricted else 1.0
-
     def in_year_result(self) -> float:
         """Surplus (+) or deficit (-) of the financial year so far (balances moved excluded)."""
-        income = sum(v for k, v in self.year_received.items() if k != "transfer_in")
-        spend = sum(v for k, v in self.year_spent.items() if k != "transfer_out")
+        income = sum(v for k, v in self.year_received.items() if k != TRANSFER_IN)
+        spend = sum(v for k, v in self.year_spent.items() if k != TRANSFER_OUT)
         return income - spend
 
     def close_year(self) -> dict[str, float]:
@@ -138,6 +117,13 @@ class CommissioningGroup(mesa.Agent):
             "balance": self.balance,
         }
         self.last_in_year_result = result
-        self.year_received = dict.fromkeys(INCOME_KINDS, 0.0)
-        self.year_spent = dict.fromkeys(SPEND_KINDS, 0.0)
+        self.year_received = dict.fromkeys(self.year_received, 0.0)
+        self.year_spent = dict.fromkeys(self.year_spent, 0.0)
         return row
+
+    def retire(self, fate: str, month: int) -> None:
+        """The group ends (fractured, merged or dissolved) and leaves the model's agents."""
+        self.active = False
+        self.fate = fate
+        self.ended_month = month + 1
+        self.remove()

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ccgabm.sweep.seeds import design_seed
-from ccgabm.sweep.spec import SweepSpec
+from ccgabm.sweep.spec import MAX_RUNS, SweepSpec, check_spec_size
 
 __all__ = ["salib_problem", "design_points"]
 
@@ -28,8 +28,13 @@ def salib_problem(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def design_points(spec: SweepSpec) -> pd.DataFrame:
-    """Points as a DataFrame: ``point_id`` then one column per axis (dotted names)."""
+def design_points(spec: SweepSpec, max_runs: int | None = MAX_RUNS) -> pd.DataFrame:
+    """Points as a DataFrame: ``point_id`` then one column per axis (dotted names).
+
+    The design's size is checked against ``max_runs`` (None: no bound) before the grid is
+    expanded or the sampler (scipy, SALib) is called; ``SpecError`` past it.
+    """
+    check_spec_size(spec, max_runs)
     names = spec.axis_names
     if spec.sampling == "grid":
         rows = list(itertools.product(*(a.values for a in spec.axes)))

@@ -4,11 +4,18 @@ Runs execute through ``joblib.Parallel(return_as="generator_unordered")`` on lok
 machine) or dask (a ``LocalCluster`` or an existing scheduler). Workers only compute; the
 parent process writes every file as results arrive, so a remote cluster needs no shared disk
 and an interrupted sweep keeps everything that finished.
+
+Before anything is written: the run count is bounded (``MAX_RUNS`` unless ``force``), every
+point is validated, and the store is checked: a store holding another sweep (another spec
+digest) is refused unless ``overwrite`` empties it. Then staging leftovers are removed, and
+every finished run is checked (``check_run``); runs with unreadable or mismatched files are
+discarded, reported on one warning line, and redone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 import time
@@ -21,15 +28,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides
-from ccgabm.sweep.spec import SweepSpec, load_spec
+from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides, spec_digest
+from ccgabm.sweep.spec import MAX_RUNS, SweepSpec, check_spec_size, load_spec
 from ccgabm.sweep.store import (
+    STORE_ENTRIES,
+    StoreError,
     atomic_write_json,
     atomic_write_parquet,
+    check_run,
     clean_temporaries,
+    empty_store,
     format_exception,
+    is_temporary,
     package_version,
-    read_identity,
+    parse_run_name,
+    read_manifest,
+    run_identity,
     run_name,
     write_failure,
 )
@@ -75,6 +89,7 @@ class SweepReport:
     n_completed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
+    n_discarded: int = 0  # runs whose files failed the check at start (redone)
 
     @property
     def n_failed(self) -> int:
@@ -91,6 +106,7 @@ class SweepReport:
         lines = [
             f"sweep {self.out_dir}: {self.n_runs} runs planned, {self.n_skipped} already done, "
             f"{self.n_completed} completed, {self.n_failed} failed in {self.elapsed_s:.1f} s"
+            + (f" ({self.n_discarded} redone after discarding bad files)" if self.n_discarded else "")
         ]
         for f in self.failures:
             lines.append(
@@ -141,7 +157,7 @@ def _default_run_fn() -> RunFn:
     return run_simulation
 
 
-def _write_manifest(out: Path, plan: Plan, version: str) -> None:
+def _manifest(plan: Plan, version: str) -> dict[str, Any]:
     spec = plan.spec
     axes = []
     for a in spec.axes:
@@ -151,8 +167,9 @@ def _write_manifest(out: Path, plan: Plan, version: str) -> None:
             else {"name": a.name, "low": a.low, "high": a.high}
         )
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    manifest = {
-        "format": 1,
+    return {
+        "format": 2,
+        "spec_digest": plan.spec_digest,
         "spec_path": str(spec.source) if spec.source else None,
         "spec": spec.raw,
         "base": str(spec.base),
@@ -172,33 +189,140 @@ def _write_manifest(out: Path, plan: Plan, version: str) -> None:
         "written": now,
         "points": plan.points.to_dict(orient="records"),
     }
+
+
+def _write_manifest(out: Path, plan: Plan, manifest: dict[str, Any]) -> None:
     atomic_write_json(out / "manifest.json", manifest)
     atomic_write_parquet(out / "points.parquet", plan.points)
 
 
+# manifest fields compared to say how a refused spec differs from the stored one
+_SPEC_FIELDS = (
+    "base",
+    "seed",
+    "replications",
+    "sampling",
+    "samples",
+    "num_levels",
+    "common_random_numbers",
+    "axes",
+    "fixed",
+    "keep",
+)
+
+
+def _stored_digest(manifest: dict[str, Any]) -> str | None:
+    if manifest.get("spec_digest"):
+        return str(manifest["spec_digest"])
+    try:  # stores written before the digest was recorded: recompute it from the manifest
+        return spec_digest(
+            manifest["seed"],
+            manifest["replications"],
+            manifest.get("common_random_numbers", False),
+            list(manifest.get("keep", [])),
+            [str(p["config_digest"]) for p in manifest["points"]],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    return obj.item() if hasattr(obj, "item") else str(obj)
+
+
+def _check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
+    """Refuse (``StoreError``) a store this sweep may not write into; writes nothing.
+
+    Returns True when the store must be emptied first (``overwrite`` of a non-empty store).
+    """
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file; a sweep needs a folder")
+    if not out.is_dir():
+        return False
+    entries = [p.name for p in out.iterdir() if not is_temporary(p.name)]
+    if not entries:
+        return False
+    if overwrite:
+        foreign = [n for n in sorted(entries) if n not in STORE_ENTRIES]
+        if foreign:
+            raise StoreError(
+                f"refusing to empty {out}: it holds {foreign[0]!r}, which is not part of a sweep "
+                "store; choose a new --out folder"
+            )
+        return True
+    again = "pass --overwrite to replace it, or choose a new --out folder"
+    try:
+        stored = read_manifest(out)
+    except FileNotFoundError:
+        raise StoreError(f"{out} is not empty and holds no sweep (no manifest.json); {again}") from None
+    except StoreError as exc:
+        raise StoreError(f"{exc}; {again}") from None
+    if _stored_digest(stored) == manifest["spec_digest"]:
+        return False
+    differs = [k for k in _SPEC_FIELDS if _plain(stored.get(k)) != _plain(manifest.get(k))]
+    what = ", ".join(differs) if differs else "the base scenario's parameter values"
+    raise StoreError(
+        f"{out} holds a different sweep (spec digest {_stored_digest(stored)}, this spec "
+        f"{manifest['spec_digest']}; differs in: {what}); {again}"
+    )
+
+
+def _check_runs(
+    out: Path, idents: dict[tuple[int, int], dict[str, Any]]
+) -> tuple[set[tuple[int, int]], int, str]:
+    """Check every run; delete the files of bad runs and of runs not in the plan.
+
+    Returns the runs that are done, how many were discarded and the first problem.
+    """
+    done: set[tuple[int, int]] = set()
+    first = ""
+    n = 0
+    for key, ident in idents.items():
+        check = check_run(out, ident)
+        if check.done:
+            done.add(key)
+        if not check.bad:
+            continue
+        n += 1
+        if not first:
+            first = f"{check.path.relative_to(out) if check.path else '?'} {check.reason}"
+        name = run_name(*key)
+        (out / "runs" / f"{name}.parquet").unlink(missing_ok=True)
+        (out / "fates" / f"{name}.parquet").unlink(missing_ok=True)
+    for sub, suffix in (("runs", ".parquet"), ("fates", ".parquet"), ("failures", ".json")):
+        folder = out / sub
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(f"point-*_rep-*{suffix}"):
+            key = parse_run_name(path.name.removesuffix(suffix))
+            if key is not None and key in idents:
+                if sub == "failures" and not _readable_json(path):
+                    path.unlink(missing_ok=True)
+                continue
+            path.unlink(missing_ok=True)
+            if sub == "runs":
+                n += 1
+                first = first or f"{path.relative_to(out)} is not a run of this sweep"
+    return done, n, first
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
 def _identity(plan: Plan, pid: int, rep: int, version: str) -> dict[str, Any]:
     seed = plan.seeds[pid][rep]
-    return {
-        "point_id": pid,
-        "replication": rep,
-        "config_digest": plan.digest(pid),
-        "package_version": version,
-        "seed": seed.seed,
-        "seed_entropy": str(seed.entropy),
-        "seed_spawn_key": seed.spawn_key_text,
-        "outputs": sorted(plan.spec.keep),
-    }
-
-
-def _is_done(out: Path, ident: dict[str, Any]) -> bool:
-    name = run_name(ident["point_id"], ident["replication"]) + ".parquet"
-    stored = read_identity(out / "runs" / name)
-    if stored is None:
-        return False
-    same = all(stored.get(k) == v for k, v in ident.items() if k != "outputs")
-    has_outputs = set(ident["outputs"]) <= set(stored.get("outputs", []))
-    fates_ok = "group_fates" not in ident["outputs"] or (out / "fates" / name).is_file()
-    return same and has_outputs and fates_ok
+    return run_identity(
+        pid, rep, plan.digest(pid), version, seed.seed, seed.entropy, seed.spawn_key_text, plan.spec.keep
+    )
 
 
 def _scalar(key: str, value: Any) -> Any:
@@ -248,7 +372,11 @@ def _store_success(
         fates["group_id"] = fates["group_id"].astype(str)
         fates.insert(0, "replication", rep)
         fates.insert(0, "point_id", pid)
-        atomic_write_parquet(out / "fates" / name, fates)
+        fates_meta = {k: v for k, v in ident.items() if k != "outputs"}
+        digest = atomic_write_parquet(out / "fates" / name, fates, fates_meta)
+        stored_ident = {**ident, "fates_sha256": digest}  # ties the run file to these fates
+    else:
+        stored_ident = ident
     row = {"point_id": pid, "replication": rep, **params, **summary}
     row.update(
         seed=ident["seed"],
@@ -258,7 +386,7 @@ def _store_success(
         package_version=ident["package_version"],
         wall_seconds=float(outcome["wall_seconds"]),
     )
-    atomic_write_parquet(out / "runs" / name, pd.DataFrame([row]), meta=ident)
+    atomic_write_parquet(out / "runs" / name, pd.DataFrame([row]), meta=stored_ident)
     (out / "failures" / (run_name(pid, rep) + ".json")).unlink(missing_ok=True)
 
 
@@ -331,13 +459,17 @@ def run_sweep(
     run_fn: RunFn | None = None,
     progress: bool = True,
     load_config: ConfigLoader | None = None,
+    overwrite: bool = False,
+    force: bool = False,
 ) -> SweepReport:
     """Run (or resume) a sweep into ``out_dir``; failures are recorded, not raised.
 
     ``run_fn(config, seed)`` defaults to ``ccgabm.simulate.run_simulation``;
-    ``load_config(path)`` defaults to ``ccgabm.config.load_config``. Raises ``SpecError``
-    (before writing anything) when the spec is malformed or a point is rejected by the config.
-    KeyboardInterrupt propagates; every run finished before it stays on disk.
+    ``load_config(path)`` defaults to ``ccgabm.config.load_config``. Raises, before writing
+    anything: ``SpecError`` when the spec is malformed, plans more than ``MAX_RUNS`` runs
+    (unless ``force``) or a point is rejected by the config; ``StoreError`` when ``out_dir``
+    holds another sweep (unless ``overwrite``, which empties it first) or files that are not
+    a sweep's. KeyboardInterrupt propagates; every run finished before it stays on disk.
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -349,16 +481,21 @@ def run_sweep(
         raise ValueError(f"jobs must be a positive int or -1 (all cores), got {jobs!r}")
     if scheduler and backend != "dask":
         raise ValueError("scheduler is only used with backend='dask'")
+    max_runs = None if force else MAX_RUNS
     if not isinstance(spec, SweepSpec):
-        spec = load_spec(spec)
-    plan = build_plan(spec, load_config)  # raises SpecError before anything is written
+        spec = load_spec(spec, max_runs=max_runs)
+    check_spec_size(spec, max_runs)  # before any seed, point or config is built
+    plan = build_plan(spec, load_config, max_runs=max_runs)  # SpecError before anything is written
     fn = run_fn or _default_run_fn()
     version = package_version()
 
     out = Path(out_dir)
+    manifest = _manifest(plan, version)
+    if _check_store(out, manifest, overwrite):  # StoreError before anything is written
+        empty_store(out)
     out.mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)
-    _write_manifest(out, plan, version)
+    _write_manifest(out, plan, manifest)
 
     params = point_overrides(plan.points, spec.axis_names)
     idents = {
@@ -366,8 +503,17 @@ def run_sweep(
         for pid in range(len(plan.configs))
         for rep in range(spec.replications)
     }
-    todo = [key for key, ident in idents.items() if not _is_done(out, ident)]
-    report = SweepReport(out_dir=out, n_runs=plan.n_runs, n_skipped=plan.n_runs - len(todo))
+    done, n_bad, first_bad = _check_runs(out, idents)
+    if n_bad:
+        print(
+            f"warning: discarded the files of {n_bad} run(s) in {out} that were unreadable or did "
+            f"not match this sweep (first: {first_bad}); they will be redone",
+            file=sys.stderr,
+        )
+    todo = [key for key in idents if key not in done]
+    report = SweepReport(
+        out_dir=out, n_runs=plan.n_runs, n_skipped=plan.n_runs - len(todo), n_discarded=n_bad
+    )
     if not todo:
         report.elapsed_s = time.perf_counter() - started
         return report

@@ -1,11 +1,20 @@
 """Sweep plans: the base config, every point's validated config and digest, and run seeds.
 
-Building a plan checks every point against ``Config.with_overrides`` before anything runs or
-is written, so a misspelt axis or an out-of-range value fails fast as a ``SpecError``.
+Building a plan checks the planned run count against the size limit (``MAX_RUNS``) first, then
+every point against ``Config.with_overrides`` before anything runs or is written, so an
+oversized spec, a misspelt axis or an out-of-range value fails fast as a ``SpecError``.
+
+A plan's ``spec_digest`` names the set of runs it describes: the root seed, replications,
+common random numbers, kept outputs and the config digest of every point in order (which
+covers the base scenario's values, ``[fixed]``, the axes and the design). Two specs with the
+same digest plan the same runs, whatever their file names, paths or descriptions; the sweep
+store records it and refuses to mix runs of different digests.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +24,9 @@ import pandas as pd
 
 from ccgabm.sweep.design import design_points
 from ccgabm.sweep.seeds import RunSeed, run_seeds
-from ccgabm.sweep.spec import SpecError, SweepSpec
+from ccgabm.sweep.spec import MAX_RUNS, SpecError, SweepSpec, check_spec_size
 
-__all__ = ["Plan", "build_plan", "point_overrides"]
+__all__ = ["Plan", "build_plan", "point_overrides", "spec_digest"]
 
 ConfigLoader = Callable[[Path], Any]
 
@@ -32,6 +41,17 @@ class Plan:
     seeds: list[list[RunSeed]]
 
     @property
+    def spec_digest(self) -> str:
+        """Digest of the runs this plan describes (see the module docstring)."""
+        return spec_digest(
+            self.spec.seed,
+            self.spec.replications,
+            self.spec.common_random_numbers,
+            list(self.spec.keep),
+            [str(d) for d in self.points["config_digest"]],
+        )
+
+    @property
     def n_runs(self) -> int:
         """Total runs (points x replications)."""
         return len(self.configs) * self.spec.replications
@@ -39,6 +59,23 @@ class Plan:
     def digest(self, point_id: int) -> str:
         """Config digest of one point."""
         return str(self.points.at[point_id, "config_digest"])
+
+
+def spec_digest(
+    seed: int, replications: int, common_random_numbers: bool, keep: list[str], config_digests: list[str]
+) -> str:
+    """SHA-256 (hex, 16 chars) of what identifies a sweep's runs."""
+    text = json.dumps(
+        {
+            "seed": int(seed),
+            "replications": int(replications),
+            "common_random_numbers": bool(common_random_numbers),
+            "keep": sorted(keep),
+            "config_digests": list(config_digests),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _default_loader(path: Path) -> Any:
@@ -63,8 +100,14 @@ def point_overrides(points: pd.DataFrame, axis_names: list[str]) -> list[dict[st
     return out
 
 
-def build_plan(spec: SweepSpec, load_config: ConfigLoader | None = None) -> Plan:
-    """Load the base config and validate every point; raise ``SpecError`` on any problem."""
+def build_plan(
+    spec: SweepSpec, load_config: ConfigLoader | None = None, max_runs: int | None = MAX_RUNS
+) -> Plan:
+    """Load the base config and validate every point; raise ``SpecError`` on any problem.
+
+    The run count is checked against ``max_runs`` (None: no bound) before anything is built.
+    """
+    check_spec_size(spec, max_runs)
     loader = load_config or _default_loader
     try:
         base = loader(spec.base)
@@ -78,7 +121,7 @@ def build_plan(spec: SweepSpec, load_config: ConfigLoader | None = None) -> Plan
         except ValueError as exc:
             raise SpecError(f"[fixed] rejected by the model's config: {exc}") from None
 
-    points = design_points(spec)
+    points = design_points(spec, max_runs)
     names = spec.axis_names
     configs = []
     for pid, overrides in enumerate(point_overrides(points, names)):

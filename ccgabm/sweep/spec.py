@@ -4,6 +4,15 @@ A spec names a base scenario, a root seed, the number of replications, a samplin
 the axes to vary. Every key is checked; a mistake raises ``SpecError`` naming the key, the
 value and what is allowed. Checking the axis names against the model's parameters needs the
 base config and is done in ``ccgabm.sweep.plan``.
+
+Size bound: a sweep may plan at most ``MAX_RUNS`` (1,000,000) runs, points x replications.
+The count is computed from the spec's numbers alone (``estimate_runs``), before any axis
+values, design samples, seeds or configs are built, so a typo such as
+``replications = 100000000`` fails at once instead of exhausting memory. The limit sits far
+above real sweeps (the fracture map is 2,700 runs; one model run takes seconds, so a million
+runs is months of core time) while a million-run plan still fits comfortably in memory
+(about 15 s and under 1 GB to draw the seeds). ``max_runs=None`` (``--force`` on the
+command line) lifts it.
 """
 
 from __future__ import annotations
@@ -15,16 +24,22 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "MAX_RUNS",
     "SAMPLINGS",
     "KNOWN_OUTPUTS",
     "Axis",
     "SpecError",
     "SweepSpec",
+    "check_size",
+    "check_spec_size",
+    "design_size",
+    "estimate_runs",
     "load_spec",
     "parse_spec",
 ]
 
 SAMPLINGS = ("grid", "lhs", "sobol", "morris")
+MAX_RUNS = 1_000_000  # runs (points x replications) a sweep may plan without force
 KNOWN_OUTPUTS = ("group_fates",)
 _SWEEP_KEYS = {
     "base": "path of the base scenario TOML, relative to the spec file",
@@ -83,8 +98,70 @@ class SweepSpec:
         return [a.name for a in self.axes]
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec file (``base`` is resolved relative to it)."""
+def design_size(sampling: str, axis_counts: list[int], samples: int | None) -> int:
+    """Number of design points, from the spec's numbers alone (nothing is allocated).
+
+    ``axis_counts`` holds the number of values of each axis (used by ``grid``; the other
+    designs only use how many axes there are). Sobol is SALib's Saltelli design with second
+    order indices, ``samples x (2 d + 2)``; Morris is ``trajectories x (d + 1)``.
+    """
+    d = len(axis_counts)
+    if sampling == "grid":
+        return math.prod(axis_counts)
+    n = int(samples or 0)
+    if sampling == "sobol":
+        return n * (2 * d + 2)
+    if sampling == "morris":
+        return n * (d + 1)
+    return n
+
+
+def _counts(spec: SweepSpec) -> list[int]:
+    return [len(a.values) if a.values is not None else 1 for a in spec.axes]
+
+
+def estimate_runs(spec: SweepSpec) -> int:
+    """Runs a spec plans (points x replications), computed without building the design."""
+    return design_size(spec.sampling, _counts(spec), spec.samples) * spec.replications
+
+
+def check_spec_size(spec: SweepSpec, max_runs: int | None = MAX_RUNS) -> int:
+    """``check_size`` for a parsed spec: the run count, or ``SpecError`` past ``max_runs``."""
+    return check_size(spec.sampling, _counts(spec), spec.samples, spec.replications, max_runs)
+
+
+def check_size(
+    sampling: str,
+    axis_counts: list[int],
+    samples: int | None,
+    replications: int,
+    max_runs: int | None = MAX_RUNS,
+) -> int:
+    """Return the planned run count; raise ``SpecError`` when it exceeds ``max_runs``."""
+    points = design_size(sampling, axis_counts, samples)
+    runs = points * replications
+    if max_runs is not None and runs > max_runs:
+        if sampling == "grid":
+            shape = " x ".join(f"{c:,}" for c in axis_counts) + " grid values"
+        elif sampling == "sobol":
+            shape = f"{samples:,} samples x (2 x {len(axis_counts)} axes + 2)"
+        elif sampling == "morris":
+            shape = f"{samples:,} trajectories x ({len(axis_counts)} axes + 1)"
+        else:
+            shape = f"{samples:,} samples"
+        raise SpecError(
+            f"[sweep] plans {runs:,} runs ({shape} = {points:,} points x {replications:,} "
+            f"replications), over the limit of {max_runs:,} runs per sweep; shrink the spec, "
+            "or pass --force (force=True) to run it anyway"
+        )
+    return runs
+
+
+def load_spec(path: str | Path, max_runs: int | None = MAX_RUNS) -> SweepSpec:
+    """Read and validate a sweep spec file (``base`` is resolved relative to it).
+
+    ``max_runs`` bounds the planned run count before anything is allocated (None: no bound).
+    """
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"sweep spec {str(path)!r} does not exist")
@@ -93,13 +170,22 @@ def load_spec(path: str | Path) -> SweepSpec:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return parse_spec(data, base_dir=path.parent, source=path)
+        return parse_spec(data, base_dir=path.parent, source=path, max_runs=max_runs)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
 
 
-def parse_spec(data: dict[str, Any], base_dir: str | Path = ".", source: Path | None = None) -> SweepSpec:
-    """Validate nested spec data (as read from TOML) into a ``SweepSpec``."""
+def parse_spec(
+    data: dict[str, Any],
+    base_dir: str | Path = ".",
+    source: Path | None = None,
+    max_runs: int | None = MAX_RUNS,
+) -> SweepSpec:
+    """Validate nested spec data (as read from TOML) into a ``SweepSpec``.
+
+    The planned run count is checked against ``max_runs`` (None: no bound) before any axis
+    values are built, so an oversized spec fails at once with a ``SpecError``.
+    """
     _check_keys("top level", data, {t: "table" for t in _TABLES})
     sweep = _table(data, "sweep", required=True)
     _check_keys("[sweep]", sweep, _SWEEP_KEYS)
@@ -148,6 +234,8 @@ def parse_spec(data: dict[str, Any], base_dir: str | Path = ".", source: Path | 
     axes_data = _table(data, "axes", required=True)
     if not axes_data:
         raise SpecError("[axes] is empty: name at least one parameter to vary")
+    counts = [_axis_count(value, sampling) for value in axes_data.values()]
+    check_size(sampling, counts, samples, replications, max_runs)
     axes = tuple(_axis(name, value, sampling) for name, value in axes_data.items())
     if sampling in ("sobol", "morris") and len(axes) < 2:
         raise SpecError(f"[axes] sampling = {sampling!r} needs at least two axes")
@@ -225,6 +313,17 @@ def _number(where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise SpecError(f"{where} must be a finite number, got {value!r}")
     return float(value)
+
+
+def _axis_count(value: Any, sampling: str) -> int:
+    """How many values an axis will have (1 when malformed; ``_axis`` then says why)."""
+    if isinstance(value, list):
+        return max(len(value), 1)
+    if sampling == "grid" and isinstance(value, dict):
+        num = value.get("num")
+        if isinstance(num, int) and not isinstance(num, bool) and num >= 2:
+            return num
+    return 1
 
 
 def _axis(name: str, value: Any, sampling: str) -> Axis:

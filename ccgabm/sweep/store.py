@@ -7,20 +7,34 @@ Layout of ``out_dir``::
     runs/point-XXXXX_rep-YYY.parquet    one row: ids, parameters, summary, seed info
     fates/point-XXXXX_rep-YYY.parquet   group_fates of that run (when kept)
     failures/point-XXXXX_rep-YYY.json   error and traceback of a failed run
+    analysis/                     written by ``ccgabm analyze``
 
-Every file is written to a temporary name and moved into place with ``os.replace``, so a
-killed sweep never leaves a half-written result. A run file is written last and marks the run
-as done; it carries the run's identity (config digest, package version, seed, outputs) in its
-parquet metadata, and resume skips a run only when that identity matches the plan.
+Every file is written to a temporary name (``.tmp-*``) and moved into place with
+``os.replace``, so a killed sweep never leaves a half-written result; leftover temporaries and
+``.trash-*`` folders (an emptying that was cut short) are removed when a sweep starts.
+
+The manifest records the plan's ``spec_digest`` (``ccgabm.sweep.plan``); a sweep of another
+digest is refused unless the store is emptied first (``empty_store``, ``--overwrite``).
+
+A run is done only when all of its files are present, readable and carry its identity (point
+id, replication, seed, config digest, package version, outputs; ``run_identity``). Its fates
+file is written first, with the identity in its parquet metadata; the run file is written last
+and holds the identity plus the SHA-256 of the fates file's bytes, so a truncated, corrupted
+or foreign fates file is told apart from the run's own (``check_run``). Resume redoes a run
+that fails the check; ``load_results`` refuses a store holding one (``StoreError``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shutil
 import tempfile
 import traceback as tb
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,22 +46,47 @@ from ccgabm.sweep.seeds import run_seeds
 
 __all__ = [
     "META_KEY",
+    "STORE_ENTRIES",
+    "RunCheck",
+    "StoreError",
     "package_version",
     "run_name",
+    "parse_run_name",
+    "run_identity",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_parquet",
     "read_identity",
+    "check_run",
     "clean_temporaries",
+    "empty_store",
+    "is_temporary",
     "write_failure",
     "read_manifest",
+    "expected_identities",
     "load_results",
     "load_failures",
     "format_exception",
+    "repair_hint",
 ]
 
 META_KEY = b"ccgabm_run"
 _TMP_PREFIX = ".tmp-"
+_TRASH_PREFIX = ".trash-"
+#: names a sweep store may hold at its top level (plus temporaries)
+STORE_ENTRIES = frozenset({"manifest.json", "points.parquet", "runs", "fates", "failures", "analysis"})
+_SUBFOLDERS = ("runs", "fates", "failures", "analysis")
+_RUN_NAME = re.compile(r"point-(\d+)_rep-(\d+)")
+_ROW_CHECKED = ("point_id", "replication", "seed", "config_digest", "package_version")
+
+
+class StoreError(ValueError):
+    """A sweep store cannot be used as asked; the message names the folder or file and a fix."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def package_version() -> str:
@@ -69,6 +108,35 @@ def package_version() -> str:
 def run_name(point_id: int, replication: int) -> str:
     """File stem of one run, e.g. ``point-00003_rep-017``."""
     return f"point-{point_id:05d}_rep-{replication:03d}"
+
+
+def parse_run_name(stem: str) -> tuple[int, int] | None:
+    """``(point_id, replication)`` of a run file stem, or None if it is not one."""
+    m = _RUN_NAME.fullmatch(stem)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def run_identity(
+    point_id: int,
+    replication: int,
+    config_digest: str,
+    version: str,
+    seed: int,
+    seed_entropy: Any,
+    seed_spawn_key: str,
+    outputs: Iterable[str],
+) -> dict[str, Any]:
+    """The identity a run's files must carry for the run to count as done."""
+    return {
+        "point_id": int(point_id),
+        "replication": int(replication),
+        "config_digest": str(config_digest),
+        "package_version": str(version),
+        "seed": int(seed),
+        "seed_entropy": str(seed_entropy),
+        "seed_spawn_key": str(seed_spawn_key),
+        "outputs": sorted(outputs),
+    }
 
 
 def _fsync_replace(tmp: str, path: Path) -> None:
@@ -109,41 +177,185 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-def atomic_write_parquet(path: Path, df: pd.DataFrame, meta: dict[str, Any] | None = None) -> None:
-    """Write a DataFrame as parquet atomically, with optional JSON metadata under META_KEY."""
+def atomic_write_parquet(path: Path, df: pd.DataFrame, meta: dict[str, Any] | None = None) -> str:
+    """Write a DataFrame as parquet atomically, with optional JSON metadata under META_KEY.
+
+    Returns the SHA-256 (hex) of the bytes written.
+    """
     table = pa.Table.from_pandas(df, preserve_index=False)
     if meta is not None:
         merged = dict(table.schema.metadata or {})
         merged[META_KEY] = json.dumps(meta, sort_keys=True, default=_json_default).encode()
         table = table.replace_schema_metadata(merged)
-    tmp = _tmp_path(path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    data = sink.getvalue().to_pybytes()
+    atomic_write_bytes(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _schema_identity(schema: pa.Schema) -> dict[str, Any] | None:
     try:
-        pq.write_table(table, tmp)
-        _fsync_replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        found = json.loads((schema.metadata or {})[META_KEY])
+    except (KeyError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def read_identity(path: Path) -> dict[str, Any] | None:
     """The identity stored in a run file's metadata, or None if missing/unreadable."""
     try:
-        meta = pq.read_schema(path).metadata or {}
-        return json.loads(meta[META_KEY])
-    except (OSError, KeyError, ValueError, pa.ArrowException):
+        return _schema_identity(pq.read_schema(path))
+    except (OSError, ValueError, pa.ArrowException):
         return None
 
 
+@dataclass
+class RunCheck:
+    """Outcome of ``check_run``: ``status`` is ``done``, ``missing`` or ``bad``.
+
+    A bad run names the offending ``path`` and the ``reason``; a done run checked with
+    ``load=True`` carries its tables.
+    """
+
+    status: str
+    path: Path | None = None
+    reason: str = ""
+    run: pa.Table | None = None
+    fates: pa.Table | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def bad(self) -> bool:
+        return self.status == "bad"
+
+
+def _identity_mismatch(stored: dict[str, Any], ident: dict[str, Any]) -> str | None:
+    for key, want in ident.items():
+        if key == "outputs":
+            if not set(want) <= set(stored.get("outputs", [])):
+                return f"outputs {stored.get('outputs')!r} lack {sorted(set(want))!r}"
+        elif stored.get(key) != want:
+            return f"{key} is {stored.get(key)!r}, this sweep expects {want!r}"
+    return None
+
+
+def check_run(out_dir: Path, ident: dict[str, Any], load: bool = False) -> RunCheck:
+    """Is the run ``ident`` done in ``out_dir``: all files present, readable, its own?
+
+    ``missing``: no run file (never finished; an orphan fates file is normal after a kill).
+    ``bad``: a file is unreadable, truncated, lacks or contradicts the identity, or the fates
+    file is missing or not the one the run file was written with.
+    """
+    out = Path(out_dir)
+    name = run_name(ident["point_id"], ident["replication"]) + ".parquet"
+    run_path = out / "runs" / name
+
+    def bad(path: Path, reason: str) -> RunCheck:
+        return RunCheck("bad", path=path, reason=reason)
+
+    if not run_path.exists():
+        return RunCheck("missing")
+    try:
+        run = pq.read_table(run_path)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        return bad(run_path, f"unreadable ({_first_line(exc)})")
+    stored = _schema_identity(run.schema)
+    if stored is None:
+        return bad(run_path, "carries no run identity")
+    mismatch = _identity_mismatch(stored, ident)
+    if mismatch:
+        return bad(run_path, f"belongs to another run ({mismatch})")
+    if run.num_rows != 1:
+        return bad(run_path, f"holds {run.num_rows} rows, not 1")
+    for col in _ROW_CHECKED:
+        if col in run.column_names and run.column(col)[0].as_py() != ident[col]:
+            return bad(run_path, f"its {col} column contradicts its identity")
+    fates = None
+    if "group_fates" in ident["outputs"]:
+        fates_path = out / "fates" / name
+        if not fates_path.is_file():
+            return bad(fates_path, "is missing")
+        try:
+            data = fates_path.read_bytes()
+        except OSError as exc:
+            return bad(fates_path, f"unreadable ({_first_line(exc)})")
+        want = stored.get("fates_sha256")
+        if want is not None and hashlib.sha256(data).hexdigest() != want:
+            return bad(fates_path, "is not the file its run wrote (truncated, corrupted or from another run)")
+        if want is None or load:  # stores written before fates files were hashed: parse them
+            try:
+                fates = pq.read_table(pa.BufferReader(data))
+            except (OSError, ValueError, pa.ArrowException) as exc:
+                return bad(fates_path, f"unreadable ({_first_line(exc)})")
+            if want is None:
+                reason = _legacy_fates_mismatch(fates, ident)
+                if reason:
+                    return bad(fates_path, reason)
+    return RunCheck("done", run=run if load else None, fates=fates if load else None)
+
+
+def _legacy_fates_mismatch(fates: pa.Table, ident: dict[str, Any]) -> str | None:
+    stored = _schema_identity(fates.schema)
+    if stored is not None:
+        mismatch = _identity_mismatch(stored, {k: v for k, v in ident.items() if k != "outputs"})
+        return f"belongs to another run ({mismatch})" if mismatch else None
+    for col in ("point_id", "replication"):
+        if col not in fates.column_names:
+            return f"lacks the {col} column"
+        if set(fates.column(col).to_pylist()) - {ident[col]}:
+            return f"holds rows of another run ({col} column)"
+    return None
+
+
+def is_temporary(name: str) -> bool:
+    """True for staging names: ``.tmp-*`` files or folders and ``.trash-*`` folders."""
+    return name.startswith((_TMP_PREFIX, _TRASH_PREFIX))
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def clean_temporaries(out_dir: Path) -> int:
-    """Delete temporary files left by a killed sweep; return how many."""
+    """Delete staging files and folders left by a killed sweep or analysis; return how many."""
+    out = Path(out_dir)
     n = 0
-    for sub in ("", "runs", "fates", "failures"):
-        folder = out_dir / sub
+    for folder in (out, *(out / sub for sub in _SUBFOLDERS)):
         if folder.is_dir():
-            for p in folder.glob(_TMP_PREFIX + "*"):
-                p.unlink(missing_ok=True)
-                n += 1
+            for p in folder.iterdir():
+                if is_temporary(p.name):
+                    _remove(p)
+                    n += 1
     return n
+
+
+def empty_store(out_dir: Path) -> None:
+    """Empty a sweep store, refusing (``StoreError``) if it holds anything a store does not.
+
+    Everything is first moved into one ``.trash-*`` folder inside the store, the manifest last,
+    and that folder is then deleted: a kill part-way leaves either the old store (its manifest
+    still there, some runs gone, all redone on resume) or an empty one, never a store that
+    claims runs it lost; the trash folder is removed at the next start.
+    """
+    out = Path(out_dir)
+    entries = sorted(out.iterdir(), key=lambda p: (p.name == "manifest.json", p.name))
+    foreign = [p.name for p in entries if p.name not in STORE_ENTRIES and not is_temporary(p.name)]
+    if foreign:
+        raise StoreError(
+            f"refusing to empty {out}: it holds {foreign[0]!r}, which is not part of a sweep "
+            "store; choose a new --out folder"
+        )
+    trash = Path(tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=out))
+    for p in entries:
+        os.replace(p, trash / p.name)
+    shutil.rmtree(trash)
 
 
 def write_failure(out_dir: Path, record: dict[str, Any]) -> Path:
@@ -159,55 +371,72 @@ def format_exception(exc: BaseException) -> str:
 
 
 def read_manifest(out_dir: str | Path) -> dict[str, Any]:
-    """The sweep manifest; FileNotFoundError if ``out_dir`` holds no sweep."""
+    """The sweep manifest; FileNotFoundError if ``out_dir`` holds no sweep, StoreError if unreadable."""
     path = Path(out_dir) / "manifest.json"
     if not path.is_file():
         raise FileNotFoundError(f"{str(out_dir)!r} holds no sweep (no manifest.json)")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(f"{path} is unreadable ({_first_line(exc)})") from None
+    if not isinstance(manifest, dict) or not {"points", "replications", "seed"} <= set(manifest):
+        raise StoreError(f"{path} is not a sweep manifest")
+    return manifest
 
 
-def _read_many(paths: Iterable[Path]) -> pd.DataFrame:
-    frames = [pq.read_table(p).to_pandas() for p in paths]
-    frames = [f for f in frames if len(f.columns)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+def repair_hint(out_dir: str | Path, manifest: dict[str, Any] | None = None) -> str:
+    """The command that repairs a store: rerunning its spec redoes bad or missing runs."""
+    spec = (manifest or {}).get("spec_path") or "SPEC"
+    return f"run `ccgabm sweep {spec} --out {out_dir}` to redo the affected runs"
+
+
+def expected_identities(manifest: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:
+    """Identity of every run the manifest plans, keyed by ``(point_id, replication)``."""
+    points = manifest["points"]
+    reps = int(manifest["replications"])
+    seeds = run_seeds(
+        int(manifest["seed"]), len(points), reps, bool(manifest.get("common_random_numbers", False))
+    )
+    outputs = manifest.get("keep", [])
+    version = manifest["package_version"]
+    out = {}
+    for p in points:
+        pid = int(p["point_id"])
+        for rep in range(reps):
+            s = seeds[pid][rep]
+            out[(pid, rep)] = run_identity(
+                pid, rep, p["config_digest"], version, s.seed, s.entropy, s.spawn_key_text, outputs
+            )
+    return out
 
 
 def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(runs, fates)`` of the current plan: one row per finished run, one per group.
+    """``(runs, fates)`` of the store: one row per finished run, one per group.
 
-    Files left from an earlier spec, seed or package version (identity not matching the
-    manifest) are ignored.
+    Runs not yet finished are absent. Every file present is checked (``check_run``): a store
+    holding an unreadable, truncated or mismatched run or fates file, or a run file that is not
+    part of its plan, raises ``StoreError`` naming the file; rerunning the sweep repairs it.
     """
     out = Path(out_dir)
     manifest = read_manifest(out)
-    expected = {
-        (int(p["point_id"]), r): p["config_digest"]
-        for p in manifest["points"]
-        for r in range(int(manifest["replications"]))
-    }
-    version = manifest["package_version"]
-    seeds = run_seeds(
-        int(manifest["seed"]),
-        len(manifest["points"]),
-        int(manifest["replications"]),
-        bool(manifest["common_random_numbers"]),
-    )
-    keep: list[Path] = []
+    hint = repair_hint(out, manifest)
+    expected = expected_identities(manifest)
     for path in sorted((out / "runs").glob("point-*_rep-*.parquet")):
-        ident = read_identity(path)
-        if ident is None:
-            continue
-        key = (int(ident["point_id"]), int(ident["replication"]))
-        if expected.get(key) != ident.get("config_digest"):
-            continue
-        if ident.get("package_version") != version:
-            continue
-        if seeds[key[0]][key[1]].seed != ident.get("seed"):
-            continue
-        keep.append(path)
-    runs = _read_many(keep)
-    fate_paths = [out / "fates" / p.name for p in keep if (out / "fates" / p.name).is_file()]
-    fates = _read_many(fate_paths)
+        key = parse_run_name(path.name.removesuffix(".parquet"))
+        if key is None or key not in expected:
+            raise StoreError(f"{path} is not a run of this sweep; {hint}")
+    run_frames, fate_frames = [], []
+    for key in sorted(expected):
+        check = check_run(out, expected[key], load=True)
+        if check.bad:
+            raise StoreError(f"{check.path} {check.reason}; {hint}")
+        if check.done:
+            assert check.run is not None
+            run_frames.append(check.run.to_pandas())
+            if check.fates is not None and check.fates.num_columns:
+                fate_frames.append(check.fates.to_pandas())
+    runs = pd.concat(run_frames, ignore_index=True) if run_frames else pd.DataFrame()
+    fates = pd.concat(fate_frames, ignore_index=True) if fate_frames else pd.DataFrame()
     if len(runs):
         runs = runs.sort_values(["point_id", "replication"], ignore_index=True)
     if len(fates):
@@ -216,6 +445,13 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Failure records currently in ``out_dir/failures``."""
+    """Failure records currently in ``out_dir/failures``; StoreError names an unreadable one."""
     folder = Path(out_dir) / "failures"
-    return [json.loads(p.read_text()) for p in sorted(folder.glob("point-*_rep-*.json"))]
+    records = []
+    for p in sorted(folder.glob("point-*_rep-*.json")):
+        try:
+            record = json.loads(p.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise StoreError(f"{p} is unreadable ({_first_line(exc)}); {repair_hint(out_dir)}") from None
+        records.append(record)
+    return records

@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ccgabm.experiments.stats import Estimate  # noqa: E402
+from ccgabm.findings.stats import Estimate  # noqa: E402
 
 __all__ = ["effects_plot", "plt", "save"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ccgabm.experiments.literature import Published
-from ccgabm.experiments.stats import Estimate
+from ccgabm.findings.literature import Published
+from ccgabm.findings.stats import Estimate
 
 if TYPE_CHECKING:
-    from ccgabm.experiments.runner import Experiment, SweepOutcome
+    from ccgabm.findings.runner import Experiment, SweepOutcome
 
 __all__ = ["Report", "Row", "judge", "md_table"]
 
@@ -181,7 +181,7 @@ class Report:
 
 
 def _rel(path: Path | None) -> str:
-    from ccgabm.experiments.runner import REPO_ROOT
+    from ccgabm.findings.runner import REPO_ROOT
 
     if path is None:
         return "?"

@@ -7,16 +7,16 @@ over replications, and writes ``results/<name>/report.md`` beside the published 
 
 - ``literature``: the published figures and their citations.
 - ``runner``: command-line options, the ``--quick`` derivation of a spec, running the sweep.
-- ``extras``: the run function the sweeps use (the model's summary plus a few figures read off
-  its tables, e.g. running cost per head).
+- the run function the sweeps use is ``ccgabm.simulate.run_with_extras`` (the summary plus the
+  ``x_*`` figures of ``ccgabm.metrics.extra_figures``, e.g. running cost per head).
 - ``stats``: t-intervals, paired differences, Wilson/Newcombe intervals, OLS slopes.
 - ``report``: the model-vs-published table and the Markdown report.
 """
 
-from ccgabm.experiments.literature import PUBLISHED, Published
-from ccgabm.experiments.report import Report, Row, md_table
-from ccgabm.experiments.runner import Experiment, SweepOutcome, derive_spec, parse_args
-from ccgabm.experiments.stats import (
+from ccgabm.findings.literature import PUBLISHED, Published
+from ccgabm.findings.report import Report, Row, md_table
+from ccgabm.findings.runner import Experiment, SweepOutcome, derive_spec, parse_args
+from ccgabm.findings.stats import (
     Estimate,
     mean_interval,
     newcombe_difference,

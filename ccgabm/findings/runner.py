@@ -114,7 +114,7 @@ class Experiment:
 
     def run(self, spec: SweepSpec | None = None, subdir: str = "sweep") -> SweepOutcome:
         """Run (or resume with ``--resume``) the sweep into ``OUT/<subdir>`` and load it."""
-        from ccgabm.experiments.extras import run_with_extras
+        from ccgabm.simulate import run_with_extras
 
         spec = spec or self.spec()
         folder = self.out / subdir

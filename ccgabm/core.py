@@ -1,0 +1,245 @@
+"""The core phases every run has: money, practices' levers, hospitals, patients, the record.
+
+Each function is one phase of the order of play (``PHASES``, see ``ccgabm.schedule``) and takes
+the model. Behaviours (``ccgabm.behaviours``) add their own phases around these and act on the
+core ones through their hooks (levers, monthly income and costs, year-end columns).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ccgabm.agents.board import initial_distances
+from ccgabm.events import Event
+from ccgabm.patients import AGE_MAX, COUNTER_NAMES, Counter, PracticeLevers
+from ccgabm.schedule import Phase, When
+
+if TYPE_CHECKING:
+    from ccgabm.model import CommissioningModel
+
+PHASES = (
+    Phase("need", When.YEAR_START, 30, "need_weights",
+          "need weight of every practice (capitation formula over its patients) and group"),
+    Phase("allocation", When.YEAR_START, 40, "allocation",
+          "the Board allocates programme budgets (money follows practices, pace of change) and "
+          "running-cost allowances"),
+    Phase("group levers", When.YEAR_START, 50, "group_levers",
+          "each group sets its levers from its behaviours' policies"),
+    Phase("capacity", When.YEAR_START, 60, "capacity",
+          "each hospital plans capacity from last year's referrals"),
+    Phase("forecast", When.FORECAST, 70, "forecast",
+          "groups forecast their year-end result; levers respond to forecast overspend"),
+    Phase("practice levers", When.MONTHLY, 90, "practice_levers",
+          "practices' referral probability (propensity x group levers), emergency and "
+          "conversion multipliers"),
+    Phase("waiting list", When.MONTHLY, 100, "treatment_cutoffs",
+          "hospitals set this month's treatment cut-off (longest waiters first, within capacity)"),
+    Phase("patients", When.MONTHLY, 110, "patients",
+          "compiled kernel: deaths, new conditions, elective treatment, emergency admissions, "
+          "need and referral, registrations"),
+    Phase("billing", When.MONTHLY, 120, "billing",
+          "groups pay activity to their hospital, other services, running costs and their "
+          "behaviours' monthly income and costs"),
+    Phase("accounts", When.YEAR_END, 130, "year_accounts",
+          "groups close their accounts (behaviours' year-end hooks, e.g. the quality premium); "
+          "annual panels recorded"),
+    Phase("record", When.MONTHLY, 190, "record_month", "the month's series row is recorded"),
+)
+
+
+def need_weights(model: CommissioningModel) -> None:
+    """Capitation need weight of every practice (from its patients now) and group."""
+    arrays = model.practice_arrays
+    arrays.need_weight[:] = model.population.need_weights(model.month)
+    arrays.spend_year[:] = 0.0
+    for group in model.active_groups:
+        group.need_weight = float(sum(arrays.need_weight[[p.index for p in group.members]].tolist()))
+
+
+def allocation(model: CommissioningModel) -> None:
+    """The Board allocates the year's programme budgets and running-cost allowances."""
+    year = model.month // 12
+    board_rules = model.cfg.behaviour
+    draws = {}
+    if year == 0:
+        draws = initial_distances(list(model.groups), model.cfg.finance.initial_distance_sd,
+                                  model.streams.get("board.initial_distance"))
+        for behaviour in model.behaviours.values():
+            behaviour.adjust_initial_distances(draws)
+    cut = board_rules.running_cost_cut if year >= board_rules.running_cost_cut_year else 0.0
+    model.board.allocate(list(model.active_groups), draws, allowance_cut=cut,
+                         activity_last_year=model.activity_last_year)
+
+
+def group_levers(model: CommissioningModel) -> None:
+    """Every group sets its levers for the year."""
+    for group in model.active_groups:
+        group.set_levers()
+
+
+def capacity(model: CommissioningModel) -> None:
+    """Each hospital plans the year's capacity from last year's referrals by its groups."""
+    arrays = model.practice_arrays
+    served_by = np.array([p.group.hospital.index for p in model.practices])
+    referrals = np.bincount(served_by, weights=arrays.referrals_last_year,
+                            minlength=len(model.hospitals))
+    for hospital in model.hospitals:
+        hospital.plan_capacity(float(referrals[hospital.index]))
+    arrays.referrals_last_year[:] = 0.0
+
+
+def forecast(model: CommissioningModel) -> None:
+    """Mid-year forecast of every group's result; levers respond to forecast overspend."""
+    months = model.cfg.policy.forecast_month  # months completed before this one starts
+    for group in model.active_groups:
+        group.forecast_deficit_share = group.forecast_deficit(months)
+        group.set_levers()
+
+
+def practice_levers(model: CommissioningModel) -> None:
+    """Referral, emergency and conversion multipliers of every practice for this month.
+
+    A practice refers a patient with a referable need with probability
+    min(1, base x its persistent propensity x its group's referral multiplier).
+    """
+    model.levers = levers_of(model)
+
+
+def levers_of(model: CommissioningModel) -> PracticeLevers:
+    """Every practice's levers from its group's multipliers and its own propensity."""
+    groups = list(model.active_groups)
+    index = {g.code: i for i, g in enumerate(groups)}
+    # a closed practice has no patients: any group's levers will do for its row
+    member_of = np.array([index.get(p.group.code, 0) for p in model.practices])
+    refer_mult = np.array([g.referral_multiplier for g in groups])[member_of]
+    base_refer = model.cfg.referral.refer_probability
+    base_conversion = model.cfg.hospital.elective_conversion
+    return PracticeLevers(
+        refer=np.minimum(1.0, base_refer * model.practice_arrays.propensity * refer_mult),
+        emergency=np.array([g.emergency_multiplier for g in groups])[member_of],
+        conversion=np.minimum(
+            1.0, base_conversion * np.array([g.conversion_multiplier for g in groups])[member_of]
+        ),
+        hospital=np.array([g.hospital.index for g in groups])[member_of],
+    )
+
+
+def treatment_cutoffs(model: CommissioningModel) -> None:
+    """Each hospital's cut-off: who on its waiting list is treated this month."""
+    model.cutoffs = [h.treatment_cutoff() for h in model.hospitals]
+
+
+def patients(model: CommissioningModel) -> None:
+    """Every patient's month (the compiled kernel); counts go to the practices."""
+    cutoffs = model.cutoffs
+    arrays = model.practice_arrays
+    result = model.population.step(
+        model.month,
+        arrays.list_size,
+        model.levers,
+        np.array([c[0] for c in cutoffs]),
+        np.array([c[1] for c in cutoffs]),
+        len(model.hospitals),
+    )
+    model.month_result = result
+    counts = result.counts
+    arrays.year_counts += counts
+    arrays.list_size[:] = counts[:, Counter.LIST_END]
+    arrays.referrals_last_year += counts[:, Counter.REFERRALS]
+    for hospital in model.hospitals:
+        hospital.waiting_hist = result.waiting_hist[hospital.index].copy()
+    model.registrations_total += int(counts[:, Counter.REGISTRATIONS].sum())
+    model.deaths_total += int(counts[:, Counter.DEATHS].sum())
+    model.quintiles_year += result.quintiles
+
+
+def billing(model: CommissioningModel) -> None:
+    """Activity is charged to each patient's group at unit costs and paid to its hospital;
+    groups pay a month of other services and running costs, and behaviours their own lines."""
+    counts = model.month_result.counts
+    activity = counts[:, [Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT,
+                          Counter.EMERGENCY]] @ model.unit_costs
+    groups = list(model.active_groups)
+    index = {g.code: i for i, g in enumerate(groups)}
+    member_of = np.array([index.get(p.group.code, -1) if p.open else -1 for p in model.practices])
+    billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
+                         minlength=len(groups))
+    behaviours = list(model.behaviours.values())
+    for group, cost in zip(groups, billed.tolist(), strict=True):
+        group.pay(cost, "activity")
+        group.hospital.bill(cost)
+        allocation = model.board.allocations.get(group.code, 0.0)
+        for behaviour in behaviours:
+            behaviour.monthly_income(group, allocation)
+        group.pay(group.other_services_cost / 12.0, "other_services")
+        group.pay(group.running_cost / 12.0, "running_costs")
+        for behaviour in behaviours:
+            behaviour.monthly_costs(group, allocation)
+    model.practice_arrays.spend_year += activity
+
+
+def year_accounts(model: CommissioningModel) -> None:
+    """Groups close the year's accounts; the annual panels are recorded."""
+    year = model.month // 12
+    arrays = model.practice_arrays
+    behaviours = list(model.behaviours.values())
+    model.activity_last_year = sum(g.year_spent["activity"] for g in model.active_groups)
+    for group in model.active_groups:
+        row = group.close_year()
+        row.update(year=year, group=group.code, need_weight=group.need_weight,
+                   allocation=model.board.allocations.get(group.code, 0.0))
+        for behaviour in behaviours:
+            row.update(behaviour.group_year_columns(group))
+        model.datacollector.add_row("group_year", row)
+        if row["in_year_result"] < 0:
+            model.record(Event.DEFICIT, group=group.code, value=row["in_year_result"])
+        for behaviour in behaviours:
+            behaviour.year_closed(group)
+    for practice in model.practices:
+        if not practice.open:
+            continue
+        row = practice.year_row()
+        row.update(year=year, practice=practice.code, group=practice.group.code,
+                   imd=practice.imd, list_size=practice.list_size,
+                   referral_propensity=practice.referral_propensity,
+                   need_weight=practice.need_weight,
+                   activity_spend=float(arrays.spend_year[practice.index]))
+        for behaviour in behaviours:
+            row.update(behaviour.practice_year_columns(practice))
+        model.datacollector.add_row("practice_year", row)
+    arrays.year_counts[:] = 0
+    for q in range(5):
+        pm, em = model.quintiles_year[q]
+        model.datacollector.add_row("quintile_year", {"year": year, "quintile": q + 1,
+                                                 "person_months": int(pm), "emergency": int(em)})
+    model.quintiles_year[:] = 0
+
+
+def record_month(model: CommissioningModel) -> None:
+    """The month's row of the ``monthly`` series (Mesa's DataCollector model variables)."""
+    model.month_totals = model.month_result.counts.sum(axis=0)
+    model.datacollector.collect(model)
+
+
+def monthly_reporters() -> dict:
+    """Model reporters of the monthly series: one column each, in table order."""
+    reporters = {"month": lambda m: m.month, "year": lambda m: m.month // 12}
+    for i, name in enumerate(COUNTER_NAMES):
+        reporters[name] = (lambda j: lambda m: int(m.month_totals[j]))(i)
+    reporters["n_groups"] = lambda m: len(m.active_groups)
+    reporters["spend"] = lambda m: float(sum(sum(g.spent.values()) for g in m.groups.values()))
+    reporters["balance_total"] = lambda m: float(sum(g.balance for g in m.groups.values()))
+    return reporters
+
+
+def expected_referrals_per_practice(model: CommissioningModel) -> np.ndarray:
+    """Expected referrals a month per practice at the start (hospital capacity planning)."""
+    pop = model.population
+    alive = pop.alive == 1
+    age = np.minimum((0 - pop.birth_month[alive].astype(np.int64)) // 12, AGE_MAX)
+    need = pop.tables.need[age, pop.ltc[alive]]
+    refer = levers_of(model).refer
+    practice = pop.practice[alive]
+    return np.bincount(practice, weights=need * refer[practice], minlength=len(model.practices))

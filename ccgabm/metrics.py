@@ -1,0 +1,193 @@
+"""Every run-level figure derived from a run's tables: one home for the summary, sweeps and findings.
+
+- ``headline_figures``: rates per 1,000 a year, share referred, spend per head, balances,
+  gradients (the calibration targets);
+- ``stability_figures``: fractures, dissolutions, mergers, switches, lifetimes, decisions;
+- ``extra_figures``: the ``x_*`` figures some findings need (running cost per head, ...);
+- ``group_fates``: one row per group that ever existed;
+- fracture definitions used everywhere (the summary, ``ccgabm analyze``):
+  a group *fractured* when a coalition of at least ``behaviour.min_coalition`` of its members
+  left together, or when departures emptied it; ``fracture_month`` is when (months since the
+  start). A run has *a fracture within N years* when any group that existed in it, including
+  groups formed during the run, fractured at ``fracture_month <= 12 N``. The *cohort* is the
+  groups present at the start (``start_month == 0``).
+
+Behaviours add their own figures (``Behaviour.summary``), e.g. core stability or the dilemma.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ccgabm.events import Event
+
+if TYPE_CHECKING:
+    from ccgabm.config import Config
+    from ccgabm.model import CommissioningModel
+
+
+# ---- fractures ---------------------------------------------------------------------------------
+def fractured_by(fates: pd.DataFrame, months: float = np.inf) -> pd.Series:
+    """Per group (row of ``fates``): did it fracture at ``fracture_month <= months``?"""
+    return fates["fractured"].astype(bool) & (fates["fracture_month"] <= months)
+
+
+def cohort(fates: pd.DataFrame) -> pd.DataFrame:
+    """The groups present at the start of the run."""
+    return fates[fates["start_month"] == 0]
+
+
+def group_fates(model: CommissioningModel) -> pd.DataFrame:
+    """One row per group that ever existed: lifetime and how it ended."""
+    rows = []
+    for g in model.groups.values():
+        rows.append({
+            "group_id": g.code,
+            "start_month": g.created_month,
+            "end_month": g.ended_month if g.ended_month is not None else model.month,
+            "fractured": g.fate == "fractured" or g.fracture_month is not None,
+            "fracture_month": float(g.fracture_month) if g.fracture_month is not None else np.nan,
+            "dissolved": g.fate == "dissolved",
+            "merged": g.fate == "merged",
+        })
+    return pd.DataFrame(rows)
+
+
+# ---- the summary -----------------------------------------------------------------------------
+def headline_figures(tables: dict[str, pd.DataFrame], n_groups_end: int) -> dict[str, Any]:
+    """Rates per 1,000 a year, share referred, spend per head, balances and gradients."""
+    monthly = tables["monthly"]
+    full_years = monthly.groupby("year").filter(lambda d: len(d) == 12)
+    yearly = full_years.groupby("year").agg(
+        person_months=("person_months", "sum"), referrals=("referrals", "sum"),
+        newly_referred=("newly_referred", "sum"), emergency=("emergency", "sum"),
+        outpatient=("outpatient", "sum"), day_case=("day_case", "sum"),
+        elective_inpatient=("elective_inpatient", "sum"), deaths=("deaths", "sum"),
+        registrations=("registrations", "sum"), waiting=("waiting", "last"),
+        wait_months_treated=("wait_months_treated", "sum"),
+    )
+    person_years = yearly["person_months"] / 12.0
+    per_1000 = lambda col: float((1000 * yearly[col] / person_years).mean())  # noqa: E731
+    groups = tables["group_year"]
+    spend_cols = [c for c in groups.columns if c.startswith("spend_")]
+    spend_per_head = groups[spend_cols].sum(axis=1) / groups["population"]
+    last_year = groups[groups["year"] == groups["year"].max()]
+    quint = tables["quintile_year"].groupby("quintile")[["person_months", "emergency"]].sum()
+    q_rate = quint["emergency"] / quint["person_months"]
+    practices = tables["practice_year"]
+    sizable = practices[practices["list_size"] >= 1000]
+    if sizable.empty:
+        sizable = practices
+    rates = sizable["referrals"] / sizable["person_months"].clip(lower=1) * 12000
+    variation = rates.groupby(sizable["year"]).apply(
+        lambda r: np.percentile(r, 90) / max(np.percentile(r, 10), 1e-9)
+    )
+    return {
+        "years_simulated": int(len(yearly)),
+        "population_start": int(monthly["person_months"].iloc[0]),
+        "population_end": int(monthly["list_end"].iloc[-1]),
+        "emergency_admissions_per_1000": per_1000("emergency"),
+        "referrals_per_1000": per_1000("referrals"),
+        "elective_admissions_per_1000": float(
+            (1000 * (yearly["day_case"] + yearly["elective_inpatient"]) / person_years).mean()
+        ),
+        "deaths_per_1000": per_1000("deaths"),
+        "registrations_per_1000": per_1000("registrations"),
+        "share_referred_per_year": float((yearly["newly_referred"] / person_years).mean()),
+        "mean_wait_months": float(
+            yearly["wait_months_treated"].sum() / max(yearly["outpatient"].sum(), 1)
+        ),
+        "waiting_list_end": int(monthly["waiting"].iloc[-1]),
+        "practice_referral_p90_p10": float(variation.mean()),
+        "emergency_gradient_q5_q1": float(q_rate.loc[5] / q_rate.loc[1]),
+        "spend_per_head": float(spend_per_head.mean()),
+        "group_balances": {str(r.group): float(r.balance) for r in last_year.itertuples()},
+        "groups_in_deficit_end": int((last_year["balance"] < 0).sum()),
+        "n_groups_end": int(n_groups_end),
+    }
+
+
+def stability_figures(fates: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Fractures, lifetimes, decisions and moves of one run (definitions: module docstring)."""
+    events = tables["events"]
+    kinds = events["kind"] if not events.empty else pd.Series(dtype=str)
+    fractured = fractured_by(fates)
+    first = fates.loc[fractured, "fracture_month"].min()
+    return {
+        "groups_fractured": int(fractured_by(cohort(fates)).sum()),
+        "any_fracture": bool(fractured.any()),
+        "first_fracture_month": float(first) if pd.notna(first) else float("nan"),
+        "groups_dissolved": int(fates["dissolved"].sum()),
+        "groups_merged": int(fates["merged"].sum()),
+        "groups_created": int((fates["start_month"] > 0).sum()),
+        "mean_group_lifetime_years": float(((fates["end_month"] - fates["start_month"]) / 12).mean()),
+        "decommissioning_votes": int((kinds == Event.VOTE).sum()),
+        "decommissionings": int((kinds == Event.DECOMMISSIONING).sum()),
+        "practice_switches": int((kinds == Event.LEAVE).sum()),
+        "practices_closed": int((kinds == Event.PRACTICE_CLOSED).sum()),
+        "budget_per_need_gap": budget_per_need_gap(tables["group_year"]),
+    }
+
+
+def budget_per_need_gap(group_year: pd.DataFrame) -> float:
+    """Final-year spread of allocation per need weight across groups (max / min - 1)."""
+    last = group_year[group_year["year"] == group_year["year"].max()]
+    per_need = last["allocation"] / last["need_weight"].clip(lower=1e-9)
+    return float(per_need.max() / per_need.min() - 1.0) if len(per_need) else float("nan")
+
+
+# ---- figures some findings need --------------------------------------------------------------
+def _ratio(num: float, den: float) -> float:
+    return float(num / den) if den else float("nan")
+
+
+def extra_figures(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, float]:
+    """The ``x_*`` figures: running costs, premiums, investment and deficits per head, ..."""
+    gy = tables["group_year"]
+    pop = gy["population"].astype(float)
+    scale = float(config.world.scale)
+    events = tables["events"]
+    kinds = events["kind"] if not events.empty else pd.Series(dtype=str)
+    income = gy[[c for c in gy.columns if c.startswith("income_") and c != "income_transfer_in"]]
+    spend = gy[[c for c in gy.columns if c.startswith("spend_") and c != "spend_transfer_out"]]
+    monthly = tables["monthly"]
+    person_years = monthly["person_months"].sum() / 12.0
+    first = gy["year"] == gy["year"].min()
+    out = {
+        # group-year means; population in represented patients (simulated / world.scale)
+        "x_group_population": float(pop.mean() / scale),
+        "x_group_population_start": float(pop[first].mean() / scale),
+        "x_running_cost_per_head": _ratio(gy["spend_running_costs"].sum(), pop.sum()),
+        # first financial year only: before any merger, fracture or running-cost cut
+        "x_running_cost_per_head_y0": _ratio(gy.loc[first, "spend_running_costs"].sum(),
+                                             pop[first].sum()),
+        "x_running_cost_over_allowance_per_head": _ratio(
+            (gy["spend_running_costs"] - gy["income_running_allowance"]).sum(), pop.sum()),
+        "x_referral_management_cost_per_patient": _ratio(
+            gy["spend_referral_management"].sum(), pop.sum()),
+        "x_in_year_result_per_head": _ratio(gy["in_year_result"].sum(), pop.sum()),
+        "x_spend_per_head": _ratio(spend.sum(axis=1).sum(), pop.sum()),
+        "x_income_per_head": _ratio(income.sum(axis=1).sum(), pop.sum()),
+        "x_deficit_share": float((gy["in_year_result"] < 0).mean()),
+        "x_quality_premium_per_head": _ratio(gy["income_quality_premium"].sum(), pop.sum()),
+        "x_community_investment_per_head": _ratio(gy["spend_community_investment"].sum(), pop.sum()),
+        "x_outpatients_per_1000": _ratio(1000 * monthly["outpatient"].sum(), person_years),
+        "x_practice_closures": int((kinds == Event.PRACTICE_CLOSED).sum()),
+        "x_co_commissioning_group_years": int(gy["co_commissioning"].astype(bool).sum()),
+        "x_group_years": int(len(gy)),
+    }
+    return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in out.items()}
+
+
+def run_summary(model: CommissioningModel, tables: dict[str, pd.DataFrame],
+                fates: pd.DataFrame) -> dict[str, Any]:
+    """The summary of a finished run: headline, stability and every behaviour's figures."""
+    summary = headline_figures(tables, n_groups_end=len(model.active_groups))
+    summary.update(stability_figures(fates, tables))
+    for behaviour in model.behaviours.values():
+        summary.update(behaviour.summary(tables, fates))
+    summary.update(seed=model.seed, config_digest=model.cfg.digest())
+    return summary

@@ -1,0 +1,462 @@
+"""Compiled monthly kernel over patients stored contiguously by practice block.
+
+One pass over the occupied slots of every block applies, in order: death, new long-term
+condition, elective treatment from the waiting list, emergency admission, need and referral;
+free slots take new registrations. Each decision draws from a counter-based hash of
+(seed, month, decision, slot), so results do not depend on the number of threads.
+Counts are accumulated per thread in integers and summed afterwards (exact, order-free).
+
+The kernels take their arguments grouped in named tuples (``Patients``, ``Blocks``,
+``Levers``, ``RateTables``, ``Constants``, ``Month``, ``Outputs``): numba types each by its
+class and field types, so a missing, misnamed or mistyped field fails at compilation.
+
+Performance notes: counters of the practice being processed are kept in a per-thread
+scratch row (padded so threads never share a cache line) and added to the per-practice
+table once per block; slots above a block's high-water mark are never visited except to
+place registrations; a patient's wait is written only when it changes; the list size at the
+end of the month is derived (person-months - deaths + registrations) rather than counted.
+Small populations run the serial compilation of the kernel (no thread team to wake).
+
+numba's on-disk cache is invalidated by edits to this file only, not to the modules it
+takes constants from (``draws.Decision``).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ccgabm.patients.draws import Decision
+
+__all__ = [
+    "AGE_MAX", "COUNTER_NAMES", "IMD_CODE_SCALE", "MAX_LTC", "MAX_WAIT", "N_COUNTERS",
+    "Blocks", "Constants", "Counter", "Levers", "Month", "Outputs", "Patients",
+    "balanced_chunks", "count_alive", "need_weights", "searchsorted_right", "step_patients",
+    "step_patients_serial",
+]
+
+
+class Counter(IntEnum):
+    """Per-practice counters written by the kernel: the columns of ``MonthResult.counts``.
+
+    Values follow the order of declaration (0, 1, ...); each member carries the name of its
+    column in the output tables (``Counter.X.column``, all of them in ``COUNTER_NAMES``).
+    """
+
+    column: str
+
+    def __new__(cls, column: str) -> Counter:
+        value = len(cls.__members__)
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.column = column
+        return member
+
+    PERSON_MONTHS = "person_months"
+    DEATHS = "deaths"
+    REGISTRATIONS = "registrations"
+    REFERRALS = "referrals"
+    NEWLY_REFERRED = "newly_referred"
+    OUTPATIENT = "outpatient"
+    DAY_CASE = "day_case"
+    INPATIENT = "elective_inpatient"
+    EMERGENCY = "emergency"
+    WAITING = "waiting"
+    LTC_ONSETS = "ltc_onsets"
+    LIST_END = "list_end"
+    UNFILLED = "registrations_unfilled"
+    WAIT_MONTHS_TREATED = "wait_months_treated"
+
+
+N_COUNTERS = len(Counter)
+COUNTER_NAMES = tuple(c.column for c in Counter)
+
+MAX_WAIT = 255
+MAX_LTC = 7
+AGE_MAX = 110
+IMD_CODE_SCALE = 2.0  # patient IMD stored as uint8 code = round(2 * score)
+
+# Columns of a thread's scratch row: counters of the current practice, and the quintile
+# tallies (person-months, emergencies) of the thread; 64 int64 per row keeps rows apart.
+_ACC = 16
+_QUINT = 40
+SCRATCH_WIDTH = 64
+
+
+class Patients(NamedTuple):
+    """One array per patient attribute, indexed by slot."""
+
+    birth_month: np.ndarray  # int16: month of birth (0 = start of the run)
+    practice: np.ndarray  # int16: registered practice
+    imd_code: np.ndarray  # uint8: round(IMD_CODE_SCALE x IMD score of the patient's area)
+    ltc: np.ndarray  # uint8: number of long-term conditions
+    wait: np.ndarray  # uint8: months on the waiting list (0: not waiting)
+    alive: np.ndarray  # uint8: 1 for a registered patient, 0 for a free slot
+    ref_year: np.ndarray  # int8: financial year of the last referral (-1: none)
+
+
+class Blocks(NamedTuple):
+    """The slots of each block of the population (one block per practice at the start)."""
+
+    start: np.ndarray  # int64 [block + 1]: first slot of each block, then the slot count
+    hi: np.ndarray  # int64 [block]: one past the last slot that may hold a patient
+    owner: np.ndarray  # int16 [block]: practice registering into the block (-1: none)
+
+
+class Levers(NamedTuple):
+    """This month's practice levers and hospital treatment cut-offs, as the kernel reads them."""
+
+    refer: np.ndarray  # float64 [practice]: probability that a need is referred
+    emergency: np.ndarray  # float64 [practice]: relative risk of emergency admission
+    conversion: np.ndarray  # float64 [practice]: probability an outpatient is admitted
+    hospital: np.ndarray  # int64 [practice]: hospital serving the practice
+    hospital_cut: np.ndarray  # int64 [hospital]: waits above the cut are treated
+    hospital_frac: np.ndarray  # float64 [hospital]: share treated of those at the cut
+
+
+class Constants(NamedTuple):
+    """Run-long inputs other than the rate tables."""
+
+    practice_imd: np.ndarray  # float64 [practice]: mean IMD score of the practice's patients
+    quintile_of_code: np.ndarray  # uint8 [imd code]: deprivation quintile (0..4)
+    inpatient_share: float  # share of elective admissions that are inpatient (not day case)
+    waiting_rr: float  # relative risk of emergency admission while waiting
+    birth_share: float  # share of new registrations that are newborns
+    imd_sd: float  # SD of a patient's IMD score around the practice's
+
+
+class Month(NamedTuple):
+    """This month's clock, draw keys and registrations."""
+
+    index: int  # months since the start
+    year: np.int8  # financial year (index // 12)
+    keys: np.ndarray  # uint64 [decision]: ``draws.month_keys(seed, index)``
+    registrations: np.ndarray  # float64 [block]: expected new registrations
+
+
+class Outputs(NamedTuple):
+    """Per-thread results (summed over threads by the caller) and scratch rows."""
+
+    counts: np.ndarray  # int64 [thread, practice, Counter]
+    hist: np.ndarray  # int64 [thread, hospital, months waited]: the waiting lists
+    quint: np.ndarray  # int64 [thread, quintile, (person-months, emergencies)]
+    scratch: np.ndarray  # int64 [thread, SCRATCH_WIDTH]
+
+
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0
+
+
+@njit(inline="always", cache=True)
+def _uniform(key, idx):
+    """Uniform in [0, 1) of slot ``idx`` on the stream of ``key`` (splitmix64 finaliser)."""
+    z = key + np.uint64(idx) * _GOLD
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    z = z ^ (z >> _S31)
+    return float(z >> _S11) * _INV53
+
+
+@njit(cache=True)
+def _poisson_from_uniform(lam, u, cap):
+    k = 0
+    p = np.exp(-lam)
+    cdf = p
+    while u > cdf and k < cap:
+        k += 1
+        p *= lam / k
+        cdf += p
+    return k
+
+
+def _month_kernel(parallel: bool):
+    """The monthly kernel, compiled threaded (``parallel``) or for the calling thread.
+
+    One source for both paths: ``prange`` shares the chunks among the thread team when
+    compiled with ``parallel=True`` and is a plain ``range`` otherwise. numba's on-disk cache
+    keys a compilation by signature, bytecode and closure variables but not by compile
+    flags, so two compilations of one function object would load each other's machine
+    code; ``parallel`` is a closure variable of the compiled function, which keeps them apart.
+    """
+
+    def step_patients(patients, blocks, chunks, levers, tables, constants, month, out):
+        """Advance every patient by one month; write per-thread counts, histograms, quintiles.
+
+        Blocks are processed in chunks (``chunks``: boundaries of contiguous runs of blocks
+        balanced by occupied slots); which thread runs a chunk changes nothing but where its
+        integer counts are added, and every draw is keyed by (seed, month, decision, slot),
+        so results do not depend on the number of threads. Only slots below a block's
+        high-water mark ``blocks.hi`` can hold a patient; slots above it are visited only to
+        place registrations that found no earlier free slot.
+        """
+        # The loop body only calls a compiled function: numba drops writes made through a
+        # named tuple's arrays directly inside a ``prange`` body.
+        for c in prange(chunks.shape[0] - 1):
+            tid = numba.get_thread_id() if parallel else 0
+            _step_blocks(patients, blocks, chunks[c], chunks[c + 1], tid, levers, tables,
+                         constants, month, out)
+
+    return njit(parallel=parallel, cache=True)(step_patients)
+
+
+@njit(cache=True)
+def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, month, out):
+    """Advance the patients of blocks ``first`` .. ``last - 1`` (run by thread ``tid``)."""
+    birth_month = patients.birth_month
+    practice = patients.practice
+    imd_code = patients.imd_code
+    ltc = patients.ltc
+    wait = patients.wait
+    alive = patients.alive
+    ref_year = patients.ref_year
+    block_start = blocks.start
+    block_hi = blocks.hi
+    block_owner = blocks.owner
+    block_reg = month.registrations
+    practice_refer = levers.refer
+    practice_emerg = levers.emergency
+    practice_conversion = levers.conversion
+    practice_hospital = levers.hospital
+    hosp_cut = levers.hospital_cut
+    hosp_frac = levers.hospital_frac
+    death_t = tables.death
+    onset_t = tables.onset
+    need_t = tables.need
+    emerg_t = tables.emergency
+    dep_emerg = tables.dep_emergency
+    quint_of_code = constants.quintile_of_code
+    inpatient_share = constants.inpatient_share
+    waiting_rr = constants.waiting_rr
+    keys = month.keys
+    mon = month.index
+    fy = month.year
+    counts = out.counts
+    hist = out.hist
+    k_death = keys[Decision.DEATH]
+    k_ltc = keys[Decision.LTC_ONSET]
+    k_need = keys[Decision.NEED]
+    k_refer = keys[Decision.REFER]
+    k_treat = keys[Decision.TREAT]
+    k_emerg = keys[Decision.EMERGENCY]
+    k_convert = keys[Decision.CONVERT]
+    k_inpat = keys[Decision.INPATIENT]
+    k_reg = keys[Decision.REGISTER]
+    # per-thread accumulators in rows of ``scratch`` padded apart (no false sharing)
+    acc = out.scratch[tid, _ACC:_ACC + N_COUNTERS]
+    acc[:] = 0
+    lq = out.scratch[tid, _QUINT:_QUINT + 10].reshape((5, 2))
+    lq[:] = 0
+    for b in range(first, last):
+        expected = block_reg[b]
+        n_reg = int(expected)
+        if _uniform(k_reg, b) < expected - n_reg:
+            n_reg += 1
+        owner = block_owner[b]
+        if owner < 0:
+            n_reg = 0
+        cur = -1
+        hi = block_hi[b]
+        start = block_start[b]
+        for i in range(start, hi):
+            if alive[i] == 0:
+                if n_reg > 0:
+                    n_reg -= 1
+                    _register(i, owner, patients, tables, constants, month)
+                    counts[tid, owner, Counter.REGISTRATIONS] += 1
+                continue
+            p = practice[i]
+            if p != cur:
+                if cur >= 0:
+                    for k in range(N_COUNTERS):
+                        counts[tid, cur, k] += acc[k]
+                        acc[k] = 0
+                cur = p
+                h = practice_hospital[p]
+                cut = hosp_cut[h]
+                frac = hosp_frac[h]
+                p_refer = practice_refer[p]
+                p_emerg = practice_emerg[p]
+                p_conv = practice_conversion[p]
+            age = (mon - birth_month[i]) // 12
+            if age > AGE_MAX:
+                age = AGE_MAX
+            nl = ltc[i]
+            code = imd_code[i]
+            q = quint_of_code[code]
+            acc[Counter.PERSON_MONTHS] += 1
+            lq[q, 0] += 1
+            if _uniform(k_death, i) < death_t[age, nl]:
+                alive[i] = 0
+                wait[i] = 0
+                acc[Counter.DEATHS] += 1
+                continue
+            if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
+                nl += 1
+                ltc[i] = nl
+                acc[Counter.LTC_ONSETS] += 1
+            w = wait[i]
+            treated = False
+            if w > 0:
+                if w > cut or (w == cut and _uniform(k_treat, i) < frac):
+                    treated = True
+                    acc[Counter.OUTPATIENT] += 1
+                    acc[Counter.WAIT_MONTHS_TREATED] += w
+                    if _uniform(k_convert, i) < p_conv:
+                        if _uniform(k_inpat, i) < inpatient_share:
+                            acc[Counter.INPATIENT] += 1
+                        else:
+                            acc[Counter.DAY_CASE] += 1
+                    w = 0
+                elif w < MAX_WAIT:
+                    w += 1
+            pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
+            if w > 0:
+                pe *= waiting_rr
+            if _uniform(k_emerg, i) < pe:
+                acc[Counter.EMERGENCY] += 1
+                lq[q, 1] += 1
+            # need arises (the patient's draw), then the practice decides (its own draw)
+            if (
+                w == 0
+                and not treated
+                and _uniform(k_need, i) < need_t[age, nl]
+                and _uniform(k_refer, i) < p_refer
+            ):
+                w = 1
+                acc[Counter.REFERRALS] += 1
+                if ref_year[i] != fy:
+                    ref_year[i] = fy
+                    acc[Counter.NEWLY_REFERRED] += 1
+            if w > 0:
+                wait[i] = w
+                acc[Counter.WAITING] += 1
+                hist[tid, practice_hospital[p], w] += 1
+            elif treated:
+                wait[i] = 0
+        if cur >= 0:
+            for k in range(N_COUNTERS):
+                counts[tid, cur, k] += acc[k]
+                acc[k] = 0
+        if n_reg > 0:
+            end = block_start[b + 1]
+            i = hi
+            while n_reg > 0 and i < end:
+                n_reg -= 1
+                _register(i, owner, patients, tables, constants, month)
+                counts[tid, owner, Counter.REGISTRATIONS] += 1
+                i += 1
+            block_hi[b] = i
+            if n_reg > 0:
+                counts[tid, owner, Counter.UNFILLED] += n_reg
+    quint = out.quint
+    for q in range(5):
+        quint[tid, q, 0] += lq[q, 0]
+        quint[tid, q, 1] += lq[q, 1]
+
+
+@njit(cache=True)
+def _register(i, owner, patients, tables, constants, month):
+    """Fill free slot ``i`` with a newborn or an in-moving adult registering at ``owner``."""
+    keys = month.keys
+    newborn = _uniform(keys[Decision.REG_KIND], i) < constants.birth_share
+    age = 0 if newborn else 18 + int(_uniform(keys[Decision.REG_AGE], i) * 27.0)
+    u1 = max(_uniform(keys[Decision.REG_IMD_A], i), 1e-12)
+    u2 = _uniform(keys[Decision.REG_IMD_B], i)
+    z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    score = constants.practice_imd[owner] + constants.imd_sd * z
+    code = int(round(score * IMD_CODE_SCALE))
+    code = min(max(code, 1), 255)
+    patients.birth_month[i] = month.index - 12 * age
+    patients.practice[i] = owner
+    patients.imd_code[i] = code
+    patients.ltc[i] = 0 if age == 0 else _poisson_from_uniform(
+        tables.lam[age, code], _uniform(keys[Decision.REG_LTC], i), MAX_LTC)
+    patients.wait[i] = 0
+    patients.alive[i] = 1
+    patients.ref_year[i] = -1
+
+
+step_patients = _month_kernel(parallel=True)
+step_patients_serial = _month_kernel(parallel=False)
+
+
+@njit(parallel=True, cache=True)
+def need_weights(patients, blocks, chunks, month_index, tables, out):
+    """Per-thread fixed-point sums (units of 1e-6) of capitation need weights by practice."""
+    birth_month, practice, imd_code = patients.birth_month, patients.practice, patients.imd_code
+    ltc, alive = patients.ltc, patients.alive
+    block_start, block_hi = blocks.start, blocks.hi
+    weight_t, dep_weight = tables.capitation, tables.dep_capitation
+    for c in prange(chunks.shape[0] - 1):
+        tid = numba.get_thread_id()
+        for b in range(chunks[c], chunks[c + 1]):
+            for i in range(block_start[b], block_hi[b]):
+                if alive[i] == 0:
+                    continue
+                age = (month_index - birth_month[i]) // 12
+                if age > AGE_MAX:
+                    age = AGE_MAX
+                wgt = weight_t[age, ltc[i]] * dep_weight[imd_code[i]]
+                out[tid, practice[i]] += np.int64(wgt * 1e6 + 0.5)
+
+
+@njit(parallel=True, cache=True)
+def count_alive(patients, blocks, chunks, out):
+    """Per-thread counts of living registered patients by practice."""
+    practice, alive = patients.practice, patients.alive
+    block_start, block_hi = blocks.start, blocks.hi
+    for c in prange(chunks.shape[0] - 1):
+        tid = numba.get_thread_id()
+        for b in range(chunks[c], chunks[c + 1]):
+            for i in range(block_start[b], block_hi[b]):
+                if alive[i] != 0:
+                    out[tid, practice[i]] += 1
+
+
+@njit(parallel=True, cache=True)
+def searchsorted_right(cdf, u, out):
+    """``out[j] = np.searchsorted(cdf, u[j], side="right")`` for uniforms ``u`` in [0, 1).
+
+    A table of the answer at 4,096 evenly spaced points gives a start from which a short
+    forward scan finds the exact index (no unpredictable binary-search branches).
+    """
+    n = cdf.shape[0]
+    n_buckets = 4096
+    start = np.empty(n_buckets, dtype=np.int64)
+    lo = 0
+    for k in range(n_buckets):
+        x = k / n_buckets
+        while lo < n and cdf[lo] <= x:
+            lo += 1
+        start[k] = lo
+    for j in prange(u.shape[0]):
+        x = u[j]
+        k = int(x * n_buckets)
+        if k >= n_buckets:
+            k = n_buckets - 1
+        idx = start[k]
+        while idx < n and cdf[idx] <= x:
+            idx += 1
+        out[j] = idx
+
+
+def balanced_chunks(block_start: np.ndarray, block_hi: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Boundaries (block indices) of ``n_chunks`` runs of blocks with similar occupied slots."""
+    n_blocks = len(block_hi)
+    used = np.cumsum(block_hi - block_start[:-1])
+    total = used[-1] if n_blocks else 0
+    if n_chunks <= 1 or total == 0:
+        return np.array([0, n_blocks], dtype=np.int64)
+    targets = total * np.arange(1, n_chunks) / n_chunks
+    inner = np.searchsorted(used, targets, side="left") + 1
+    return np.concatenate(([0], np.minimum(inner, n_blocks), [n_blocks])).astype(np.int64)

@@ -1,0 +1,286 @@
+"""The registered population: one array per patient attribute, contiguous by practice block.
+
+Every practice owns a block of slots (its list plus headroom for growth). A slot is either
+a living registered patient or free; deaths free slots and new registrations fill them.
+The monthly kernel in ``kernel.py`` advances every patient and reports per-practice counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+
+from ccgabm.patients import kernel
+from ccgabm.patients.draws import month_keys
+from ccgabm.patients.epidemiology import RateTables, age_band_probabilities, build_rate_tables
+from ccgabm.patients.kernel import IMD_CODE_SCALE, MAX_LTC, MAX_WAIT, N_COUNTERS, Counter
+
+if TYPE_CHECKING:  # the patient layer imports no other part of ccgabm
+    from ccgabm.config import Config
+    from ccgabm.rng import Streams
+
+__all__ = ["PARALLEL_MIN_SLOTS", "MonthResult", "Population", "PracticeLevers"]
+
+# Below this many occupied slots the monthly kernel runs on the calling thread: starting the
+# thread team costs more than it saves (and far more when the cores are busy elsewhere).
+PARALLEL_MIN_SLOTS = 1_000_000
+
+
+@dataclass
+class PracticeLevers:
+    """Per-practice multipliers the organisations set before the patients' month."""
+
+    refer: np.ndarray  # probability that a referable need is referred
+    emergency: np.ndarray  # relative risk of emergency admission (community services)
+    conversion: np.ndarray  # probability that a first outpatient leads to an elective admission
+    hospital: np.ndarray  # index of the hospital that serves the practice's group
+
+
+@dataclass
+class MonthResult:
+    """What one month of patient activity reports to the organisations."""
+
+    counts: np.ndarray  # [practice, Counter] int64
+    waiting_hist: np.ndarray  # [hospital, months waited] int64
+    quintiles: np.ndarray  # [deprivation quintile, (person-months, emergencies)] int64
+
+
+class Population:
+    """Vectorised registered patients of every practice."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        list_sizes: np.ndarray,
+        practice_imd: np.ndarray,
+        streams: Streams,
+    ) -> None:
+        self.cfg = cfg
+        self.seed = streams.seed
+        self.tables: RateTables = build_rate_tables(cfg)
+        n_prac = len(list_sizes)
+        if n_prac >= np.iinfo(np.int16).max:
+            raise ValueError(f"at most {np.iinfo(np.int16).max - 1} practices are supported")
+        sizes = np.asarray(list_sizes, dtype=np.int64)
+        growth = (1.0 + cfg.population.birth_rate / 1000 + cfg.population.in_registration_rate / 1000)
+        years = cfg.run.years
+        capacity = np.ceil(sizes * max(cfg.world.headroom, growth**years - 1.0 + 0.05)).astype(
+            np.int64
+        ) + sizes + 4
+        self.practice_imd = np.asarray(practice_imd, dtype=np.float64)
+        self.block_start = np.zeros(n_prac + 1, dtype=np.int64)
+        np.cumsum(capacity, out=self.block_start[1:])
+        self.block_owner = np.arange(n_prac, dtype=np.int16)
+        # blocks that can hold each practice's patients (its own, plus closed practices' blocks)
+        self.blocks_of: dict[int, list[int]] = {p: [p] for p in range(n_prac)}
+        total = int(self.block_start[-1])
+        self.n_practices = n_prac
+
+        self.birth_month = np.zeros(total, dtype=np.int16)
+        self.practice = np.zeros(total, dtype=np.int16)
+        self.imd_code = np.zeros(total, dtype=np.uint8)
+        self.ltc = np.zeros(total, dtype=np.uint8)
+        self.wait = np.zeros(total, dtype=np.uint8)
+        self.alive = np.zeros(total, dtype=np.uint8)
+        self.ref_year = np.full(total, -1, dtype=np.int8)
+        # one past the last slot of each block that may hold a patient (slots above are free)
+        self.block_hi = self.block_start[:-1] + sizes
+        self._initialise(sizes, streams)
+        self.quintile_edges = self._quintile_edges()
+        self.quintile_of_code = np.searchsorted(
+            self.quintile_edges, np.arange(256), side="right"
+        ).astype(np.uint8)
+        self._reg_rate = (cfg.population.birth_rate + cfg.population.in_registration_rate) / 12000.0
+        self.constants = kernel.Constants(
+            practice_imd=self.practice_imd,
+            quintile_of_code=self.quintile_of_code,
+            inpatient_share=float(cfg.hospital.inpatient_share),
+            waiting_rr=float(cfg.emergency.waiting_rr),
+            birth_share=float(cfg.population.birth_rate / max(
+                cfg.population.birth_rate + cfg.population.in_registration_rate, 1e-12
+            )),
+            imd_sd=float(cfg.population.patient_imd_sd),
+        )
+        self.warm_up()
+
+    def _initialise(self, sizes: np.ndarray, streams: Streams) -> None:
+        """Draw ages, deprivation and conditions of the starting population.
+
+        The draws are those of ``Generator.choice(p=...)``, ``standard_normal``, ``poisson`` and
+        ``integers`` on named streams; the choice is done as numpy does it (uniforms looked up
+        in the cumulative distribution) but by a parallel kernel, and each practice's patients
+        fill the first slots of its block.
+        """
+        n = int(sizes.sum())
+        probs = age_band_probabilities()
+        cdf = probs.cumsum()
+        cdf /= cdf[-1]
+        ages = np.empty(n, dtype=np.int16)
+        kernel.searchsorted_right(cdf, streams.get("population.age").random(n), ages)
+        owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
+        imd = self.practice_imd[owner]
+        del owner
+        imd += self.cfg.population.patient_imd_sd * streams.get("population.imd").standard_normal(n)
+        imd *= IMD_CODE_SCALE
+        np.rint(imd, out=imd)
+        np.clip(imd, 1, 255, out=imd)
+        codes = imd.astype(np.uint8)
+        del imd
+        # ltc_lambda(age, code / IMD_CODE_SCALE) for integer ages and codes is the rate table
+        lam = self.tables.lam[ages, codes]
+        ltc = streams.get("population.ltc").poisson(lam)
+        del lam
+        np.minimum(ltc, MAX_LTC, out=ltc)
+        months = streams.get("population.birth_month").integers(0, 12, size=n)
+        birth = (-(ages.astype(np.int64) * 12 + months)).astype(np.int16)
+        del months
+        self.practice[:] = np.repeat(np.arange(self.n_practices, dtype=np.int16),
+                                     np.diff(self.block_start))
+        ends = np.cumsum(sizes)
+        for start, size, end in zip(self.block_start[:-1], sizes, ends, strict=True):
+            if size == 0:
+                continue
+            src = slice(end - size, end)
+            dst = slice(start, start + size)
+            self.birth_month[dst] = birth[src]
+            self.imd_code[dst] = codes[src]
+            self.ltc[dst] = ltc[src]
+            self.alive[dst] = 1
+
+    def _quintile_edges(self) -> np.ndarray:
+        """IMD codes splitting the starting population into five deprivation quintiles."""
+        codes = self.imd_code[self.alive == 1]
+        if len(codes) == 0:
+            return np.array([64, 128, 192, 255], dtype=np.int64)
+        counts = np.bincount(codes, minlength=256)
+        cdf = np.cumsum(counts) / counts.sum()
+        return np.searchsorted(cdf, [0.2, 0.4, 0.6, 0.8], side="left").astype(np.int64) + 1
+
+    @property
+    def n_slots(self) -> int:
+        return len(self.alive)
+
+    @property
+    def patients(self) -> kernel.Patients:
+        """The patient arrays, as the kernels take them."""
+        return kernel.Patients(self.birth_month, self.practice, self.imd_code, self.ltc,
+                               self.wait, self.alive, self.ref_year)
+
+    @property
+    def blocks(self) -> kernel.Blocks:
+        """The block layout, as the kernels take it."""
+        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner)
+
+    def warm_up(self) -> None:
+        """Load every compiled kernel (numba's on-disk cache) and start the thread team.
+
+        Each kernel is called once over no blocks with arguments of the real types, so the
+        first month of a run does not pay for loading or compiling (start-up does).
+        """
+        n = self.n_practices
+        none = np.array([0, 0], dtype=np.int64)
+        levers = PracticeLevers(np.zeros(n), np.ones(n), np.zeros(n), np.zeros(n, dtype=np.int64))
+        threads = numba.get_num_threads()
+        cut, frac = np.zeros(1, dtype=np.int64), np.ones(1)
+        sizes = np.zeros(n, dtype=np.int64)
+        self._step(kernel.step_patients_serial, 1, none, 0, sizes, levers, cut, frac, 1)
+        self._step(kernel.step_patients, threads, none, 0, sizes, levers, cut, frac, 1)
+        out = np.zeros((threads, n), dtype=np.int64)
+        kernel.need_weights(self.patients, self.blocks, none, 0, self.tables, out)
+        kernel.count_alive(self.patients, self.blocks, none, out)
+
+    def _chunks(self) -> tuple[int, np.ndarray]:
+        """Thread count and block boundaries of work chunks balanced by occupied slots."""
+        threads = numba.get_num_threads()
+        return threads, kernel.balanced_chunks(self.block_start, self.block_hi, threads)
+
+    def list_sizes(self) -> np.ndarray:
+        """Living registered patients per practice (a full count over the arrays)."""
+        threads, chunks = self._chunks()
+        out = np.zeros((threads, self.n_practices), dtype=np.int64)
+        kernel.count_alive(self.patients, self.blocks, chunks, out)
+        return out.sum(axis=0)
+
+    def step(
+        self,
+        month: int,
+        list_sizes: np.ndarray,
+        levers: PracticeLevers,
+        hosp_cut: np.ndarray,
+        hosp_frac: np.ndarray,
+        n_hospitals: int,
+    ) -> MonthResult:
+        """Advance every patient one month and return the counts for the organisations."""
+        threads = numba.get_num_threads()
+        occupied = int((self.block_hi - self.block_start[:-1]).sum())
+        if threads == 1 or occupied < PARALLEL_MIN_SLOTS:
+            threads, step = 1, kernel.step_patients_serial
+            chunks = np.array([0, self.n_practices], dtype=np.int64)
+        else:
+            step = kernel.step_patients
+            chunks = kernel.balanced_chunks(self.block_start, self.block_hi, threads)
+        return self._step(step, threads, chunks, month, list_sizes, levers, hosp_cut, hosp_frac,
+                          n_hospitals)
+
+    def _step(self, step, threads: int, chunks: np.ndarray, month: int, list_sizes: np.ndarray,
+              levers: PracticeLevers, hosp_cut: np.ndarray, hosp_frac: np.ndarray,
+              n_hospitals: int) -> MonthResult:
+        """One month by ``step`` (the parallel or the serial compilation of the kernel)."""
+        out = kernel.Outputs(
+            counts=np.zeros((threads, self.n_practices, N_COUNTERS), dtype=np.int64),
+            hist=np.zeros((threads, n_hospitals, MAX_WAIT + 1), dtype=np.int64),
+            quint=np.zeros((threads, 5, 2), dtype=np.int64),
+            scratch=np.zeros((threads, kernel.SCRATCH_WIDTH), dtype=np.int64),
+        )
+        owner = self.block_owner
+        sizes = np.asarray(list_sizes)
+        owner_sizes = np.where(owner >= 0, sizes[np.maximum(owner, 0)], 0)
+        this_month = kernel.Month(
+            index=month,
+            year=np.int8(month // 12),
+            keys=month_keys(self.seed, month),
+            registrations=owner_sizes.astype(np.float64) * self._reg_rate,
+        )
+        kernel_levers = kernel.Levers(
+            refer=_as(levers.refer, np.float64),
+            emergency=_as(levers.emergency, np.float64),
+            conversion=_as(levers.conversion, np.float64),
+            hospital=_as(levers.hospital, np.int64),
+            hospital_cut=_as(hosp_cut, np.int64),
+            hospital_frac=_as(hosp_frac, np.float64),
+        )
+        step(self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
+             this_month, out)
+        total = out.counts.sum(axis=0) if threads > 1 else out.counts[0]
+        total[:, Counter.LIST_END] = (
+            total[:, Counter.PERSON_MONTHS] - total[:, Counter.DEATHS]
+            + total[:, Counter.REGISTRATIONS]
+        )
+        return MonthResult(total, out.hist.sum(axis=0), out.quint.sum(axis=0))
+
+    def need_weights(self, month: int) -> np.ndarray:
+        """Capitation need weight (expected annual modelled cost) summed per practice."""
+        threads, chunks = self._chunks()
+        out = np.zeros((threads, self.n_practices), dtype=np.int64)
+        kernel.need_weights(self.patients, self.blocks, chunks, month, self.tables, out)
+        return out.sum(axis=0) / 1e6
+
+    def reassign(self, from_practice: int, to_practices: np.ndarray, rng: np.random.Generator) -> None:
+        """Disperse a closing practice's patients among receiving practices."""
+        blocks = self.blocks_of.pop(from_practice)
+        idx = np.concatenate([
+            lo + np.flatnonzero((self.practice[lo:hi] == from_practice) & (self.alive[lo:hi] == 1))
+            for lo, hi in ((self.block_start[b], self.block_start[b + 1]) for b in blocks)
+        ])
+        self.practice[idx] = rng.choice(to_practices, size=len(idx)).astype(np.int16)
+        for receiver in {int(r) for r in to_practices}:
+            self.blocks_of[receiver] = sorted(set(self.blocks_of[receiver]) | set(blocks))
+        self.block_owner[self.block_owner == from_practice] = -1
+
+
+def _as(values: np.ndarray, dtype: type) -> np.ndarray:
+    """``values`` as a contiguous array of ``dtype`` (no copy when it already is one)."""
+    return np.ascontiguousarray(values, dtype=dtype)
