@@ -1,4 +1,4 @@
-"""Issue 7 benchmark: England at patient level, the baseline region, and the Mesa reference.
+"""England benchmark: England at patient level, the baseline region, and the Mesa reference.
 
     .venv/bin/python benchmarks/england.py [--scale 1.0] [--years 10] [--skip-england]
 
@@ -6,7 +6,8 @@ Runs, each in its own process (so peak memory is that run's own):
 
 1. the baseline region (configs/baseline.toml, ~300,000 patients, 10 years);
 2. England from the shared practice table (configs/england.toml) at ``--scale``;
-3. the vectorised population against one ``mesa.Agent`` per patient on 20,000 patients;
+3. the vectorised population against one ``mesa.Agent`` per patient on 20,000 patients
+   (benchmarks/mesa_ratio.py);
 
 and writes results/benchmarks/england.json and england.md with the targets beside the
 measured figures. Timings depend on what else the machine is doing: the load average at
@@ -36,7 +37,16 @@ TARGETS = {
 
 def bench(args: list[str], json_path: Path) -> dict:
     """``ccgabm.bench`` in a fresh process; its JSON results."""
-    cmd = [sys.executable, "-m", "ccgabm.bench", *args, "--json", str(json_path)]
+    return _run([sys.executable, "-m", "ccgabm.bench", *args], json_path)
+
+
+def mesa_ratio(args: list[str], json_path: Path) -> dict:
+    """benchmarks/mesa_ratio.py in a fresh process; its JSON results."""
+    return _run([sys.executable, str(Path(__file__).with_name("mesa_ratio.py")), *args], json_path)
+
+
+def _run(cmd: list[str], json_path: Path) -> dict:
+    cmd = [*cmd, "--json", str(json_path)]
     print("$", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
     return json.loads(json_path.read_text())
@@ -65,7 +75,7 @@ def markdown(results: dict) -> str:
         TARGETS["baseline_simulate_s"], "s")
     rows.append(f"| &nbsp; of which patients phase | {base['phase_step_s']['patients'] * base['months']:.3f}"
                 " s | | |")
-    ref = results["reference"]["reference"]
+    ref = results["reference"]
     row("vectorised / per-agent Mesa (patient-months/s)", ref["ratio"], TARGETS["mesa_ratio"], "x",
         lower_is_better=False)
     rows.append(f"| &nbsp; vectorised | {ref['vectorised_patient_months_per_s']:,.0f} /s | | |")
@@ -73,7 +83,7 @@ def markdown(results: dict) -> str:
     rows.append(f"| &nbsp; max abs z of summary figures | {ref['max_abs_z']:.2f} | < 4 | "
                 f"{'yes' if ref['max_abs_z'] < 4 else 'NO'} |")
     m = results["baseline"]["machine"]
-    head = (f"# Issue 7 benchmark ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
+    head = (f"# England benchmark ({time.strftime('%Y-%m-%d %H:%M')})\n\n"
             f"{m['cpus']} CPUs, {m['numba_threads']} numba threads ({m['threading_layer']}), "
             f"Python {m['python']}. Load average at the end of each run: "
             + ", ".join(f"{k} {v['machine']['load_average_1m_at_end']:.2f}"
@@ -89,14 +99,13 @@ def main() -> int:
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     results = {
-        "baseline": bench(["configs/baseline.toml", "--no-reference"], OUT / "baseline.json"),
-        "reference": bench(["--no-run", "--reference-patients", "20000",
-                            "--reference-months", "24"], OUT / "reference.json"),
+        "baseline": bench(["configs/baseline.toml"], OUT / "baseline.json"),
+        "reference": mesa_ratio(["--patients", "20000", "--months", "24"], OUT / "reference.json"),
     }
     if not args.skip_england:
         results["england"] = bench(
-            ["configs/england.toml", "--scale", str(args.scale), "--years", str(args.years),
-             "--no-reference"], OUT / "england_run.json")
+            ["configs/england.toml", "--scale", str(args.scale), "--years", str(args.years)],
+            OUT / "england_run.json")
     (OUT / "england.json").write_text(json.dumps(results, indent=2) + "\n")
     text = markdown(results)
     (OUT / "england.md").write_text(text)

@@ -1,4 +1,4 @@
-"""Command line: ccgabm run | sweep | analyze | viz | bench | params."""
+"""Command line: ccgabm run | sweep | analyze | viz | bench | params | schedule."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     params = sub.add_parser("params", help="print the parameter table (Markdown)")
     params.add_argument("--out", help="write to this file instead of stdout")
+
+    schedule = sub.add_parser("schedule", help="print the order of play within a month")
+    schedule.add_argument("config", nargs="?", help="TOML scenario file (default: every default)")
+    schedule.add_argument("--markdown", action="store_true",
+                          help="the Markdown table of docs/odd.md section 3")
     return parser
 
 
@@ -86,6 +91,15 @@ def cmd_params(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from ccgabm.config import Config, load_config
+    from ccgabm.schedule import schedule_markdown, schedule_text
+
+    cfg = load_config(args.config) if args.config else Config()
+    sys.stdout.write(schedule_markdown() if args.markdown else schedule_text(cfg))
+    return 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ccgabm.sweep import cli_sweep
 
@@ -112,7 +126,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "analyze": cmd_analyze, "viz": cmd_viz,
-    "bench": cmd_bench,
+    "bench": cmd_bench, "schedule": cmd_schedule,
 }
 
 

@@ -23,7 +23,10 @@ __all__ = ["Config", "ConfigError", "load_config", "run_overrides", "SECTIONS", 
 
 @dataclass(frozen=True)
 class RunSection:
-    years: int = param(10, lo=1, hi=50, unit="years", source="user choice: a decade of commissioning (2013-2022 as a reference)")
+    years: int = param(
+        10, lo=1, hi=50, unit="years",
+        source="user choice: a decade of commissioning (2013-2022 as a reference)",
+    )
     seed: int = param(1, lo=0, hi=2**63 - 1, source="arbitrary root seed of all random streams")
 
 
@@ -52,7 +55,9 @@ class WorldSection:
 @dataclass(frozen=True)
 class RegionSection:
     n_groups: int = param(3, lo=1, hi=300, source=ASSUMED + ": a small region of 3 groups")
-    practices_per_group: int = param(13, lo=1, hi=500, source=ASSUMED + ": ~40 practices with the default 3 groups")
+    practices_per_group: int = param(
+        13, lo=1, hi=500, source=ASSUMED + ": ~40 practices with the default 3 groups",
+    )
     target_population: int = param(
         300_000, lo=0, hi=100_000_000,
         source=ASSUMED + ": ~300,000 patients (a small CCG area); 0 keeps the sampled list sizes",

@@ -48,10 +48,10 @@ def group_fates(model: CommissioningModel) -> pd.DataFrame:
             "group_id": g.code,
             "start_month": g.created_month,
             "end_month": g.ended_month if g.ended_month is not None else model.month,
-            "fractured": g.fate == "fractured" or g.fracture_month is not None,
+            "fractured": g.fate == Event.FRACTURED or g.fracture_month is not None,
             "fracture_month": float(g.fracture_month) if g.fracture_month is not None else np.nan,
-            "dissolved": g.fate == "dissolved",
-            "merged": g.fate == "merged",
+            "dissolved": g.fate == Event.DISSOLVED,
+            "merged": g.fate == Event.MERGED,
         })
     return pd.DataFrame(rows)
 

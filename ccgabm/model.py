@@ -193,7 +193,7 @@ class CommissioningModel(mesa.Model):
         self.move_practices(practices, group, reason="new group")
         return group
 
-    def end_group(self, group: CommissioningGroup, fate: str,
+    def end_group(self, group: CommissioningGroup, fate: Event,
                   receivers: list[CommissioningGroup]) -> None:
         """Retire a group: members go to ``receivers`` (one per member); balance follows them."""
         members = list(group.members)
@@ -204,10 +204,10 @@ class CommissioningModel(mesa.Model):
             self.move_practices([practice], receiver, reason=fate)
         if abs(group.balance) > 0 and receivers:
             self.transfer(group, receivers[0], group.balance)
-        if fate == "fractured" and group.fracture_month is None:
+        if fate == Event.FRACTURED and group.fracture_month is None:
             group.fracture_month = self.month
         group.retire(fate, self.month)
-        self.record(Event(fate), group=group.code, value=len(members))
+        self.record(fate, group=group.code, value=len(members))
 
     def merge_groups(self, absorbed: CommissioningGroup, into: CommissioningGroup,
                      forced: bool) -> None:
@@ -215,7 +215,7 @@ class CommissioningModel(mesa.Model):
         into.neighbours |= absorbed.neighbours - {into.code}
         self.record(Event.MERGER, group=into.code,
                     detail=f"{absorbed.code} ({'forced' if forced else 'voluntary'})")
-        self.end_group(absorbed, "merged", [into] * len(absorbed.members))
+        self.end_group(absorbed, Event.MERGED, [into] * len(absorbed.members))
 
     def close_practice(self, practice: Practice, rng: np.random.Generator) -> None:
         """A practice closes; its patients are dispersed among the group's other practices."""

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-
 ASSUMED = "modelling assumption (no direct source; vary it in sweeps)"
 
 

@@ -11,6 +11,7 @@ programme budget (the cited defaults); co-commission without investment.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from ccgabm.findings import (
 )
 from ccgabm.findings.figures import effects_plot, plt, save
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
 NAME = "co_commissioning"
 YEAR = "behaviour.co_commissioning_year"
 INV = "behaviour.co_commissioning_investment"
@@ -35,7 +37,7 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, root=ROOT)
     exp = Experiment(NAME, args, quick=QUICK)
     outcome = exp.run()
     runs = outcome.runs.copy()

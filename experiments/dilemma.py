@@ -10,6 +10,7 @@ falls with trust. The sweep crosses the choice with the deprivation gap and init
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from ccgabm.findings import (
 )
 from ccgabm.findings.figures import plt, save
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
 NAME = "dilemma"
 CHOICE = "dilemma.choice"
 GAP = "region.deprivation_gap"
@@ -63,7 +65,7 @@ def _trend(runs, choice, axis):
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, root=ROOT)
     exp = Experiment(NAME, args, quick=QUICK)
     outcome = exp.run()
     runs = outcome.runs.copy()

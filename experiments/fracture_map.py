@@ -10,6 +10,7 @@ directional checks: risk rises with pressure and with the gap, and falls with tr
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -23,6 +24,7 @@ from ccgabm.findings import (
     parse_args,
 )
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
 NAME = "fracture_map"
 PRESSURE = "finance.budget_pressure"
 GAP = "region.deprivation_gap"
@@ -36,7 +38,7 @@ FULL_RUNS = 2700
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, root=ROOT)
     exp = Experiment(NAME, args, quick=QUICK)
     outcome = exp.run()
     runs, fates = outcome.runs, outcome.fates

@@ -10,10 +10,12 @@ common random numbers and reports the paired % change in elective and emergency 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ccgabm.findings import PUBLISHED, Experiment, Report, md_table, paired_difference, parse_args
 from ccgabm.findings.figures import effects_plot
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
 NAME = "fundholding"
 AXIS = "policy.budget_incentive"
 QUICK = {
@@ -23,7 +25,7 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, root=ROOT)
     exp = Experiment(NAME, args, quick=QUICK)
     outcome = exp.run()
     runs = outcome.runs

@@ -10,6 +10,7 @@ Groups of ~30k-400k patients, with and without shared support (``finance.shared_
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +27,7 @@ from ccgabm.findings import (
 )
 from ccgabm.findings.figures import plt, save
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
 NAME = "group_size"
 PPG = "region.practices_per_group"
 SHARED = "finance.shared_support"
@@ -44,7 +46,7 @@ def _slope_pct(df, col):
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, root=ROOT)
     exp = Experiment(NAME, args, quick=QUICK)
     outcome = exp.run()
     runs = outcome.runs.copy()

@@ -11,6 +11,7 @@ per registered patient.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from ccgabm.findings import (
     PUBLISHED,
@@ -23,6 +24,7 @@ from ccgabm.findings import (
 )
 from ccgabm.findings.figures import effects_plot
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
 NAME = "referral_management"
 AXIS = "policy.referral_management"
 QUICK = {
@@ -32,7 +34,7 @@ QUICK = {
 
 
 def main(argv: list[str] | None = None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, root=ROOT)
     exp = Experiment(NAME, args, quick=QUICK)
     outcome = exp.run()
     runs = outcome.runs

@@ -2,8 +2,8 @@
 
     .venv/bin/python scripts/regenerate_reference.py [--check]
 
-Writes results/reference/baseline_summary.json from fixed-seed runs (see
-ccgabm/reference/regression.py). Regenerate only when a change of results is intended
+Writes tests/reference/baseline_summary.json from fixed-seed runs (see
+tests/reference/regression.py). Regenerate only when a change of results is intended
 (a new behaviour or a recalibration), and say so in the commit message; an optimisation
 must leave the figures unchanged (tests/test_regression_baseline.py).
 """
@@ -17,12 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
-from ccgabm.reference.regression import (  # noqa: E402
-    BASELINE_RELATIVE_PATH,
-    compare,
-    regression_figures,
-)
+from reference.regression import BASELINE_PATH, compare, regression_figures  # noqa: E402
 
 
 def main() -> int:
@@ -30,7 +27,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true",
                         help="only compare with the committed baseline; write nothing")
     args = parser.parse_args()
-    path = ROOT / BASELINE_RELATIVE_PATH
+    path = BASELINE_PATH
     figures = regression_figures()
     if args.check:
         diffs = compare(json.loads(path.read_text()), figures)

@@ -7,10 +7,9 @@ import pytest
 from scipy.stats import fisher_exact
 from support import ROOT, small_config
 
+from ccgabm.behaviours.decommissioning import burden_ratios, vote
+from ccgabm.coalitions import core_stable
 from ccgabm.config import load_config
-from ccgabm.dynamics import annual
-from ccgabm.dynamics.decommissioning import burden_ratios, vote
-from ccgabm.dynamics.stability import core_stable
 from ccgabm.model import CommissioningModel
 from ccgabm.simulate import run_simulation
 
@@ -23,7 +22,7 @@ def run_checked(cfg, seed=1):
 
 
 def kinds(model):
-    return model.recorder.tables()["events"]["kind"].value_counts().to_dict()
+    return model.datacollector.frames()["events"]["kind"].value_counts().to_dict()
 
 
 def test_vote_with_known_weights():
@@ -61,13 +60,16 @@ def test_distrusted_members_leave_together_as_a_fracture():
     by_size = sorted(group.members, key=lambda p: p.list_size)  # a minority leaves
     rebels = [p.index for p in by_size[:2]]
     rest = [p.index for p in by_size[2:]]
-    model.trust.trust[np.ix_(rebels, rest)] = 0.0
-    model.trust.trust[np.ix_(rebels, rebels)] = 1.0
+    trust = model.behaviours["trust"].network.trust
+    trust[np.ix_(rebels, rest)] = 0.0
+    trust[np.ix_(rebels, rebels)] = 1.0
     before = len(model.groups)
-    annual.practice_choices(model)
+    model._in_step = True  # play the year-end choices again, as within March's step
+    model.behaviours["practice_choices"].choose()
+    model._in_step = False
     model.check_invariants()
     assert len(model.groups) == before + 1
-    assert model.groups["G00"].fracture_month == model.month
+    assert model.groups["G00"].fracture_month == model.month - 1
     new = model.groups["G00.1"]
     assert sorted(p.index for p in new.members) == sorted(rebels)
     assert kinds(model).get("fracture") == 1
@@ -97,11 +99,14 @@ def test_group_over_budget_for_set_years_is_dissolved():
 
 def test_quality_premium_withheld_on_overspend(small_cfg):
     model = CommissioningModel(small_cfg, seed=1)
+    premium = model.behaviours["quality_premium"]
     group = next(iter(model.groups.values()))
     group.last_in_year_result = -1.0
-    assert model.board.pay_quality_premium(group) == 0.0
+    premium.year_closed(group)
+    assert group.received["quality_premium"] == 0.0
     group.last_in_year_result = 1.0
-    assert model.board.pay_quality_premium(group) == pytest.approx(
+    premium.year_closed(group)
+    assert group.received["quality_premium"] == pytest.approx(
         small_cfg.finance.quality_premium * group.population)
 
 
@@ -142,9 +147,9 @@ def test_dilemma_choices_move_the_right_practices(choice, movers):
     })
     model = CommissioningModel(cfg, seed=1)
     model.step()
-    d = model.dilemma
-    moved = [e for e in model.recorder.rows("events") if e["kind"] == "join"
-             and e["detail"].startswith("dilemma")]
+    d = model.behaviours["dilemma"].sides
+    events = model.datacollector.get_table_dataframe("events")
+    moved = events[(events["kind"] == "join") & events["detail"].str.startswith("dilemma")]
     assert len(moved) == movers
     focal = next(p for p in model.practices if p.code == d.focal)
     assert (focal.group.code == d.affluent) == (choice != "stay")

@@ -47,7 +47,7 @@ def test_common_random_numbers_share_patient_draws(small_cfg):
     b = CommissioningModel(small_cfg.with_overrides({"policy.budget_holding_effect": 0.3}), seed=11)
     a.step()
     b.step()
-    ma, mb = a.recorder.tables()["monthly"], b.recorder.tables()["monthly"]
+    ma, mb = a.datacollector.frames()["monthly"], b.datacollector.frames()["monthly"]
     same = ["deaths", "registrations", "emergency", "ltc_onsets"]
     assert ma[same].equals(mb[same])
     assert int(mb["referrals"].iloc[0]) < int(ma["referrals"].iloc[0])

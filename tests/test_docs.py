@@ -3,19 +3,22 @@
 * Every backticked dotted path ``ccgabm.x.y`` in the docs must import (module, then attribute
   chain); every backticked ``section.key`` whose first part is a config section must be a
   parameter of that section.
-* Every public round of ``ccgabm.dynamics.annual`` must be described in docs/odd.md.
+* docs/odd.md section 3 is the generated schedule, and every registered behaviour is described.
 * Every ```bash and ```python block of docs/guide.md runs, in order, in one scratch folder
   where ``configs`` links to the repository's. A block preceded by ``<!-- not-run: why -->`` is
-  skipped; ``<!-- needs: shared-data -->`` skips it when ../shared/data is absent.
+  skipped; ``<!-- needs: shared-data -->`` skips it when ../shared/data is absent;
+  ``<!-- file: PATH -->`` writes it to PATH in a scratch copy of the package (symlinks to the
+  repository's files) and ``<!-- register -->`` adds its lines to ``REGISTERED`` there; blocks
+  after the first of these run against that copy, in subprocesses.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
-import inspect
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +38,7 @@ README = ROOT / "README.md"
 CODE_REF = re.compile(r"`(ccgabm(?:\.[A-Za-z_][A-Za-z0-9_]*)+)`")
 PARAM_REF = re.compile(r"`([a-z_]+)\.([a-z_0-9]+)`")
 FENCE = re.compile(r"^```(\w*)\s*$")
-MARK = re.compile(r"^<!--\s*(not-run|needs)\s*:\s*(.*?)\s*-->$")
+MARK = re.compile(r"^<!--\s*(not-run|needs|file|register)\s*:?\s*(.*?)\s*-->$")
 FILE_SUFFIXES = {"toml", "csv", "md", "py", "png", "json", "parquet", "sh"}  # `dilemma.toml`
 BLOCK_TIMEOUT_S = 240
 
@@ -94,17 +97,23 @@ def test_docs_name_existing_parameters(doc):
     assert not bad, f"{doc.name} names parameters that do not exist: {bad}"
 
 
-def test_odd_describes_every_annual_round():
-    from ccgabm.dynamics import annual
+def test_odd_schedule_section_is_generated():
+    from ccgabm.schedule import with_schedule
 
     text = ODD.read_text()
-    rounds = [
-        name
-        for name, fn in inspect.getmembers(annual, inspect.isfunction)
-        if not name.startswith("_") and fn.__module__ == annual.__name__
-    ]
-    undocumented = [n for n in rounds if f"`ccgabm.dynamics.annual.{n}`" not in text]
-    assert not undocumented, f"docs/odd.md does not describe {undocumented}"
+    assert with_schedule(text) == text, (
+        "docs/odd.md section 3 is stale: regenerate it with "
+        "`python -c \"from pathlib import Path; from ccgabm.schedule import with_schedule; "
+        "p = Path('docs/odd.md'); p.write_text(with_schedule(p.read_text()))\"`"
+    )
+
+
+def test_odd_describes_every_behaviour():
+    from ccgabm.behaviours import REGISTERED
+
+    text = ODD.read_text()
+    missing = [b.__module__ for b in REGISTERED if f"`{b.__module__}." not in text]
+    assert not missing, f"docs/odd.md does not describe {missing}"
 
 
 def test_doc_links_point_to_files():
@@ -167,6 +176,8 @@ def test_guide_blocks_are_runnable_or_marked():
     for b in blocks:
         if b.mark.startswith("needs"):
             assert b.mark == "needs: shared-data", f"guide.md:{b.line}: unknown marker {b.mark!r}"
+        if b.mark.startswith(("file", "register")):
+            assert b.lang == "python", f"guide.md:{b.line}: {b.mark!r} needs a python block"
 
 
 def _env() -> dict[str, str]:
@@ -174,6 +185,33 @@ def _env() -> dict[str, str]:
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.setdefault("MPLBACKEND", "Agg")
     return env
+
+
+def package_overlay(work: Path) -> None:
+    """A scratch copy of the package in ``work``: symlinks to the repository's files, except
+    the behaviour registry (a copy, to add lines to); ``work/tests`` has the test helpers."""
+    package = work / "ccgabm"
+    package.mkdir()
+    for entry in (ROOT / "ccgabm").iterdir():
+        if entry.name not in ("behaviours", "__pycache__"):
+            (package / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    behaviours = package / "behaviours"
+    behaviours.mkdir()
+    for entry in (ROOT / "ccgabm" / "behaviours").iterdir():
+        if entry.name not in ("__init__.py", "__pycache__"):
+            (behaviours / entry.name).symlink_to(entry)
+    shutil.copy(ROOT / "ccgabm" / "behaviours" / "__init__.py", behaviours / "__init__.py")
+    (work / "tests").mkdir()
+    for name in ("support.py", "conftest.py"):
+        (work / "tests" / name).symlink_to(ROOT / "tests" / name)
+
+
+def register_lines(registry: Path, lines: str) -> None:
+    """Add ``lines`` at the end of the ``REGISTERED = load(...)`` call in ``registry``."""
+    text = registry.read_text().splitlines(keepends=True)
+    start = next(i for i, line in enumerate(text) if line.startswith("REGISTERED"))
+    end = next(i for i in range(start, len(text)) if text[i].rstrip() == ")")
+    registry.write_text("".join(text[:end]) + lines + "".join(text[end:]))
 
 
 def test_guide_examples_run(tmp_path, monkeypatch, capsys):
@@ -185,6 +223,7 @@ def test_guide_examples_run(tmp_path, monkeypatch, capsys):
             (work / name).symlink_to(ROOT / name, target_is_directory=True)
     monkeypatch.chdir(work)
     env = _env()
+    overlay = False
     timings = []
     for block in guide_blocks(GUIDE.read_text()):
         if block.lang not in ("bash", "python") or block.mark.startswith("not-run"):
@@ -193,9 +232,23 @@ def test_guide_examples_run(tmp_path, monkeypatch, capsys):
             continue
         where = f"docs/guide.md:{block.line}"
         started = time.perf_counter()
-        if block.lang == "bash":
+        if block.mark.startswith(("file", "register")):
+            if not overlay:
+                package_overlay(work)
+                env["PYTHONPATH"] = str(work)
+                overlay = True
+            if block.mark == "register":
+                register_lines(work / "ccgabm" / "behaviours" / "__init__.py", block.code)
+            else:
+                target = work / block.mark.split(":", 1)[1].strip()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(block.code)
+            continue
+        if block.lang == "bash" or overlay:
+            command = (["bash", "-euo", "pipefail", "-c", block.code] if block.lang == "bash"
+                       else [sys.executable, "-c", block.code])
             proc = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", block.code],
+                command,
                 cwd=work,
                 env=env,
                 capture_output=True,
@@ -203,44 +256,17 @@ def test_guide_examples_run(tmp_path, monkeypatch, capsys):
                 timeout=BLOCK_TIMEOUT_S,
             )
             assert proc.returncode == 0, (
-                f"{where}: bash block failed ({proc.returncode})\n{block.code}\n"
+                f"{where}: {block.lang} block failed ({proc.returncode})\n{block.code}\n"
                 f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
             )
         else:
             # In this process (the package is imported once); a fresh namespace per block.
             exec(compile(block.code, where, "exec"), {"__name__": "__guide__"})
         timings.append((where, time.perf_counter() - started))
+    assert overlay, "the guide's worked example of a new behaviour is missing"
     with capsys.disabled():
         total = sum(t for _, t in timings)
         print(
             f"\nguide examples: {len(timings)} blocks in {total:.1f} s; "
             + ", ".join(f"{w.split(':')[1]}: {t:.1f}s" for w, t in timings)
         )
-
-
-def test_guide_recipe_for_a_new_policy_fits_the_code():
-    """Section 11's edits still apply: the anchors exist and the snippets are valid."""
-    from ccgabm.config import ASSUMED
-    from ccgabm.params import build_section, param
-
-    blocks = {b.mark: b.code for b in guide_blocks(GUIDE.read_text()) if b.mark}
-    config_edit = blocks["not-run: edits ccgabm/config.py"]
-    group_edit = blocks["not-run: edits ccgabm/agents/group.py"]
-    new_test = blocks["not-run: needs steps 1 and 2"]
-    namespace = {"param": param, "ASSUMED": ASSUMED, "dataclass": dataclasses.dataclass}
-    exec("@dataclass(frozen=True)\nclass PolicyExtra:\n" + config_edit, namespace)
-    extra = build_section(namespace["PolicyExtra"], "policy", {"peer_review": True})
-    assert extra.peer_review and 0 < extra.peer_review_effect < 1
-    assert "peer_review" not in {f.name for f in dataclasses.fields(SECTIONS["policy"])}
-    assert "class PolicySection" in (ROOT / "ccgabm" / "config.py").read_text()
-    group_src = (ROOT / "ccgabm" / "agents" / "group.py").read_text()
-    for anchor in (
-        "def set_policy_levers",
-        "refer *= 1.0 - policy.referral_management_effect",
-        "self.referral_multiplier = refer",
-        "SPEND_KINDS",
-        "def pay_monthly_fixed_costs",
-    ):
-        assert anchor in group_src, f"guide section 11 points at {anchor!r}, gone from group.py"
-    compile("def f(refer, policy):\n" + group_edit, "guide: group edit", "exec")
-    compile(new_test, "guide: new test", "exec")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import ROOT
 
 from ccgabm.findings import (
     PUBLISHED,
@@ -28,7 +29,7 @@ from ccgabm.findings import (
     welch_difference,
 )
 from ccgabm.findings.report import judge
-from ccgabm.findings.runner import REPO_ROOT, SPEC_DIR
+from ccgabm.findings.runner import spec_dir
 
 EXPERIMENTS = ["dilemma", "fundholding", "referral_management", "group_size", "co_commissioning",
                "fracture_map"]
@@ -36,7 +37,7 @@ EXPERIMENTS = ["dilemma", "fundholding", "referral_management", "group_size", "c
 
 def load_script(name: str):
     """Import experiments/NAME.py as a module (experiments/ is a folder of scripts)."""
-    path = REPO_ROOT / "experiments" / f"{name}.py"
+    path = ROOT / "experiments" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"experiment_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -104,17 +105,17 @@ def test_judge_rules():
 def test_every_experiment_spec_builds_a_plan(name):
     from ccgabm.sweep import build_plan
 
-    spec = derive_spec(SPEC_DIR / f"{name}.toml")
+    spec = derive_spec(spec_dir(ROOT) / f"{name}.toml")
     plan = build_plan(spec)  # every point validated by the model's config
     assert plan.n_runs >= 2
     quick = load_script(name).QUICK
-    small = derive_spec(SPEC_DIR / f"{name}.toml", quick.get("replications"), quick.get("fixed"),
+    small = derive_spec(spec_dir(ROOT) / f"{name}.toml", quick.get("replications"), quick.get("fixed"),
                         quick.get("axes"))
     assert build_plan(small).n_runs <= 16
 
 
 def test_derive_spec_keeps_axes_out_of_fixed():
-    spec = derive_spec(SPEC_DIR / "fundholding.toml", 3,
+    spec = derive_spec(spec_dir(ROOT) / "fundholding.toml", 3,
                        fixed={"run.years": 2, "policy.budget_incentive": True})
     assert spec.replications == 3
     assert spec.fixed == {"run.years": 2}

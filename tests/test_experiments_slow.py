@@ -9,6 +9,7 @@ calibrated to it, the size) of the effect with a 95% interval over replications.
 from __future__ import annotations
 
 import pytest
+from support import ROOT
 
 from ccgabm.findings import (
     derive_spec,
@@ -17,8 +18,8 @@ from ccgabm.findings import (
     ols_slope,
     paired_difference,
 )
+from ccgabm.findings.runner import spec_dir
 from ccgabm.simulate import run_with_extras
-from ccgabm.findings.runner import SPEC_DIR
 from ccgabm.sweep import load_results, run_sweep
 
 pytestmark = pytest.mark.slow
@@ -26,7 +27,7 @@ REGION_100K = {"region.target_population": 100_000, "run.years": 5}
 
 
 def sweep(tmp_path, name, replications, fixed=None, axes=None):
-    spec = derive_spec(SPEC_DIR / f"{name}.toml", replications, fixed, axes)
+    spec = derive_spec(spec_dir(ROOT) / f"{name}.toml", replications, fixed, axes)
     report = run_sweep(spec, tmp_path / name, jobs=-1, run_fn=run_with_extras, progress=False)
     assert report.ok, report.format()
     runs, fates = load_results(tmp_path / name)

@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import small_config
 
-from ccgabm.model import CommissioningModel, InvariantError
+from ccgabm.invariants import InvariantError
+from ccgabm.model import CommissioningModel
 
 
 def run_checked(cfg, seed=3):

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numba
 import numpy as np
 import pytest
+from reference.draws import month_keys as python_month_keys
+from support import ROOT
 
-import ccgabm.population as population_module
-from ccgabm import kernels, rng
+import ccgabm.patients.population as population_module
 from ccgabm.config import Config
-from ccgabm.epidemiology import age_band_probabilities
-from ccgabm.population import Population, PracticeLevers
+from ccgabm.patients import COUNTER_NAMES, Counter, Population, PracticeLevers, kernel
+from ccgabm.patients.draws import N_KEYS, Decision, month_keys
+from ccgabm.patients.epidemiology import age_band_probabilities
 from ccgabm.rng import Streams
 
 
@@ -25,7 +31,7 @@ def run_population(months: int = 14, headroom: float | None = None):
     out = []
     for month in range(months):
         res = pop.step(month, sizes, levers, np.array([2, 3]), np.array([0.5, 0.3]), 2)
-        sizes = res.counts[:, kernels.LIST_END].copy()
+        sizes = res.counts[:, Counter.LIST_END].copy()
         out.append((res.counts.copy(), res.waiting_hist.copy(), res.quintiles.copy()))
     state = [a.copy() for a in (pop.alive, pop.ltc, pop.wait, pop.birth_month, pop.imd_code)]
     return pop, out, state
@@ -60,7 +66,7 @@ def test_list_end_and_list_sizes_count_the_living():
     alive = pop.alive == 1
     expected = np.bincount(pop.practice[alive], minlength=pop.n_practices)
     assert np.array_equal(pop.list_sizes(), expected)
-    assert np.array_equal(counts[:, kernels.LIST_END], expected)
+    assert np.array_equal(counts[:, Counter.LIST_END], expected)
     occupied = pop.block_hi - pop.block_start[:-1]
     for b in range(pop.n_practices):  # nobody above a block's high-water mark
         assert not pop.alive[pop.block_start[b] + occupied[b]:pop.block_start[b + 1]].any()
@@ -69,14 +75,78 @@ def test_list_end_and_list_sizes_count_the_living():
 def test_full_blocks_report_unfilled_registrations():
     pop, out, _ = run_population(months=24, headroom=0.0)
     total = sum(o[0].sum(axis=0) for o in out)
-    assert total[kernels.REGISTRATIONS] > 0
+    assert total[Counter.REGISTRATIONS] > 0
     assert (pop.block_hi <= pop.block_start[1:]).all()
 
 
 def test_month_keys_match_the_reference_implementation():
     for seed in (0, 1, 12345, 2**63 - 1):
         for month in (0, 1, 11, 119, 599):
-            assert np.array_equal(kernels.month_keys(seed, month), rng.month_keys(seed, month))
+            assert np.array_equal(month_keys(seed, month), python_month_keys(seed, month))
+
+
+def test_counters_and_decisions_are_numbered_as_the_tables_and_streams_expect():
+    assert [int(c) for c in Counter] == list(range(14)) and len(Counter) == kernel.N_COUNTERS
+    assert COUNTER_NAMES == (
+        "person_months", "deaths", "registrations", "referrals", "newly_referred", "outpatient",
+        "day_case", "elective_inpatient", "emergency", "waiting", "ltc_onsets", "list_end",
+        "registrations_unfilled", "wait_months_treated",
+    )
+    assert Counter.WAIT_MONTHS_TREATED == 13 and Counter.INPATIENT.column == "elective_inpatient"
+    # decision values select the draw streams: keys[d] hashes d + 1
+    assert [int(d) for d in Decision] == list(range(1, 15)) and N_KEYS == 15
+
+
+_SERIAL_THEN_PARALLEL = textwrap.dedent("""
+    import numba
+    import numpy as np
+
+    from ccgabm.config import Config
+    from ccgabm.patients import kernel
+    from ccgabm.patients.population import Population, PracticeLevers
+    from ccgabm.rng import Streams
+
+    Population.warm_up = lambda self: None  # no kernel call at construction
+    kernel.searchsorted_right = lambda cdf, u, out: out.__setitem__(
+        slice(None), np.searchsorted(cdf, u, side="right"))
+
+    def layer():
+        try:
+            return numba.threading_layer()
+        except ValueError:
+            return None
+
+    r = np.random.default_rng(1)
+    n = 9
+    sizes, imd = r.integers(300, 2500, n), r.uniform(5, 60, n)
+    pop = {path: Population(Config().with_overrides({"run.years": 2}), sizes, imd, Streams(77))
+           for path in ("serial", "parallel")}
+    levers = PracticeLevers(np.full(n, 0.4), np.ones(n), np.full(n, 0.25), np.arange(n) % 2)
+    sizes = np.bincount(pop["serial"].practice[pop["serial"].alive == 1], minlength=n)
+    args = (0, sizes, levers, np.array([2, 3]), np.array([0.5, 0.3]), 2)
+    serial = pop["serial"]._step(kernel.step_patients_serial, 1, np.array([0, n]), *args)
+    assert kernel.step_patients_serial.stats.cache_hits, "serial kernel not loaded from the cache"
+    assert layer() is None, "the serial kernel started a thread team"
+    chunks = kernel.balanced_chunks(pop["parallel"].block_start, pop["parallel"].block_hi, 4)
+    parallel = pop["parallel"]._step(kernel.step_patients, 2, chunks, *args)
+    assert kernel.step_patients.stats.cache_hits, "parallel kernel not loaded from the cache"
+    assert layer() is not None, "the parallel kernel ran no parallel region"
+    assert np.array_equal(serial.counts, parallel.counts), "different counts"
+    assert np.array_equal(serial.waiting_hist, parallel.waiting_hist), "different waiting lists"
+""")
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 threads")
+def test_cached_serial_and_parallel_compilations_stay_apart():
+    """A fresh process loads each compilation of the kernel from numba's on-disk cache.
+
+    Both are compiled (and cached) here first; the serial one must then load without
+    starting a thread team (it would if the cache gave it the parallel machine code).
+    """
+    run_population(months=1)  # Population.warm_up compiles and caches both
+    done = subprocess.run([sys.executable, "-c", _SERIAL_THEN_PARALLEL], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_age_lookup_matches_numpy_choice():
@@ -85,5 +155,5 @@ def test_age_lookup_matches_numpy_choice():
     cdf = p.cumsum()
     cdf /= cdf[-1]
     got = np.empty(200_001, dtype=np.int16)
-    kernels.searchsorted_right(cdf, np.random.default_rng(5).random(200_001), got)
+    kernel.searchsorted_right(cdf, np.random.default_rng(5).random(200_001), got)
     assert np.array_equal(got, expected)

@@ -9,15 +9,15 @@ population) must agree within four standard errors of the difference.
 from __future__ import annotations
 
 import pytest
-
-from ccgabm.config import Config
-from ccgabm.reference.compare import (
+from reference.compare import (
     equivalence_table,
     patient_world,
     run_reference,
     run_vectorised,
     summary_figures,
 )
+
+from ccgabm.config import Config
 
 
 @pytest.fixture(scope="module")

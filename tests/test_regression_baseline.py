@@ -1,4 +1,4 @@
-"""Fixed-seed summary figures equal the committed baseline (results/reference/).
+"""Fixed-seed summary figures equal the committed baseline (tests/reference/).
 
 The baseline is regenerated only on purpose: ``python scripts/regenerate_reference.py``.
 An optimisation must leave every figure unchanged; a deliberate change of behaviour or
@@ -10,14 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from support import ROOT
-
-from ccgabm.reference.regression import (
-    BASELINE_RELATIVE_PATH,
-    compare,
-    model_figures,
-    population_figures,
-)
+from reference.regression import BASELINE_PATH, compare, model_figures, population_figures
 
 HINT = ("if this change of results is intended, regenerate the baseline with "
         "`python scripts/regenerate_reference.py` and say why in the commit")
@@ -25,7 +18,7 @@ HINT = ("if this change of results is intended, regenerate the baseline with "
 
 @pytest.fixture(scope="module")
 def baseline():
-    return json.loads((ROOT / BASELINE_RELATIVE_PATH).read_text())
+    return json.loads(BASELINE_PATH.read_text())
 
 
 def test_population_figures_unchanged(baseline):

@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from ccgabm.sweep import (
+    StoreError,
     build_plan,
     cli_sweep,
     load_failures,
@@ -306,6 +307,7 @@ def test_resume_after_kill(spec, tmp_path: Path) -> None:
         proc.wait()
     done_before = {p.name for p in (out / "runs").glob("*.parquet")}
     assert 4 <= len(done_before) < 24
+    assert len(load_results(out)[0]) == len(done_before)  # the killed store reads cleanly
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(spec, out, run_fn=rec, jobs=2)
@@ -338,18 +340,24 @@ def test_failure_recorded_and_others_complete(spec, tmp_path: Path, capsys) -> N
     assert report.ok and report.n_completed == 6 and load_failures(out) == []
 
 
-def test_changed_point_or_version_reruns_only_affected(spec, tmp_path: Path, monkeypatch) -> None:
+def test_changed_spec_refused_changed_version_redone(spec, tmp_path: Path, monkeypatch, capsys) -> None:
     out = tmp_path / "out"
     _sweep(spec, out)
     changed = json.loads(json.dumps(SPEC))
     changed["axes"]["behaviour.initial_trust"] = [0.2, 0.9]
     spec2 = parse_spec(changed, base_dir=tmp_path)
-    report = _sweep(spec2, out)
-    assert report.n_skipped == 12 and report.n_completed == 12
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    with pytest.raises(StoreError, match=r"holds a different sweep .*differs in: axes.*--overwrite"):
+        _sweep(spec2, out)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing written
+    report = _sweep(spec2, out, overwrite=True)
+    assert report.n_skipped == 0 and report.n_completed == 24
     runs, _ = _results(out)
     assert sorted(runs["behaviour.initial_trust"].unique()) == [0.2, 0.9]
+    capsys.readouterr()
     monkeypatch.setattr("ccgabm.sweep.engine.package_version", lambda: "9.9.9")
-    assert _sweep(spec2, out).n_completed == 24
+    assert _sweep(spec2, out).n_completed == 24  # same spec, new version: every run redone
+    assert "discarded the files of 24 run(s)" in capsys.readouterr().err
 
 
 def echoing_run(config: FakeConfig, seed: int) -> FakeResult:

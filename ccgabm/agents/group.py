@@ -50,7 +50,7 @@ class CommissioningGroup(mesa.Agent):
         self.created_month = 0
         self.parent: str | None = None
         self.ended_month: int | None = None
-        self.fate = ""  # "", "fractured", "merged", "dissolved"
+        self.fate = ""  # "" while in play, then Event.FRACTURED, MERGED or DISSOLVED
         self.fracture_month: int | None = None
         for behaviour in model.behaviours.values():
             for name, value in behaviour.group_state.items():
@@ -124,6 +124,6 @@ class CommissioningGroup(mesa.Agent):
     def retire(self, fate: str, month: int) -> None:
         """The group ends (fractured, merged or dissolved) and leaves the model's agents."""
         self.active = False
-        self.fate = fate
+        self.fate = str(fate)
         self.ended_month = month + 1
         self.remove()

@@ -20,17 +20,14 @@ import numpy as np
 import pandas as pd
 
 from ccgabm.analysis.intervals import wilson_interval
+from ccgabm.metrics import cohort, fractured_by
 
 __all__ = ["fracture_indicators", "fracture_probability"]
 
 
-def _fractured_by(fates: pd.DataFrame, months: float) -> pd.Series:
-    return fates["fractured"].astype(bool) & (fates["fracture_month"] <= months)
-
-
 def fracture_indicators(runs: pd.DataFrame, fates: pd.DataFrame, years: float) -> pd.Series:
     """Per run (aligned to ``runs``): did any group fracture within ``years``? (bool)"""
-    hit = fates.loc[_fractured_by(fates, 12 * years), ["point_id", "replication"]]
+    hit = fates.loc[fractured_by(fates, 12 * years), ["point_id", "replication"]]
     keys = set(map(tuple, hit.drop_duplicates().to_numpy().tolist()))
     pairs = zip(runs["point_id"], runs["replication"], strict=True)
     return pd.Series([(int(p), int(r)) in keys for p, r in pairs], index=runs.index, dtype=bool)
@@ -47,12 +44,12 @@ def fracture_probability(
     axis_cols = [c for c in points.columns if c not in ("config_digest", "horizon_months")]
     horizon = points.set_index("point_id")["horizon_months"]
     n_runs = runs.groupby("point_id").size()
-    cohort = fates[fates["start_month"] == 0]
-    n_groups = cohort.groupby("point_id").size()
+    start = cohort(fates)
+    n_groups = start.groupby("point_id").size()
     rows = []
     for y in years:
         run_hit = fracture_indicators(runs, fates, y).groupby(runs["point_id"]).sum()
-        grp_hit = _fractured_by(cohort, 12 * y).groupby(cohort["point_id"]).sum()
+        grp_hit = fractured_by(start, 12 * y).groupby(start["point_id"]).sum()
         for pid in points["point_id"]:
             ok = not (12 * y > horizon.get(pid, np.nan))  # NaN horizon: trust the data
             for level, n, x in (

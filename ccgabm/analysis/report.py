@@ -2,16 +2,27 @@
 
 Writes into ``out_dir/analysis/``: ``fracture_probability.csv``, ``survival.csv``,
 ``survival.png``, ``heatmap_fracture_<N>y.png`` (grid sweeps with two or more axes),
-``sensitivity.csv`` and ``report.md``.
+``sensitivity.csv`` and ``report.md``. Files are first written into a staging folder
+(``analysis/.tmp-*``) and moved into place only when the analysis has finished, so an
+interrupted analysis never leaves partial files; leftover staging folders are removed at the
+next start.
+
+Every run and fates file is checked before use (``ccgabm.sweep.store.load_results``): a store
+holding an unreadable or mismatched file raises ``AnalysisError`` naming the file and the
+``ccgabm sweep`` command that repairs it.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ccgabm.analysis.fracture import fracture_indicators, fracture_probability
 from ccgabm.analysis.plots import plot_heatmaps, plot_survival
@@ -58,12 +69,12 @@ def analyze(
     confidence: float = 0.95,
 ) -> AnalysisResult:
     """Analyse the sweep in ``out_dir``; returns the files written (under ``analysis/``)."""
-    from ccgabm.sweep.store import load_failures, load_results, read_manifest
+    from ccgabm.sweep.store import StoreError, load_failures, load_results, read_manifest, repair_hint
 
     out = Path(out_dir)
     try:
         manifest = read_manifest(out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, StoreError) as exc:
         raise AnalysisError(str(exc)) from None
     names = [a["name"] for a in manifest["axes"]]
     if heatmap_axes is not None:
@@ -74,12 +85,52 @@ def analyze(
             )
     if not years or any(y <= 0 for y in years):
         raise AnalysisError(f"years must be positive numbers, got {years!r}")
-    points = pd.read_parquet(out / "points.parquet")
-    runs, fates = load_results(out)
+    try:
+        points = pd.read_parquet(out / "points.parquet")
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = repair_hint(out, manifest)
+        raise AnalysisError(f"{out / 'points.parquet'} is unreadable ({first}); {hint}") from None
+    try:
+        runs, fates = load_results(out)
+        failures = load_failures(out)
+    except StoreError as exc:
+        raise AnalysisError(str(exc)) from None
     if runs.empty:
         raise AnalysisError(f"{out} has no finished runs yet (run or resume the sweep first)")
     folder = out / "analysis"
     folder.mkdir(exist_ok=True)
+    for leftover in folder.glob(".tmp-*"):  # staging of an analysis that was cut short
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder))
+    try:
+        result = _analyze(manifest, points, runs, fates, failures, years, heatmap_axes, confidence, staging)
+        written = []
+        for path in result.files:
+            os.replace(path, folder / path.name)
+            written.append(folder / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    result.folder, result.files = folder, written
+    return result
+
+
+def _analyze(
+    manifest: dict[str, Any],
+    points: pd.DataFrame,
+    runs: pd.DataFrame,
+    fates: pd.DataFrame,
+    failures: list[dict[str, Any]],
+    years: tuple[float, ...],
+    heatmap_axes: tuple[str, str] | None,
+    confidence: float,
+    folder: Path,
+) -> AnalysisResult:
+    """The analysis proper; writes every file into ``folder`` (the staging folder)."""
+    names = [a["name"] for a in manifest["axes"]]
     result = AnalysisResult(folder=folder)
     grid = manifest["sampling"] == "grid"
 
@@ -126,7 +177,6 @@ def analyze(
     result.files.append(folder / "sensitivity.csv")
     sens.to_csv(result.files[-1], index=False)
 
-    failures = load_failures(out)
     report = _report(manifest, runs, fp, km, sens, years, failures, result)
     result.files.append(folder / "report.md")
     result.files[-1].write_text(report)

@@ -12,31 +12,39 @@ ledger lines and year-end columns.
 
 from __future__ import annotations
 
-from ccgabm.behaviours.base import Behaviour, Levers
-from ccgabm.behaviours.budget_holding import BudgetHolding
-from ccgabm.behaviours.closures import Closures
-from ccgabm.behaviours.co_commissioning import CoCommissioning
-from ccgabm.behaviours.community_investment import CommunityInvestment
-from ccgabm.behaviours.decommissioning import Decommissioning
-from ccgabm.behaviours.dilemma import Dilemma
-from ccgabm.behaviours.group_fate import GroupFate
-from ccgabm.behaviours.practice_choices import PracticeChoices
-from ccgabm.behaviours.quality_premium import QualityPremium
-from ccgabm.behaviours.referral_management import ReferralManagement
-from ccgabm.behaviours.trust import Trust
+import importlib
 
-REGISTERED: tuple[type[Behaviour], ...] = (
-    BudgetHolding,
-    ReferralManagement,
-    CommunityInvestment,
-    Decommissioning,
-    QualityPremium,
-    CoCommissioning,
-    Trust,
-    PracticeChoices,
-    GroupFate,
-    Closures,
-    Dilemma,
+from ccgabm.behaviours.base import Behaviour, Levers
+
+
+def load(*modules: str) -> tuple[type[Behaviour], ...]:
+    """The behaviour class defined in each module of this package, in the order given."""
+    classes = []
+    for name in modules:
+        module = importlib.import_module(f"{__name__}.{name}")
+        found = [obj for obj in vars(module).values()
+                 if isinstance(obj, type) and issubclass(obj, Behaviour) and obj is not Behaviour
+                 and obj.__module__ == module.__name__]
+        if len(found) != 1:
+            raise ValueError(f"{module.__name__} must define exactly one Behaviour subclass, "
+                             f"found {[c.__name__ for c in found]}")
+        classes.append(found[0])
+    return tuple(classes)
+
+
+# One line per behaviour: the module's name.
+REGISTERED: tuple[type[Behaviour], ...] = load(
+    "budget_holding",
+    "referral_management",
+    "community_investment",
+    "decommissioning",
+    "quality_premium",
+    "co_commissioning",
+    "trust",
+    "practice_choices",
+    "group_fate",
+    "closures",
+    "dilemma",
 )
 
 
@@ -53,4 +61,4 @@ def check_registry(behaviours: tuple[type[Behaviour], ...]) -> None:
 
 check_registry(REGISTERED)
 
-__all__ = ["REGISTERED", "Behaviour", "Levers", "check_registry"]
+__all__ = ["REGISTERED", "Behaviour", "Levers", "check_registry", "load"]

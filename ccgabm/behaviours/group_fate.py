@@ -53,14 +53,14 @@ class GroupFate(Behaviour):
         year = model.month // 12
         for group in list(model.active_groups):
             if not group.members:
-                model.end_group(group, "fractured", [])
+                model.end_group(group, Event.FRACTURED, [])
                 continue
             allocation = model.board.allocations.get(group.code, 0.0)
             failing = (group.balance < -beh.dissolve_deficit_share * allocation
                        and group.last_in_year_result < 0)
             group.deficit_years = group.deficit_years + 1 if failing else 0
             if group.deficit_years >= beh.dissolve_after_years and len(model.active_groups) > 1:
-                model.end_group(group, "dissolved", self._receivers_by_trust(group))
+                model.end_group(group, Event.DISSOLVED, self._receivers_by_trust(group))
         minimum = beh.min_group_population * model.world.scale
         if year + 1 >= beh.running_cost_cut_year:
             for group in sorted(model.active_groups, key=lambda g: g.population):

@@ -148,7 +148,7 @@ class Report:
                              for a in spec.axes)
             lines += [
                 f"- sweep `{o.folder.relative_to(out) if o.folder.is_relative_to(out) else o.folder}`"
-                f" from spec `{_rel(spec.source)}` (base `{_rel(spec.base)}`)",
+                f" from spec `{_rel(spec.source, exp.args.root)}` (base `{_rel(spec.base, exp.args.root)}`)",
                 f"  - axes: {axes}",
                 f"  - fixed overrides: {json.dumps(spec.fixed) if spec.fixed else 'none'}",
                 f"  - {n_points} points x {spec.replications} replications = {len(o.runs)} runs; "
@@ -180,10 +180,8 @@ class Report:
         return path
 
 
-def _rel(path: Path | None) -> str:
-    from ccgabm.findings.runner import REPO_ROOT
-
+def _rel(path: Path | None, root: Path) -> str:
     if path is None:
         return "?"
-    p = Path(path).resolve()
-    return str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p)
+    p, root = Path(path).resolve(), Path(root).resolve()
+    return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)

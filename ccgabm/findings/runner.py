@@ -21,14 +21,21 @@ import pandas as pd
 
 from ccgabm.sweep import SweepSpec, load_results, parse_spec, run_sweep
 
-__all__ = ["Experiment", "SweepOutcome", "derive_spec", "parse_args", "REPO_ROOT", "SPEC_DIR"]
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = REPO_ROOT / "configs" / "experiments"
+__all__ = ["Experiment", "SweepOutcome", "derive_spec", "parse_args", "spec_dir"]
 
 
-def parse_args(name: str, description: str, argv: list[str] | None = None) -> argparse.Namespace:
-    """The options every experiment script takes."""
+def spec_dir(root: Path) -> Path:
+    """Where the experiments' sweep specs live in a project folder."""
+    return Path(root) / "configs" / "experiments"
+
+
+def parse_args(name: str, description: str, argv: list[str] | None = None,
+               root: Path | None = None) -> argparse.Namespace:
+    """The options every experiment script takes.
+
+    ``root`` is the project folder holding ``configs/experiments/`` and ``results/`` (the
+    scripts pass their repository's; default: the current folder).
+    """
     p = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=description)
     p.add_argument("--quick", action="store_true",
                    help="small smoke-test size (seconds): small region, few replications")
@@ -42,8 +49,9 @@ def parse_args(name: str, description: str, argv: list[str] | None = None) -> ar
                    help="keep finished runs in OUT/sweep (default: start the sweep afresh)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
     args = p.parse_args(argv)
+    args.root = Path(root) if root is not None else Path.cwd()
     if args.out is None:
-        args.out = REPO_ROOT / "results" / (f"{name}_quick" if args.quick else name)
+        args.out = args.root / "results" / (f"{name}_quick" if args.quick else name)
     if args.jobs is None:
         args.jobs = 1 if args.quick else -1
     return args
@@ -94,7 +102,7 @@ class Experiment:
 
     def __post_init__(self) -> None:
         if self.spec_path is None:
-            self.spec_path = SPEC_DIR / f"{self.name}.toml"
+            self.spec_path = spec_dir(self.args.root) / f"{self.name}.toml"
         self.out = Path(self.args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         self.started = time.perf_counter()

@@ -9,19 +9,22 @@ from ccgabm.sweep.cli import add_sweep_arguments, cli_sweep
 from ccgabm.sweep.engine import SweepReport, run_sweep
 from ccgabm.sweep.plan import Plan, build_plan
 from ccgabm.sweep.seeds import RunSeed, run_seeds
-from ccgabm.sweep.spec import Axis, SpecError, SweepSpec, load_spec, parse_spec
-from ccgabm.sweep.store import load_failures, load_results, read_manifest
+from ccgabm.sweep.spec import MAX_RUNS, Axis, SpecError, SweepSpec, estimate_runs, load_spec, parse_spec
+from ccgabm.sweep.store import StoreError, load_failures, load_results, read_manifest
 
 __all__ = [
+    "MAX_RUNS",
     "Axis",
     "Plan",
     "RunSeed",
     "SpecError",
+    "StoreError",
     "SweepReport",
     "SweepSpec",
     "add_sweep_arguments",
     "build_plan",
     "cli_sweep",
+    "estimate_runs",
     "load_failures",
     "load_results",
     "load_spec",

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ccgabm.sweep.spec import SpecError
+from ccgabm.sweep.spec import MAX_RUNS, SpecError
+from ccgabm.sweep.store import StoreError
 
 __all__ = ["add_sweep_arguments", "cli_sweep"]
 
@@ -28,12 +29,27 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         default=None,
         help="dask scheduler address (tcp://host:8786); default: start a LocalCluster",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="empty the output folder first when it holds a different sweep (default: refuse)",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help=f"run a spec planning more than {MAX_RUNS:,} runs (default: refuse)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
 def cli_sweep(args: argparse.Namespace) -> int:
-    """Run ``ccgabm sweep``: 0 all runs done, 1 some runs failed, 2 bad spec, 130 interrupted."""
+    """Run ``ccgabm sweep``: 0 all runs done, 1 some runs failed, 2 bad spec or store, 130 interrupted.
+
+    A different spec into a non-empty store, an unusable store, or a spec planning more than
+    ``MAX_RUNS`` runs is refused with one ``error:`` line and nothing written; ``--overwrite``
+    and ``--force`` lift the first and the last.
+    """
     from ccgabm.sweep.engine import run_sweep
 
     spec_path = Path(args.spec)
@@ -46,8 +62,10 @@ def cli_sweep(args: argparse.Namespace) -> int:
             backend=getattr(args, "backend", "loky"),
             scheduler=getattr(args, "scheduler", None),
             progress=not getattr(args, "no_progress", False),
+            overwrite=bool(getattr(args, "overwrite", False)),
+            force=bool(getattr(args, "force", False)),
         )
-    except (SpecError, ValueError) as exc:
+    except (SpecError, StoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -35,7 +35,7 @@ from ccgabm.sweep.store import (
     StoreError,
     atomic_write_json,
     atomic_write_parquet,
-    check_run,
+    check_runs,
     clean_temporaries,
     empty_store,
     format_exception,
@@ -258,6 +258,8 @@ def _check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
     try:
         stored = read_manifest(out)
     except FileNotFoundError:
+        if any(n not in STORE_ENTRIES for n in entries):
+            again = "choose a new --out folder"
         raise StoreError(f"{out} is not empty and holds no sweep (no manifest.json); {again}") from None
     except StoreError as exc:
         raise StoreError(f"{exc}; {again}") from None
@@ -281,8 +283,7 @@ def _check_runs(
     done: set[tuple[int, int]] = set()
     first = ""
     n = 0
-    for key, ident in idents.items():
-        check = check_run(out, ident)
+    for key, check in check_runs(out, idents).items():
         if check.done:
             done.add(key)
         if not check.bad:

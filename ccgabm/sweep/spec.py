@@ -151,8 +151,8 @@ def check_size(
             shape = f"{samples:,} samples"
         raise SpecError(
             f"[sweep] plans {runs:,} runs ({shape} = {points:,} points x {replications:,} "
-            f"replications), over the limit of {max_runs:,} runs per sweep; shrink the spec, "
-            "or pass --force (force=True) to run it anyway"
+            f"replication{'s' if replications != 1 else ''}), over the limit of {max_runs:,} runs "
+            "per sweep; shrink the spec, or pass --force (force=True) to run it anyway"
         )
     return runs
 

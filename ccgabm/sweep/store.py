@@ -34,6 +34,7 @@ import shutil
 import tempfile
 import traceback as tb
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ __all__ = [
     "atomic_write_parquet",
     "read_identity",
     "check_run",
+    "check_runs",
     "clean_temporaries",
     "empty_store",
     "is_temporary",
@@ -260,7 +262,7 @@ def check_run(out_dir: Path, ident: dict[str, Any], load: bool = False) -> RunCh
     if not run_path.exists():
         return RunCheck("missing")
     try:
-        run = pq.read_table(run_path)
+        run = _read_parquet(run_path.read_bytes())
     except (OSError, ValueError, pa.ArrowException) as exc:
         return bad(run_path, f"unreadable ({_first_line(exc)})")
     stored = _schema_identity(run.schema)
@@ -288,7 +290,7 @@ def check_run(out_dir: Path, ident: dict[str, Any], load: bool = False) -> RunCh
             return bad(fates_path, "is not the file its run wrote (truncated, corrupted or from another run)")
         if want is None or load:  # stores written before fates files were hashed: parse them
             try:
-                fates = pq.read_table(pa.BufferReader(data))
+                fates = _read_parquet(data)
             except (OSError, ValueError, pa.ArrowException) as exc:
                 return bad(fates_path, f"unreadable ({_first_line(exc)})")
             if want is None:
@@ -296,6 +298,20 @@ def check_run(out_dir: Path, ident: dict[str, Any], load: bool = False) -> RunCh
                 if reason:
                     return bad(fates_path, reason)
     return RunCheck("done", run=run if load else None, fates=fates if load else None)
+
+
+def _read_parquet(data: bytes) -> pa.Table:
+    return pq.ParquetFile(pa.BufferReader(data)).read()
+
+
+def check_runs(
+    out_dir: Path, idents: dict[tuple[int, int], dict[str, Any]], load: bool = False
+) -> dict[tuple[int, int], RunCheck]:
+    """``check_run`` for many runs (a few threads: the work is file reads and parquet decoding)."""
+    keys = list(idents)
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        checks = pool.map(lambda key: check_run(out_dir, idents[key], load), keys, chunksize=64)
+        return dict(zip(keys, checks, strict=True))
 
 
 def _legacy_fates_mismatch(fates: pa.Table, ident: dict[str, Any]) -> str | None:
@@ -425,23 +441,31 @@ def load_results(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         key = parse_run_name(path.name.removesuffix(".parquet"))
         if key is None or key not in expected:
             raise StoreError(f"{path} is not a run of this sweep; {hint}")
-    run_frames, fate_frames = [], []
-    for key in sorted(expected):
-        check = check_run(out, expected[key], load=True)
+    run_tables, fate_tables = [], []
+    checks = check_runs(out, {key: expected[key] for key in sorted(expected)}, load=True)
+    for check in checks.values():
         if check.bad:
             raise StoreError(f"{check.path} {check.reason}; {hint}")
         if check.done:
-            assert check.run is not None
-            run_frames.append(check.run.to_pandas())
+            run_tables.append(check.run)
             if check.fates is not None and check.fates.num_columns:
-                fate_frames.append(check.fates.to_pandas())
-    runs = pd.concat(run_frames, ignore_index=True) if run_frames else pd.DataFrame()
-    fates = pd.concat(fate_frames, ignore_index=True) if fate_frames else pd.DataFrame()
+                fate_tables.append(check.fates)
+    runs, fates = _concat(run_tables), _concat(fate_tables)
     if len(runs):
         runs = runs.sort_values(["point_id", "replication"], ignore_index=True)
     if len(fates):
         fates = fates.sort_values(["point_id", "replication", "group_id"], ignore_index=True)
     return runs, fates
+
+
+def _concat(tables: list[pa.Table | None]) -> pd.DataFrame:
+    tables = [t for t in tables if t is not None]
+    if not tables:
+        return pd.DataFrame()
+    try:
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    except (pa.ArrowException, ValueError):  # types arrow cannot unify: let pandas do it
+        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:

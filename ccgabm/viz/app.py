@@ -18,7 +18,7 @@ from pathlib import Path
 import solara
 from mesa.visualization import SolaraViz
 
-from ccgabm.config import load_config
+from ccgabm.config import Config, load_config
 from ccgabm.viz.components import EventLog, GroupTable, NetworkView, Summary, TimeSeries
 from ccgabm.viz.model import VizModel, default_config_path
 from ccgabm.viz.server import assets_cache_dir
@@ -50,8 +50,8 @@ def make_model_params(config_path: str | Path | None = None) -> dict:
 
     Slider defaults are the scenario's own values, so the page opens on the scenario as is.
     """
-    path = Path(config_path or default_config_path())
-    cfg = load_config(path)
+    path = Path(config_path) if config_path else default_config_path()
+    cfg = load_config(path) if path is not None else Config()
     params: dict = {
         "budget_pressure": {
             "type": "SliderFloat", "label": "Budget pressure", "value": cfg.finance.budget_pressure,
@@ -69,7 +69,8 @@ def make_model_params(config_path: str | Path | None = None) -> dict:
     }
     # Mesa 3.5.1 hands InputText values over as str (mesa#3516): VizModel coerces them.
     params["seed"] = {"type": "InputText", "label": "Seed", "value": str(cfg.run.seed)}
-    params["config"] = str(path.resolve())  # fixed: passed through to VizModel on Reset
+    # fixed: passed through to VizModel on Reset (None: every default)
+    params["config"] = str(path.resolve()) if path is not None else None
     return params
 
 

@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from mesa.visualization.utils import update_counter
 
+from ccgabm.events import Event
 from ccgabm.viz.model import VizModel
 
 # Twenty distinct colours (tab10, then the lighter tab20 shades); group i gets PALETTE[i % 20]
@@ -34,9 +35,10 @@ PALETTE = (
 )
 MONTHS = ("Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Jan", "Feb", "Mar")
 KIND_COLOURS = {
-    "join": "#2ca02c", "leave": "#ff7f0e", "fracture": "#d62728", "merger": "#9467bd",
-    "dissolved": "#8c564b", "decommissioning": "#1f77b4", "group_created": "#17becf",
-    "practice_closed": "#7f7f7f", "co_commissioning": "#bcbd22",
+    Event.JOIN: "#2ca02c", Event.LEAVE: "#ff7f0e", Event.FRACTURE: "#d62728",
+    Event.MERGER: "#9467bd", Event.DISSOLVED: "#8c564b", Event.DECOMMISSIONING: "#1f77b4",
+    Event.GROUP_CREATED: "#17becf", Event.PRACTICE_CLOSED: "#7f7f7f",
+    Event.CO_COMMISSIONING: "#bcbd22",
 }
 TOP_K_LINKS = 2  # strongest trust links drawn per practice, within its group
 MAX_LABELLED_GROUPS = 25
@@ -66,7 +68,7 @@ def trust_links(model: VizModel, k: int = TOP_K_LINKS) -> tuple[np.ndarray, np.n
     Mutual trust is the mean of trust both ways. Work is per group (members x members), so it
     stays cheap for thousands of practices in hundreds of groups.
     """
-    trust = model.trust.trust
+    trust = model.behaviours["trust"].network.trust
     pairs: dict[tuple[int, int], float] = {}
     for group in model.active_groups:
         idx = np.array([p.index for p in group.members if p.open], dtype=np.int64)
@@ -159,7 +161,7 @@ def network_version(model: VizModel) -> tuple[int, int]:
     Membership, closures and trust change only with events or at year ends; list sizes drift
     by a fraction of a percent a month, so the map is redrawn at least once a year.
     """
-    return len(model.recorder.rows("events")), model.month // 12
+    return model.datacollector.n_rows("events"), model.month // 12
 
 
 @solara.component
@@ -344,7 +346,7 @@ def _money(value: float) -> str:
 
 
 def summary_html(model: VizModel) -> str:
-    rows = model.recorder.rows("monthly")
+    rows = model.datacollector.n_rows("monthly")
     patients = sum(p.list_size for p in model.practices if p.open)
     last = f"just finished {month_label(model.month - 1)}" if rows else "not started"
     text = (
@@ -411,7 +413,8 @@ def GroupTable(model: VizModel):
 
 def events_html(model: VizModel, n: int = 40) -> str:
     counts = model.event_counts()
-    shown = ("join", "leave", "fracture", "merger", "dissolved", "decommissioning")
+    shown = (Event.JOIN, Event.LEAVE, Event.FRACTURE, Event.MERGER, Event.DISSOLVED,
+             Event.DECOMMISSIONING)
     tally = " · ".join(f"{kind} {counts[kind]}" for kind in shown)
     rows = []
     for e in model.log_events(n):

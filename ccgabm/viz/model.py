@@ -16,30 +16,32 @@ from pathlib import Path
 import numpy as np
 
 from ccgabm.config import Config, load_config
+from ccgabm.events import ORGANISATIONAL
 from ccgabm.model import CommissioningModel
+from ccgabm.recorder import EVENT_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIG_ENV = "CCGABM_VIZ_CONFIG"
 
 # Event kinds shown in the page's log (organisational change, not routine accounting).
-LOG_KINDS = frozenset({
-    "join", "leave", "fracture", "merger", "dissolved", "decommissioning", "group_created",
-    "practice_closed", "co_commissioning",
-})
+LOG_KINDS = frozenset(str(kind) for kind in ORGANISATIONAL)
 
 _SEED_LIMIT = 2**63
 
 
-def default_config_path() -> Path:
-    """The scenario the page opens with: $CCGABM_VIZ_CONFIG, else configs/baseline.toml."""
+def default_config_path() -> Path | None:
+    """The scenario the page opens with: $CCGABM_VIZ_CONFIG, else ./configs/baseline.toml,
+    else None (every parameter at its default: the baseline region)."""
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env)
-    for base in (Path.cwd(), ROOT):
-        path = base / "configs" / "baseline.toml"
-        if path.is_file():
-            return path
-    return ROOT / "configs" / "baseline.toml"
+    path = Path.cwd() / "configs" / "baseline.toml"
+    return path if path.is_file() else None
+
+
+def default_config() -> Config:
+    """The config the page opens with (see :func:`default_config_path`)."""
+    path = default_config_path()
+    return load_config(path) if path is not None else Config()
 
 
 def coerce_seed(value: object) -> int | None:
@@ -117,7 +119,9 @@ class VizModel(CommissioningModel):
         seed: int | str | None = None,
         config: str | Path | Config | None = None,
     ) -> None:
-        base = config if isinstance(config, Config) else load_config(config or default_config_path())
+        if not isinstance(config, Config):
+            config = load_config(config) if config else default_config()
+        base = config
         overrides = {}
         if budget_pressure is not None:
             overrides["finance.budget_pressure"] = float(budget_pressure)
@@ -165,7 +169,7 @@ class VizModel(CommissioningModel):
     def within_group_trust(self) -> float:
         """Mean trust between practices of the same (active) group."""
         total, count = 0.0, 0
-        trust = self.trust.trust
+        trust = self.behaviours["trust"].network.trust
         for group in self.active_groups:
             idx = np.array([p.index for p in group.members if p.open], dtype=np.int64)
             if len(idx) < 2:
@@ -177,20 +181,23 @@ class VizModel(CommissioningModel):
 
     # ---- internals -----------------------------------------------------------------------
     def _sync_log(self) -> None:
-        events = self.recorder.rows("events")
-        for event in events[self._events_seen:]:
-            if event["kind"] in LOG_KINDS:
-                self._log.append(event)
-        self._events_seen = len(events)
+        record = self.datacollector
+        n = record.n_rows("events")
+        columns = {name: record.column("events", name) for name in EVENT_COLUMNS}
+        for i in range(self._events_seen, n):
+            if columns["kind"][i] in LOG_KINDS:
+                self._log.append({name: columns[name][i] for name in EVENT_COLUMNS})
+        self._events_seen = n
 
     def _collect(self) -> None:
         s = self.series
         month = self.month  # months completed
-        row = self.recorder.rows("monthly")[-1]
-        person_months = max(row["person_months"], 1)
+        last = {name: self.datacollector.column("monthly", name)[-1]
+                for name in ("person_months", "emergency", "referrals")}
+        person_months = max(last["person_months"], 1)
         s.months.append(month)
-        s.emergency_rate.append(12000.0 * row["emergency"] / person_months)
-        s.referral_rate.append(12000.0 * row["referrals"] / person_months)
+        s.emergency_rate.append(12000.0 * last["emergency"] / person_months)
+        s.referral_rate.append(12000.0 * last["referrals"] / person_months)
         s.inequality_gap.append(self.inequality_gap())
         s.n_groups.append(len(self.active_groups))
         s.within_trust.append(self.within_group_trust())

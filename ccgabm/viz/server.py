@@ -15,18 +15,26 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 APP_MODULE = "ccgabm.viz.app"
 CACHE_ENV = "CCGABM_SOLARA_CDN"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def assets_cache_dir() -> Path:
-    """Offline copy of Solara's CDN assets (filled by scripts/fetch_solara_assets.sh)."""
-    return Path(os.environ.get(CACHE_ENV) or ROOT / ".cache" / "solara-cdn")
+    """Offline copy of Solara's CDN assets (filled by scripts/fetch_solara_assets.sh).
+
+    $CCGABM_SOLARA_CDN if set, else ``.cache/solara-cdn`` in the current folder (a source
+    checkout), else ``~/.cache/ccgabm/solara-cdn``.
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    local = Path.cwd() / ".cache" / "solara-cdn"
+    return local if local.is_dir() else Path.home() / ".cache" / "ccgabm" / "solara-cdn"
 
 
 def add_viz_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``ccgabm viz`` options to a (sub)parser; pair with :func:`cli_viz`."""
     parser.add_argument("config", nargs="?", default=None,
-                        help="TOML scenario file (default: configs/baseline.toml)")
+                        help="TOML scenario file (default: ./configs/baseline.toml if there, "
+                        "else every parameter at its default)")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
@@ -54,11 +62,12 @@ def _check_port(host: str, port: int) -> str | None:
     return None
 
 
-def prepare_environment(config: Path) -> list[str]:
+def prepare_environment(config: Path | None) -> list[str]:
     """Environment the page and Solara read at start-up; returns warnings to show."""
     notes = []
     os.environ["SOLARA_APP"] = APP_MODULE
-    os.environ["CCGABM_VIZ_CONFIG"] = str(config)
+    if config is not None:
+        os.environ["CCGABM_VIZ_CONFIG"] = str(config)
     os.environ.setdefault("SOLARA_TELEMETRY_MIXPANEL_ENABLE", "False")  # no calls home
     os.environ.setdefault("MPLBACKEND", "Agg")
     cache = assets_cache_dir()
@@ -81,7 +90,8 @@ def cli_viz(args: argparse.Namespace) -> int:
     try:
         from ccgabm.config import load_config
 
-        load_config(config)
+        if config is not None:
+            load_config(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -91,7 +101,7 @@ def cli_viz(args: argparse.Namespace) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    for note in prepare_environment(config.resolve()):
+    for note in prepare_environment(config.resolve() if config is not None else None):
         print(f"note: {note}", file=sys.stderr)
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"note: listening on {host}: anyone who can reach this address can use the page",
@@ -103,7 +113,8 @@ def cli_viz(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="Cookies with samesite=none require https")
 
     shown = f"[{host}]" if ":" in host else host
-    print(f"ccgabm viz: {config} at http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
+    shown_config = config if config is not None else "the default scenario"
+    print(f"ccgabm viz: {shown_config} at http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         uvicorn.run("solara.server.starlette:app", host=host, port=port, log_level="warning")
     return 0

@@ -3,7 +3,7 @@
 ``regression_figures()`` runs (a) the vectorised population alone under fixed practice
 levers and hospital cut-offs, and (b) the whole model on a small region, and returns their
 summary figures. ``scripts/regenerate_reference.py`` writes them to
-``results/reference/baseline_summary.json``; ``tests/test_regression_baseline.py`` checks that
+``baseline_summary.json`` beside this module; ``tests/test_regression_baseline.py`` checks that
 a fresh run gives the same figures, so an optimisation that changes results is caught.
 
 Part (a) depends only on the patient rules, the rate tables and the random streams; part (b)
@@ -13,11 +13,12 @@ regenerated (explicitly, with the script).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-BASELINE_RELATIVE_PATH = "results/reference/baseline_summary.json"
+BASELINE_PATH = Path(__file__).with_name("baseline_summary.json")
 POPULATION_SEED = 20240607
 MODEL_SEED = 4242
 
@@ -25,8 +26,7 @@ MODEL_SEED = 4242
 def population_figures(months: int = 36) -> dict[str, Any]:
     """Counter totals and final state of the population alone under fixed levers."""
     from ccgabm.config import Config
-    from ccgabm.kernels import COUNTER_NAMES
-    from ccgabm.population import Population, PracticeLevers
+    from ccgabm.patients import COUNTER_NAMES, Counter, Population, PracticeLevers
     from ccgabm.rng import Streams
 
     cfg = Config().with_overrides({"run.years": 3})
@@ -53,7 +53,7 @@ def population_figures(months: int = 36) -> dict[str, Any]:
         cut = np.array([2 + (month + h) % 3 for h in range(n_hosp)])
         frac = np.array([0.25 + 0.2 * h for h in range(n_hosp)])
         res = pop.step(month, list_sizes, levers, cut, frac, n_hosp)
-        list_sizes = res.counts[:, COUNTER_NAMES.index("list_end")].copy()
+        list_sizes = res.counts[:, Counter.LIST_END].copy()
         totals += res.counts.sum(axis=0)
         hist += res.waiting_hist.sum(axis=0)
         quint += res.quintiles

@@ -4,7 +4,7 @@ Both implementations start from the same patients (drawn once by ``Population``)
 same practice levers and hospital capacities, and apply the same patient rules; only their
 random draws differ (hashed per-decision streams vs ``mesa.Model.random``). Their summary
 figures must agree statistically (tests/test_reference_equivalence.py) and their speeds are
-compared in patient-months per second (``ccgabm bench``).
+compared in patient-months per second (benchmarks/mesa_ratio.py).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from ccgabm.config import Config
-from ccgabm.epidemiology import RateTables
-from ccgabm.kernels import AGE_MAX, COUNTER_NAMES, LIST_END, MAX_WAIT
-from ccgabm.population import Population, PracticeLevers
-from ccgabm.reference.mesa_model import ReferenceModel, treatment_cutoff
+from ccgabm.patients import AGE_MAX, COUNTER_NAMES, MAX_WAIT, Counter, Population, PracticeLevers
+from ccgabm.patients.epidemiology import RateTables
 from ccgabm.rng import Streams
 from ccgabm.world import build_world
+
+from .mesa_model import ReferenceModel, treatment_cutoff
 
 
 @dataclass
@@ -104,7 +104,7 @@ class SideResult:
 
     @property
     def patient_months(self) -> int:
-        return int(self.counts[COUNTER_NAMES.index("person_months")])
+        return int(self.counts[Counter.PERSON_MONTHS])
 
     @property
     def patient_months_per_second(self) -> float:
@@ -124,26 +124,26 @@ def run_vectorised(pw: PatientWorld, months: int, seed: int | None = None) -> Si
     levers = PracticeLevers(pw.refer, pw.emergency, pw.conversion, pw.hospital)
     sizes = pop.list_sizes()
     waiting = np.zeros((n_hosp, MAX_WAIT + 1), dtype=np.int64)
-    totals = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
+    totals = np.zeros(len(Counter), dtype=np.int64)
     quint = np.zeros((5, 2), dtype=np.int64)
     started = time.perf_counter()
     for month in range(months):
         cut = [treatment_cutoff(waiting[h], pw.capacity[h]) for h in range(n_hosp)]
         res = pop.step(month, sizes, levers, np.array([c[0] for c in cut]),
                        np.array([c[1] for c in cut]), n_hosp)
-        sizes = res.counts[:, LIST_END]
+        sizes = res.counts[:, Counter.LIST_END]
         waiting = res.waiting_hist
         totals += res.counts.sum(axis=0)
         quint += res.quintiles
     seconds = time.perf_counter() - started
-    return SideResult("vectorised", totals, quint, int(totals[COUNTER_NAMES.index("waiting")]),
+    return SideResult("vectorised", totals, quint, int(totals[Counter.WAITING]),
                       int(sizes.sum()), seconds, months)
 
 
 def run_reference(pw: PatientWorld, months: int, seed: int | None = None) -> SideResult:
     """One Mesa agent per patient (timing excludes creating the agents)."""
     model = ReferenceModel(pw, pw.seed if seed is None else seed)
-    totals = np.zeros(len(COUNTER_NAMES), dtype=np.int64)
+    totals = np.zeros(len(Counter), dtype=np.int64)
     quint = np.zeros((5, 2), dtype=np.int64)
     started = time.perf_counter()
     for _ in range(months):
@@ -151,7 +151,7 @@ def run_reference(pw: PatientWorld, months: int, seed: int | None = None) -> Sid
         totals += np.array(model.counts, dtype=np.int64).sum(axis=0)
         quint += np.array(model.quintiles, dtype=np.int64)
     seconds = time.perf_counter() - started
-    return SideResult("mesa_per_agent", totals, quint, int(totals[COUNTER_NAMES.index("waiting")]),
+    return SideResult("mesa_per_agent", totals, quint, int(totals[Counter.WAITING]),
                       sum(model.list_sizes), seconds, months)
 
 
@@ -170,12 +170,12 @@ def summary_figures(side: SideResult) -> dict[str, float]:
     pm = side.patient_months
     per_1000 = {f"{name}_per_1000": 12000.0 * side.counts[COUNTER_NAMES.index(name)] / pm
                 for name in EVENT_FIGURES}
-    treated = side.counts[COUNTER_NAMES.index("outpatient")]
+    treated = side.counts[Counter.OUTPATIENT]
     q = side.quintiles
     return {
         **per_1000,
         "mean_waiting_per_1000": 1000.0 * side.waiting_months / pm,
-        "mean_wait_months": side.counts[COUNTER_NAMES.index("wait_months_treated")] / max(treated, 1),
+        "mean_wait_months": side.counts[Counter.WAIT_MONTHS_TREATED] / max(treated, 1),
         "emergency_gradient_q5_q1": (q[4, 1] / q[4, 0]) / (q[0, 1] / q[0, 0]),
         "population_end": float(side.population_end),
     }
@@ -210,7 +210,7 @@ def _variance(name: str, side: SideResult, figures: dict[str, float]) -> float:
         persistence = max(figures["mean_wait_months"], 1.0) * QUEUE_VARIANCE_INFLATION
         return (1000.0 / pm) ** 2 * max(side.waiting_months, 1) * persistence
     if name == "mean_wait_months":
-        treated = max(c[COUNTER_NAMES.index("outpatient")], 1)
+        treated = max(c[Counter.OUTPATIENT], 1)
         mean = figures["mean_wait_months"]
         return max(mean, 1.0) ** 2 / treated * QUEUE_VARIANCE_INFLATION
     if name == "emergency_gradient_q5_q1":
@@ -218,5 +218,5 @@ def _variance(name: str, side: SideResult, figures: dict[str, float]) -> float:
         rel = 1.0 / max(q[4, 1], 1) + 1.0 / max(q[0, 1], 1)
         return figures[name] ** 2 * rel
     if name == "population_end":
-        return float(c[COUNTER_NAMES.index("deaths")] + c[COUNTER_NAMES.index("registrations")])
+        return float(c[Counter.DEATHS] + c[Counter.REGISTRATIONS])
     raise KeyError(name)

@@ -2,9 +2,9 @@
 
 This is the straightforward Mesa implementation the vectorised population is measured
 against (speed) and checked against (statistically equivalent results). It uses the same
-rate tables (``ccgabm.epidemiology.build_rate_tables``) and the same order of decisions as
-``ccgabm.kernels.step_patients``, but plain Python objects and the model's own random
-generator (``mesa.Model.random``), one call per decision:
+rate tables (``ccgabm.patients.epidemiology.build_rate_tables``) and the same order of
+decisions as ``ccgabm.patients.kernel.step_patients``, but plain Python objects and the
+model's own random generator (``mesa.Model.random``), one call per decision:
 
 1. death (by age and number of long-term conditions);
 2. a new long-term condition (by age and deprivation);
@@ -24,26 +24,23 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from ccgabm.kernels import (
-    AGE_MAX,
-    COUNTER_NAMES,
-    DAY_CASE,
-    DEATHS,
-    EMERGENCY,
-    IMD_CODE_SCALE,
-    INPATIENT,
-    LIST_END,
-    LTC_ONSETS,
-    MAX_LTC,
-    MAX_WAIT,
-    NEWLY_REFERRED,
-    OUTPATIENT,
-    PERSON_MONTHS,
-    REFERRALS,
-    REGISTRATIONS,
-    WAIT_MONTHS_TREATED,
-    WAITING,
-)
+from ccgabm.patients.kernel import AGE_MAX, IMD_CODE_SCALE, MAX_LTC, MAX_WAIT, N_COUNTERS, Counter
+
+# Counter columns as plain ints: the per-patient Python loop indexes lists with them, and an
+# enum member costs more to look up (it would flatter the vectorised side of the ratio).
+PERSON_MONTHS = int(Counter.PERSON_MONTHS)
+DEATHS = int(Counter.DEATHS)
+REGISTRATIONS = int(Counter.REGISTRATIONS)
+REFERRALS = int(Counter.REFERRALS)
+NEWLY_REFERRED = int(Counter.NEWLY_REFERRED)
+OUTPATIENT = int(Counter.OUTPATIENT)
+DAY_CASE = int(Counter.DAY_CASE)
+INPATIENT = int(Counter.INPATIENT)
+EMERGENCY = int(Counter.EMERGENCY)
+WAITING = int(Counter.WAITING)
+LTC_ONSETS = int(Counter.LTC_ONSETS)
+LIST_END = int(Counter.LIST_END)
+WAIT_MONTHS_TREATED = int(Counter.WAIT_MONTHS_TREATED)
 
 
 class PatientAgent(mesa.Agent):
@@ -151,7 +148,7 @@ class ReferenceModel(mesa.Model):
         """One month: every patient acts, the dead leave, practices register newcomers."""
         self.cutoffs = [treatment_cutoff(self.waiting[h], self.capacity[h])
                         for h in range(self.n_hospitals)]
-        self.counts = [[0] * len(COUNTER_NAMES) for _ in range(self.n_practices)]
+        self.counts = [[0] * N_COUNTERS for _ in range(self.n_practices)]
         self.quintiles = [[0, 0] for _ in range(5)]
         self.waiting = [[0] * (MAX_WAIT + 1) for _ in range(self.n_hospitals)]
         self.leaving = []
