@@ -62,14 +62,6 @@ HEURISTIC_SEEDS = 8  # large groups: greedy search from the least satisfied memb
 FinanceOf = Callable[[np.ndarray | float], np.ndarray | float]
 
 
-def blocks(trust: np.ndarray, coalition: np.ndarray, stay_utility: dict[int, float],
-           list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float) -> bool:
-    """Whether every member of ``coalition`` strictly prefers it to staying."""
-    finance = finance_of(float(list_sizes[coalition].sum()))
-    u = coalition_utilities(trust, coalition, list_sizes, finance) - switching_cost
-    return bool(np.all(u > np.array([stay_utility[int(p)] for p in coalition])))
-
-
 def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
                      stay_utility: dict[int, float], list_sizes: np.ndarray, finance_of: FinanceOf,
                      switching_cost: float, min_size: int) -> np.ndarray | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ccgabm.agents.board import initial_distances
+from ccgabm.agents.group import CommissioningGroup
 from ccgabm.events import Event
 from ccgabm.patients import AGE_MAX, COUNTER_NAMES, Counter, PracticeLevers
 from ccgabm.schedule import Phase, When
@@ -75,8 +76,7 @@ def allocation(model: CommissioningModel) -> None:
 
 def group_levers(model: CommissioningModel) -> None:
     """Every group sets its levers for the year."""
-    for group in model.active_groups:
-        group.set_levers()
+    model.agents_by_type[CommissioningGroup].do("set_levers")
 
 
 def capacity(model: CommissioningModel) -> None:
@@ -93,9 +93,7 @@ def capacity(model: CommissioningModel) -> None:
 def forecast(model: CommissioningModel) -> None:
     """Mid-year forecast of every group's result; levers respond to forecast overspend."""
     months = model.cfg.policy.forecast_month  # months completed before this one starts
-    for group in model.active_groups:
-        group.forecast_deficit_share = group.forecast_deficit(months)
-        group.set_levers()
+    model.agents_by_type[CommissioningGroup].do("update_forecast", months)
 
 
 def practice_levers(model: CommissioningModel) -> None:
@@ -228,7 +226,7 @@ def monthly_reporters() -> dict:
     reporters = {"month": lambda m: m.month, "year": lambda m: m.month // 12}
     for i, name in enumerate(COUNTER_NAMES):
         reporters[name] = (lambda j: lambda m: int(m.month_totals[j]))(i)
-    reporters["n_groups"] = lambda m: len(m.active_groups)
+    reporters["n_groups"] = lambda m: len(m.agents_by_type[CommissioningGroup])
     reporters["spend"] = lambda m: float(sum(sum(g.spent.values()) for g in m.groups.values()))
     reporters["balance_total"] = lambda m: float(sum(g.balance for g in m.groups.values()))
     return reporters

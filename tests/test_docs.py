@@ -160,7 +160,8 @@ def guide_blocks(text: str) -> list[Block]:
                 match.group(1),
                 "\n".join(body) + "\n",
                 start + 1,
-                f"{mark.group(1)}: {mark.group(2)}" if mark else "",
+                "" if not mark else f"{mark.group(1)}: {mark.group(2)}" if mark.group(2)
+                else mark.group(1),
             )
         )
         i += 1

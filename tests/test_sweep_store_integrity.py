@@ -375,7 +375,7 @@ def test_huge_replications_refused_instantly(tmp_path: Path, cli_fakes, capsys) 
     ("sampling", "samples", "axes", "runs"),
     [
         ("grid", None, {"a.x": {"low": 0.0, "high": 1.0, "num": 10**8}}, "100,000,000"),
-        ("grid", None, {"a.x": {"low": 0, "high": 1, "num": 10**4}, "b.y": list(range(10**4))}, "100,000,000"),
+        ("grid", None, {"a.x": {"low": 0, "high": 1, "num": 10**4}, "b.y": [*range(10**4)]}, "100,000,000"),
         ("sobol", 2**30, {"a.x": {"low": 0.0, "high": 1.0}, "b.y": {"low": 0, "high": 1}}, "6,442,450,944"),
         ("morris", 10**9, {"a.x": {"low": 0.0, "high": 1.0}, "b.y": {"low": 0, "high": 1}}, "3,000,000,000"),
         ("lhs", 10**8, {"a.x": {"low": 0.0, "high": 1.0}}, "100,000,000"),

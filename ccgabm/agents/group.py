@@ -92,6 +92,11 @@ class CommissioningGroup(mesa.Agent):
         self.emergency_multiplier = levers.emergency
         self.conversion_multiplier = levers.conversion
 
+    def update_forecast(self, months_elapsed: int) -> None:
+        """The mid-year forecast; the levers respond to it."""
+        self.forecast_deficit_share = self.forecast_deficit(months_elapsed)
+        self.set_levers()
+
     def forecast_deficit(self, months_elapsed: int) -> float:
         """Forecast year-end deficit as a share of income (negative: a surplus)."""
         income = sum(v for k, v in self.year_received.items() if k != TRANSFER_IN)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ccgabm.agents.group import CommissioningGroup
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.events import Event
 from ccgabm.params import ASSUMED, param
@@ -79,5 +80,5 @@ class CoCommissioning(Behaviour):
         return {"co_commissioning": group.co_commissioning}
 
     def summary(self, tables, fates) -> dict[str, Any]:
-        return {"groups_co_commissioning_end": int(sum(g.co_commissioning
-                                                       for g in self.model.active_groups))}
+        groups = self.model.agents_by_type[CommissioningGroup]
+        return {"groups_co_commissioning_end": len(groups.select(lambda g: g.co_commissioning))}

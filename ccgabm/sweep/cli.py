@@ -32,7 +32,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="empty the output folder first when it holds a different sweep (default: refuse)",
+        help="empty the output folder first (a folder holding a different sweep is refused without it)",
     )
     parser.add_argument(
         "--force",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -254,7 +255,7 @@ def _check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
                 "store; choose a new --out folder"
             )
         return True
-    again = "pass --overwrite to replace it, or choose a new --out folder"
+    again = "pass --overwrite (overwrite=True) to replace it, or choose a new --out folder"
     try:
         stored = read_manifest(out)
     except FileNotFoundError:
@@ -292,8 +293,11 @@ def _check_runs(
         if not first:
             first = f"{check.path.relative_to(out) if check.path else '?'} {check.reason}"
         name = run_name(*key)
-        (out / "runs" / f"{name}.parquet").unlink(missing_ok=True)
-        (out / "fates" / f"{name}.parquet").unlink(missing_ok=True)
+        for path in (out / "runs" / f"{name}.parquet", out / "fates" / f"{name}.parquet"):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
     for sub, suffix in (("runs", ".parquet"), ("fates", ".parquet"), ("failures", ".json")):
         folder = out / sub
         if not folder.is_dir():
@@ -472,9 +476,6 @@ def run_sweep(
     holds another sweep (unless ``overwrite``, which empties it first) or files that are not
     a sweep's. KeyboardInterrupt propagates; every run finished before it stays on disk.
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
     started = time.perf_counter()
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -518,6 +519,9 @@ def run_sweep(
     if not todo:
         report.elapsed_s = time.perf_counter() - started
         return report
+
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
 
     limit = backend == "dask"
     task_args = [(pid, rep, fn, plan.configs[pid], plan.seeds[pid][rep].seed, limit) for pid, rep in todo]
