@@ -405,3 +405,19 @@ def test_force_lifts_the_limit(specs, tmp_path: Path, monkeypatch, cli_fakes, ca
     assert cli_sweep(_args(s1, tmp_path / "b", force=True)) == 0
     assert "4 completed" in capsys.readouterr().out
     assert estimate_runs(load_spec(s1)) == 4 and MAX_RUNS == 1_000_000
+
+
+def test_a_store_grows_by_replications_but_does_not_shrink(tmp_path: Path) -> None:
+    (tmp_path / "baseline.toml").write_text("")
+    small, more = tmp_path / "small.toml", tmp_path / "more.toml"
+    small.write_text(_spec_text(1, replications=1))
+    more.write_text(_spec_text(1, replications=3))
+    out = tmp_path / "store"
+    first = _sweep(load_spec(small), out)
+    assert first.n_completed == 2
+    grown = _sweep(load_spec(more), out)
+    assert (grown.n_skipped, grown.n_completed) == (2, 4)  # replication 0 kept: same seeds
+    runs, _ = load_results(out)
+    assert len(runs) == 6
+    with pytest.raises(StoreError, match="can grow, not shrink"):
+        _sweep(load_spec(small), out)

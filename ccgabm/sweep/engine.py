@@ -218,7 +218,6 @@ def _stored_digest(manifest: dict[str, Any]) -> str | None:
     try:  # stores written before the digest was recorded: recompute it from the manifest
         return spec_digest(
             manifest["seed"],
-            manifest["replications"],
             manifest.get("common_random_numbers", False),
             list(manifest.get("keep", [])),
             [str(p["config_digest"]) for p in manifest["points"]],
@@ -265,6 +264,11 @@ def _check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
     except StoreError as exc:
         raise StoreError(f"{exc}; {again}") from None
     if _stored_digest(stored) == manifest["spec_digest"]:
+        if int(stored.get("replications", 0)) > int(manifest["replications"]):
+            raise StoreError(
+                f"{out} holds {stored['replications']} replications of this sweep and the spec "
+                f"asks for {manifest['replications']}: a store can grow, not shrink; {again}"
+            )
         return False
     differs = [k for k in _SPEC_FIELDS if _plain(stored.get(k)) != _plain(manifest.get(k))]
     what = ", ".join(differs) if differs else "the base scenario's parameter values"

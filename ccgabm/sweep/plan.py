@@ -4,11 +4,12 @@ Building a plan checks the planned run count against the size limit (``MAX_RUNS`
 every point against ``Config.with_overrides`` before anything runs or is written, so an
 oversized spec, a misspelt axis or an out-of-range value fails fast as a ``SpecError``.
 
-A plan's ``spec_digest`` names the set of runs it describes: the root seed, replications,
-common random numbers, kept outputs and the config digest of every point in order (which
-covers the base scenario's values, ``[fixed]``, the axes and the design). Two specs with the
-same digest plan the same runs, whatever their file names, paths or descriptions; the sweep
-store records it and refuses to mix runs of different digests.
+A plan's ``spec_digest`` names the runs it describes: the root seed, common random numbers,
+kept outputs and the config digest of every point in order (which covers the base scenario's
+values, ``[fixed]``, the axes and the design). Replications are left out: replication k of a
+point has the same seed whatever the total, so a store may grow by more replications. Two
+specs with the same digest plan the same runs, whatever their file names, paths or
+descriptions; the sweep store records it and refuses to mix runs of different digests.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ class Plan:
         """Digest of the runs this plan describes (see the module docstring)."""
         return spec_digest(
             self.spec.seed,
-            self.spec.replications,
             self.spec.common_random_numbers,
             list(self.spec.keep),
             [str(d) for d in self.points["config_digest"]],
@@ -62,13 +62,12 @@ class Plan:
 
 
 def spec_digest(
-    seed: int, replications: int, common_random_numbers: bool, keep: list[str], config_digests: list[str]
+    seed: int, common_random_numbers: bool, keep: list[str], config_digests: list[str]
 ) -> str:
-    """SHA-256 (hex, 16 chars) of what identifies a sweep's runs."""
+    """SHA-256 (hex, 16 chars) of what identifies a sweep's runs (replications aside)."""
     text = json.dumps(
         {
             "seed": int(seed),
-            "replications": int(replications),
             "common_random_numbers": bool(common_random_numbers),
             "keep": sorted(keep),
             "config_digests": list(config_digests),
