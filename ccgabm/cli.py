@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ccgabm.bench import add_bench_arguments
 
     add_bench_arguments(
-        sub.add_parser("bench", help="time a run by phase, peak memory, ratio to per-agent Mesa")
+        sub.add_parser("bench", help="time a run by phase and peak memory (patient-months per second)")
     )
 
     params = sub.add_parser("params", help="print the parameter table (Markdown)")

@@ -1,4 +1,4 @@
-"""Organisations as Mesa agents; patients live in ``ccgabm.population`` as arrays."""
+"""Organisations as Mesa agents; patients live in ``ccgabm.patients`` as arrays."""
 
 from ccgabm.agents.board import CommissioningBoard
 from ccgabm.agents.group import CommissioningGroup
