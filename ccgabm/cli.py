@@ -5,28 +5,42 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
+import warnings
+from typing import NoReturn
 
-from ccgabm.params import ConfigError
+from ccgabm.params import CcgabmError, InputWarning
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``error: <command>: <problem> (see <command> --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ccgabm", description=__doc__)
+    parser = Parser(prog="ccgabm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run one scenario and write its results")
     run.add_argument("config", help="TOML scenario file, e.g. configs/baseline.toml")
-    run.add_argument("--out", required=True, help="output folder")
+    run.add_argument("--out", required=True,
+                     help="output folder (replaced whole; may hold only a previous run's results)")
     run.add_argument("--seed", type=int, help="root seed (default: [run] seed)")
     run.add_argument("--years", type=_positive_int, help="horizon in years (default: [run] years)")
     run.add_argument("--scale", type=float, help="share of each practice's patients simulated")
+    run.add_argument("--force", action="store_true",
+                     help="run even when the estimated memory exceeds what is available")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     from ccgabm.analysis.cli import add_analyze_arguments
@@ -57,37 +71,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _figure(value: object, fmt: str, factor: float = 1.0) -> str:
+    return "n/a" if value is None else format(factor * value, fmt)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ccgabm.config import load_config, run_overrides
-    from ccgabm.outputs import write_run
+    from ccgabm.metrics import UNDEFINED_MARKERS, check_figures
+    from ccgabm.outputs import OutputFolder
     from ccgabm.simulate import run_simulation
+    from ccgabm.world import check_size
 
     cfg = load_config(args.config).with_overrides(run_overrides(args.years, args.scale, args.seed))
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {args.out!r} is a file; an output folder is needed")
-    started = time.perf_counter()
-    result = run_simulation(cfg, progress=not args.no_progress)
-    write_run(result, out)
-    s = result.summary
+    check_size(cfg, force=args.force)  # before the output folder is touched
+    with OutputFolder(args.out) as out:  # checked (and its staging made) before the run
+        started = time.perf_counter()
+        result = run_simulation(cfg, progress=not args.no_progress, force=args.force)
+        out.write(result)
+    s = check_figures(result.summary)
     print(
         f"{s['population_start']:,} patients, {s['years_simulated']} years in "
         f"{time.perf_counter() - started:.1f} s: emergency admissions "
-        f"{s['emergency_admissions_per_1000']:.1f}/1,000/yr, referred "
-        f"{100 * s['share_referred_per_year']:.1f}%/yr, groups at end {s['n_groups_end']}"
+        f"{_figure(s['emergency_admissions_per_1000'], '.1f')}/1,000/yr, referred "
+        f"{_figure(s['share_referred_per_year'], '.1f', 100)}%/yr, groups at end {s['n_groups_end']}"
     )
-    print(f"results written to {out}/ (summary.json, *.parquet, overview.png)")
+    for name, why in s.get("figure_notes", {}).items():
+        if name not in UNDEFINED_MARKERS:
+            print(f"note: {name} is undefined (null in summary.json): {why}", file=sys.stderr)
+    print(f"results written to {out.path}/ (summary.json, *.parquet, overview.png)")
     return 0
 
 
 def cmd_params(args: argparse.Namespace) -> int:
+    from ccgabm.outputs import write_text_file
     from ccgabm.paramdoc import parameter_table_markdown
 
-    text = parameter_table_markdown()
-    if args.out:
-        Path(args.out).write_text(text)
+    if args.out is not None:
+        write_text_file(args.out, parameter_table_markdown(), option="--out")
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(parameter_table_markdown())
     return 0
 
 
@@ -130,12 +152,34 @@ COMMANDS = {
 }
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """An ``InputWarning`` is one ``warning:`` line, shown once however often it is raised."""
+    if issubclass(category, InputWarning):
+        text = " ".join(str(message).split())
+        if text not in _shown_warnings:
+            _shown_warnings.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+_shown_warnings: set[str] = set()
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a bad input (any ``CcgabmError``) is one ``error:`` line and status 2."""
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return COMMANDS[args.command](args)
-    except ConfigError as exc:
+    except CcgabmError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: the run ran out of memory; lower [world] scale or the population "
+              "(the memory check was overridden with --force, or the estimate fell short)",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is kept, nothing half-written", file=sys.stderr)

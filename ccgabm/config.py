@@ -10,15 +10,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ccgabm.params import ASSUMED, ConfigError, build_section, param
 
-__all__ = ["Config", "ConfigError", "load_config", "run_overrides", "SECTIONS", "PARAMETER_OWNER"]
+__all__ = [
+    "Config", "ConfigError", "load_config", "run_overrides", "SECTIONS", "PARAMETER_OWNER",
+    "MAX_PRACTICES", "check_config",
+]
 
+MAX_PRACTICES = 32766
+"""Most practices one run can hold: each patient's practice is stored as a 16-bit integer."""
 
 
 @dataclass(frozen=True)
@@ -333,12 +340,20 @@ class _ConfigMethods:
     @classmethod
     def from_dict(cls, data: dict[str, Any], base_dir: str | Path = ".") -> Config:
         """Build a validated config from nested ``{section: {key: value}}`` data."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(
+                f"a config must be a mapping of sections to parameters, got {type(data).__name__}"
+            )
+        if not isinstance(base_dir, str | os.PathLike):
+            raise ConfigError(f"base_dir must be a folder path, got {type(base_dir).__name__}")
         for name in data:
             if name not in SECTIONS:
                 known = ", ".join(SECTIONS)
                 raise ConfigError(f"[{name}] is not a known section; known sections: {known}")
         sections = {name: build_section(c, name, data.get(name, {})) for name, c in SECTIONS.items()}
-        return cls(**sections, base_dir=str(base_dir))
+        config = cls(**sections, base_dir=str(base_dir))
+        check_config(config)
+        return config
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Nested plain-data form (what a TOML file would hold)."""
@@ -346,8 +361,15 @@ class _ConfigMethods:
 
     def with_overrides(self, overrides: dict[str, Any]) -> Config:
         """A copy with dotted ``section.key`` values replaced (validated like a file)."""
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(
+                "overrides must be a mapping of 'section.key' names to values, "
+                f"got {type(overrides).__name__}"
+            )
         data = self.to_dict()
         for dotted, value in overrides.items():
+            if not isinstance(dotted, str):
+                raise ConfigError(f"override name {dotted!r} is not allowed: use 'section.key'")
             section, _, key = dotted.partition(".")
             if section not in SECTIONS or not key:
                 raise ConfigError(
@@ -391,16 +413,73 @@ def run_overrides(years: int | None = None, scale: float | None = None,
     return {key: value for key, value in given.items() if value is not None}
 
 
+def check_config(cfg: Config) -> None:
+    """Refuse (``ConfigError``) values each allowed alone that together cannot give a run.
+
+    - a synthetic region of more than ``MAX_PRACTICES`` practices
+      (``[region] n_groups x practices_per_group``): a hard limit of the patient arrays;
+    - a ``[region] target_population`` above 0 but below the number of practices: every
+      practice needs at least one patient;
+    - ``[finance] allocation_per_head = 0``: group allocations are shares of the national
+      allocation, which is then zero.
+
+    A run that is possible but too small to define some figure (a percentile, a quintile
+    ratio) is not refused: that figure is reported as null with the reason
+    (``ccgabm.metrics.check_figures``).
+    """
+    reg = cfg.region
+    if cfg.world.kind == "region":
+        n = reg.n_groups * reg.practices_per_group
+        if n > MAX_PRACTICES:
+            raise ConfigError(
+                f"[region] n_groups x practices_per_group = {reg.n_groups} x "
+                f"{reg.practices_per_group} = {n:,} practices is not allowed: a run holds at "
+                f"most {MAX_PRACTICES:,} practices"
+            )
+        if 0 < reg.target_population < n:
+            raise ConfigError(
+                f"[region] target_population = {reg.target_population} is not allowed with "
+                f"{n} practices: must be 0 (keep the sampled list sizes) or at least one "
+                f"patient per practice (>= {n})"
+            )
+    if cfg.finance.allocation_per_head <= 0:
+        raise ConfigError(
+            f"[finance] allocation_per_head = {cfg.finance.allocation_per_head!r} is not allowed: "
+            "must be above 0 (group allocations are shares of the national allocation)"
+        )
+
+
 def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML scenario file."""
+    """Read and validate a TOML scenario file (UTF-8 text)."""
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"a config file path is needed, got {type(path).__name__}")
+    if not str(path).strip():
+        raise ConfigError(f"config file {str(path)!r} is not allowed: name a TOML file")
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a folder; a TOML file is needed")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file in UTF-8 (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}); a config is a TOML text file"
+        ) from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        raise ConfigError(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
     try:
         return Config.from_dict(data, base_dir=path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -13,10 +13,20 @@
   groups present at the start (``start_month == 0``).
 
 Behaviours add their own figures (``Behaviour.summary``), e.g. core stability or the dilemma.
+
+Undefined figures: a figure a run cannot define (a percentile ratio whose 10th percentile is
+0, a quintile ratio with an empty quintile or no admissions in Q1, a mean over nothing) is
+``None``, and ``summary["figure_notes"][name]`` says why; ``figure_notes`` is present only
+when a run has such a figure. ``check_figures`` is the check every summary passes before it is
+written (``summary.json``, a sweep store row): any figure still NaN or infinite becomes
+``None`` with a note, so no written figure is NaN or infinite. In memory, a run with no
+fracture keeps ``first_fracture_month`` as NaN (as do behaviours' "nothing to measure"
+markers); written, it is null with the note "no group fractured".
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,9 +66,98 @@ def group_fates(model: CommissioningModel) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ---- undefined figures -----------------------------------------------------------------------
+NOTES_KEY = "figure_notes"
+# why a figure left as NaN (a "nothing happened" marker) is undefined, when it is written
+_NAN_REASONS = {
+    "first_fracture_month": "no group fractured",
+    "core_stable_share": "no core-stability test was made",
+}
+
+
+UNDEFINED_MARKERS = frozenset(_NAN_REASONS)
+"""Figures whose null only says that nothing happened (e.g. no fracture), not a problem."""
+
+
+def _undefined(notes: dict[str, str], name: str, reason: str) -> None:
+    notes[name] = reason
+    return None
+
+
+def check_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``summary`` safe to write: every NaN or infinite figure becomes ``None``.
+
+    Each such figure gets a reason in ``summary["figure_notes"]`` (kept if the run gave one;
+    nested figures such as ``group_balances`` are named ``outer.inner``). NumPy scalars become
+    Python numbers. Nothing else changes, so a run with only finite figures is written as is.
+    """
+    notes = dict(summary.get(NOTES_KEY) or {})
+    out: dict[str, Any] = {}
+
+    def clean(name: str, value: Any) -> Any:
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            if name not in notes:
+                notes[name] = _NAN_REASONS.get(
+                    name, f"not a finite number ({value}): undefined for this run"
+                )
+            return None
+        return value
+
+    for key, value in summary.items():
+        if key == NOTES_KEY:
+            continue
+        if isinstance(value, dict):
+            out[key] = {k: clean(f"{key}.{k}", v) for k, v in value.items()}
+        else:
+            out[key] = clean(key, value)
+    if notes:
+        out[NOTES_KEY] = {str(k): str(v) for k, v in notes.items()}
+    return out
+
+
 # ---- the summary -----------------------------------------------------------------------------
+def _referral_variation(practices: pd.DataFrame, notes: dict[str, str]) -> float | None:
+    """Mean over years of p90 / p10 of practices' referral rates (practices >= 1,000 patients,
+    or all practices when none is that large); None when a year's p10 is 0 or nothing to rank."""
+    name = "practice_referral_p90_p10"
+    sizable = practices[practices["list_size"] >= 1000]
+    if sizable.empty:
+        sizable = practices
+    if sizable.empty:
+        return _undefined(notes, name, "no practice to rank")
+    rates = sizable["referrals"] / sizable["person_months"].clip(lower=1) * 12000
+    low = rates.groupby(sizable["year"]).apply(lambda r: np.percentile(r, 10))
+    if (low <= 0).any():
+        year = int(low.index[low.to_numpy() <= 0][0])
+        return _undefined(
+            notes, name,
+            f"the 10th percentile of practices' referral rates is 0 in year {year} (lists too "
+            "small to refer in a year; raise [world] scale or the population)",
+        )
+    variation = rates.groupby(sizable["year"]).apply(
+        lambda r: np.percentile(r, 90) / max(np.percentile(r, 10), 1e-9)
+    )
+    return float(variation.mean())
+
+
+def _emergency_gradient(quintile_year: pd.DataFrame, notes: dict[str, str]) -> float | None:
+    """Emergency admission rate of the most deprived quintile over the least deprived."""
+    name = "emergency_gradient_q5_q1"
+    quint = quintile_year.groupby("quintile")[["person_months", "emergency"]].sum()
+    for q in (1, 5):
+        if q not in quint.index or quint.loc[q, "person_months"] <= 0:
+            return _undefined(notes, name, f"deprivation quintile {q} has no patients")
+    if quint.loc[1, "emergency"] <= 0:
+        return _undefined(notes, name, "no emergency admissions in the least deprived quintile (1)")
+    q_rate = quint["emergency"] / quint["person_months"]
+    return float(q_rate.loc[5] / q_rate.loc[1])
+
+
 def headline_figures(tables: dict[str, pd.DataFrame], n_groups_end: int) -> dict[str, Any]:
     """Rates per 1,000 a year, share referred, spend per head, balances and gradients."""
+    notes: dict[str, str] = {}
     monthly = tables["monthly"]
     full_years = monthly.groupby("year").filter(lambda d: len(d) == 12)
     yearly = full_years.groupby("year").agg(
@@ -70,44 +169,57 @@ def headline_figures(tables: dict[str, pd.DataFrame], n_groups_end: int) -> dict
         wait_months_treated=("wait_months_treated", "sum"),
     )
     person_years = yearly["person_months"] / 12.0
-    per_1000 = lambda col: float((1000 * yearly[col] / person_years).mean())  # noqa: E731
+    no_patients = (
+        f"no patients in year {int(yearly.index[(person_years <= 0).to_numpy()][0])}"
+        if (person_years <= 0).any() else "no full year was simulated" if yearly.empty else ""
+    )
+
+    def per_year(name: str, values: pd.Series) -> float | None:
+        if no_patients:
+            return _undefined(notes, name, no_patients)
+        return float(values.mean())
+
+    def per_1000(name: str, col: str) -> float | None:
+        return per_year(name, 1000 * yearly[col] / person_years)
+
     groups = tables["group_year"]
     spend_cols = [c for c in groups.columns if c.startswith("spend_")]
     spend_per_head = groups[spend_cols].sum(axis=1) / groups["population"]
+    spend = float(spend_per_head.mean())
+    if not math.isfinite(spend):  # group-years without patients have no spend per head
+        spend = float(spend_per_head[groups["population"] > 0].mean())
+        if not math.isfinite(spend):
+            spend = _undefined(notes, "spend_per_head", "no group had registered patients")
     last_year = groups[groups["year"] == groups["year"].max()]
-    quint = tables["quintile_year"].groupby("quintile")[["person_months", "emergency"]].sum()
-    q_rate = quint["emergency"] / quint["person_months"]
-    practices = tables["practice_year"]
-    sizable = practices[practices["list_size"] >= 1000]
-    if sizable.empty:
-        sizable = practices
-    rates = sizable["referrals"] / sizable["person_months"].clip(lower=1) * 12000
-    variation = rates.groupby(sizable["year"]).apply(
-        lambda r: np.percentile(r, 90) / max(np.percentile(r, 10), 1e-9)
-    )
-    return {
+    treated = yearly["outpatient"].sum()
+    figures = {
         "years_simulated": int(len(yearly)),
         "population_start": int(monthly["person_months"].iloc[0]),
         "population_end": int(monthly["list_end"].iloc[-1]),
-        "emergency_admissions_per_1000": per_1000("emergency"),
-        "referrals_per_1000": per_1000("referrals"),
-        "elective_admissions_per_1000": float(
-            (1000 * (yearly["day_case"] + yearly["elective_inpatient"]) / person_years).mean()
+        "emergency_admissions_per_1000": per_1000("emergency_admissions_per_1000", "emergency"),
+        "referrals_per_1000": per_1000("referrals_per_1000", "referrals"),
+        "elective_admissions_per_1000": per_year(
+            "elective_admissions_per_1000",
+            1000 * (yearly["day_case"] + yearly["elective_inpatient"]) / person_years,
         ),
-        "deaths_per_1000": per_1000("deaths"),
-        "registrations_per_1000": per_1000("registrations"),
-        "share_referred_per_year": float((yearly["newly_referred"] / person_years).mean()),
-        "mean_wait_months": float(
-            yearly["wait_months_treated"].sum() / max(yearly["outpatient"].sum(), 1)
+        "deaths_per_1000": per_1000("deaths_per_1000", "deaths"),
+        "registrations_per_1000": per_1000("registrations_per_1000", "registrations"),
+        "share_referred_per_year": per_year(
+            "share_referred_per_year", yearly["newly_referred"] / person_years
         ),
+        "mean_wait_months": float(yearly["wait_months_treated"].sum() / max(treated, 1))
+        if treated > 0 else _undefined(notes, "mean_wait_months", "no patient was treated"),
         "waiting_list_end": int(monthly["waiting"].iloc[-1]),
-        "practice_referral_p90_p10": float(variation.mean()),
-        "emergency_gradient_q5_q1": float(q_rate.loc[5] / q_rate.loc[1]),
-        "spend_per_head": float(spend_per_head.mean()),
+        "practice_referral_p90_p10": _referral_variation(tables["practice_year"], notes),
+        "emergency_gradient_q5_q1": _emergency_gradient(tables["quintile_year"], notes),
+        "spend_per_head": spend,
         "group_balances": {str(r.group): float(r.balance) for r in last_year.itertuples()},
         "groups_in_deficit_end": int((last_year["balance"] < 0).sum()),
         "n_groups_end": int(n_groups_end),
     }
+    if notes:
+        figures[NOTES_KEY] = notes
+    return figures
 
 
 def stability_figures(fates: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
@@ -133,10 +245,17 @@ def stability_figures(fates: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> d
 
 
 def budget_per_need_gap(group_year: pd.DataFrame) -> float:
-    """Final-year spread of allocation per need weight across groups (max / min - 1)."""
+    """Final-year spread of allocation per need weight across groups (max / min - 1).
+
+    Groups without need (no patients) are left out; NaN when no group has need and an
+    allocation (``check_figures`` writes it as null, "not a finite number").
+    """
     last = group_year[group_year["year"] == group_year["year"].max()]
+    last = last[last["need_weight"] > 0]
     per_need = last["allocation"] / last["need_weight"].clip(lower=1e-9)
-    return float(per_need.max() / per_need.min() - 1.0) if len(per_need) else float("nan")
+    if not len(per_need) or not per_need.min() > 0:
+        return float("nan")
+    return float(per_need.max() / per_need.min() - 1.0)
 
 
 # ---- figures some findings need --------------------------------------------------------------
@@ -184,10 +303,16 @@ def extra_figures(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, 
 
 def run_summary(model: CommissioningModel, tables: dict[str, pd.DataFrame],
                 fates: pd.DataFrame) -> dict[str, Any]:
-    """The summary of a finished run: headline, stability and every behaviour's figures."""
+    """The summary of a finished run: headline, stability and every behaviour's figures.
+
+    Figures the run cannot define are None with a reason in ``figure_notes`` (module docstring).
+    """
     summary = headline_figures(tables, n_groups_end=len(model.active_groups))
+    notes = summary.pop(NOTES_KEY, {})
     summary.update(stability_figures(fates, tables))
     for behaviour in model.behaviours.values():
         summary.update(behaviour.summary(tables, fates))
     summary.update(seed=model.seed, config_digest=model.cfg.digest())
+    if notes:
+        summary[NOTES_KEY] = notes
     return summary

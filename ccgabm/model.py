@@ -30,14 +30,31 @@ from ccgabm.recorder import Recorder
 from ccgabm.rng import Streams
 from ccgabm.schedule import ScheduledPhase, bind
 from ccgabm.timing import PhaseClock
-from ccgabm.world import build_world
+from ccgabm.world import build_world, check_size
 
 
 class CommissioningModel(mesa.Model):
     """GP practices, hospitals, commissioning groups and the Board over monthly steps."""
 
-    def __init__(self, config: Config, seed: int | None = None) -> None:
+    def __init__(self, config: Config, seed: int | None = None, *, force: bool = False) -> None:
+        """Build the world and organisations of ``config``; ``seed`` (default ``[run] seed``)
+        is an integer 0 <= seed < 2**63. Raises ``ConfigError`` for a config or seed it cannot
+        use, and for a run whose estimated memory exceeds what is available unless ``force``
+        (``ccgabm.world.check_size``)."""
+        if not isinstance(config, Config):
+            raise ConfigError(
+                "config must be a ccgabm.config.Config (from load_config or Config()), "
+                f"got {type(config).__name__}"
+            )
+        if seed is not None:
+            if isinstance(seed, bool | np.bool_) or not isinstance(seed, int | np.integer):
+                raise ConfigError(
+                    f"seed = {seed!r} is not allowed: must be an integer between 0 and 2**63 - 1"
+                )
+            if not 0 <= int(seed) < 2**63:
+                raise ConfigError(f"seed = {seed} is out of range: must be between 0 and 2**63 - 1")
         seed = config.run.seed if seed is None else int(seed)
+        check_size(config, force=force)
         super().__init__(rng=seed)
         self.cfg = config
         self.seed = seed

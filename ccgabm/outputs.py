@@ -1,35 +1,269 @@
-"""Write a run's results: summary.json, Parquet tables and overview.png, all or nothing."""
+"""Write a run's results: summary.json, Parquet tables and overview.png, all or nothing.
+
+An output folder is checked before the run (``OutputFolder``): the name must be usable, its
+parent creatable and writable (a staging folder is created there at once, which proves it),
+and an existing folder may hold only what a run writes (``summary.json``, ``overview.png``,
+``*.parquet`` files), so that replacing it loses nothing else. After the run every file is
+written into the staging folder ``.<name>-partial-<pid>-<random>`` beside the output folder,
+then swapped in whole: the old folder is renamed aside (``.<name>-old-<pid>-<random>``), the
+staging folder renamed into place and the old one deleted. The output folder is therefore
+either untouched or fully replaced. Staging and aside folders left by a process that was
+killed are cleaned up when the next run into the same folder starts (an aside folder is put
+back when a kill came between the two renames).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ccgabm.plots import overview_figure
-from ccgabm.simulate import RunResult
+from ccgabm.params import ConfigError
+
+if TYPE_CHECKING:
+    from ccgabm.simulate import RunResult
+
+__all__ = ["OutputFolder", "write_run", "write_text_file", "run_files_ok"]
+
+_PARTIAL, _OLD = "-partial-", "-old-"
 
 
-def write_run(result: RunResult, out_dir: Path) -> list[Path]:
-    """Write every output to a staging folder, then move each file into ``out_dir``."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-partial-", dir=out_dir.parent))
+def run_files_ok(entry: Path) -> bool:
+    """True for what a run writes into its folder: summary.json, overview.png, *.parquet files."""
+    name = entry.name
+    plain = entry.is_file() and not entry.is_symlink()
+    return plain and (name in ("summary.json", "overview.png") or name.endswith(".parquet"))
+
+
+def _problem(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
     try:
-        summary = {k: (None if isinstance(v, float) and v != v else v)
-                   for k, v in result.summary.items()}  # NaN is not JSON: write null
-        (staging / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
-        for name, table in result.tables.items():
-            table.to_parquet(staging / f"{name}.parquet", index=False)
-        result.group_fates.to_parquet(staging / "group_fates.parquet", index=False)
-        overview_figure(result.tables, result.summary, staging / "overview.png")
-        out_dir.mkdir(exist_ok=True)
-        written = []
-        for path in sorted(staging.iterdir()):
-            os.replace(path, out_dir / path.name)
-            written.append(out_dir / path.name)
-        return written
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+class OutputFolder:
+    """An output folder checked now and written whole later (module docstring).
+
+    ``OutputFolder(path)`` raises ``ConfigError`` (one line, naming ``option`` and the path)
+    when the folder cannot be used; on success the staging folder exists. Use it as a context
+    manager: leaving it without ``write`` (an error, an interrupt) removes the staging folder
+    and any parent folders it created, so nothing is left behind.
+    """
+
+    def __init__(self, path: str | os.PathLike, option: str = "--out") -> None:
+        self.option = option
+        if not isinstance(path, str | os.PathLike):
+            raise ConfigError(f"{option} must be a folder path, got {type(path).__name__}")
+        text = os.fspath(path)
+        if not str(text).strip():
+            raise ConfigError(f"{option} {text!r} is not allowed: name an output folder")
+        if "\0" in str(text):
+            raise ConfigError(f"{option} {text!r} is not allowed: a path cannot hold a NUL byte")
+        self.shown = f"{option} {str(text)!r}"
+        self.path = Path(os.path.realpath(text))
+        cwd = Path.cwd().resolve()
+        if self.path == Path(self.path.anchor) or self.path == cwd or self.path in cwd.parents:
+            raise ConfigError(
+                f"{self.shown} is not allowed: it is the current folder, one holding it or the "
+                "root; name a folder of its own for the results"
+            )
+        self._created: list[Path] = []
+        self.staging: Path | None = None
+        self._clean_stale()
+        self._check_existing()
+        self.staging = self._make_staging()
+
+    # ---- before the run -------------------------------------------------------------------
+    def _check_existing(self) -> None:
+        out = self.path
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{self.shown} is a file; an output folder is needed")
+        if out.is_dir():
+            try:
+                entries = sorted(out.iterdir())
+            except OSError as exc:
+                raise ConfigError(f"{self.shown} cannot be read: {_problem(exc)}") from None
+            foreign = [p for p in entries if not run_files_ok(p)]
+            if foreign:
+                kind = "a folder" if foreign[0].is_dir() else "a file"
+                raise ConfigError(
+                    f"{self.shown} holds {kind} {foreign[0].name!r} that a run does not write; "
+                    "it is replaced whole by the new results, so choose a new or empty folder "
+                    "(or move that entry away)"
+                )
+
+    def _make_staging(self) -> Path:
+        parent = self.path.parent
+        missing = []
+        p = parent
+        while not p.exists():
+            missing.append(p)
+            p = p.parent
+        if not p.is_dir():
+            raise ConfigError(f"{self.shown} cannot be created: {str(p)!r} is a file, not a folder")
+        try:
+            for folder in reversed(missing):
+                folder.mkdir()
+                self._created.append(folder)
+            prefix = f".{self.path.name}{_PARTIAL}{os.getpid()}-"
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        except OSError as exc:
+            self._remove_created()
+            raise ConfigError(
+                f"{self.shown} cannot be written: cannot create a folder in {str(parent)!r} "
+                f"({_problem(exc)})"
+            ) from None
+
+    def _clean_stale(self) -> None:
+        """Remove staging and aside folders of this output left by killed processes."""
+        name = self.path.name
+        try:
+            siblings = sorted(self.path.parent.iterdir())
+        except OSError:
+            return
+        for entry in siblings:
+            for marker in (_PARTIAL, _OLD):
+                head = f".{name}{marker}"
+                if not entry.name.startswith(head):
+                    continue
+                pid_text = entry.name[len(head):].split("-", 1)[0]
+                if pid_text.isdigit() and _pid_alive(int(pid_text)):
+                    continue  # a run into this folder is under way in this or another process
+                if marker == _OLD and not self.path.exists() and entry.is_dir():
+                    try:  # killed between the two renames: put the old results back
+                        os.rename(entry, self.path)
+                        continue
+                    except OSError:
+                        pass
+                _remove(entry)
+
+    def _remove_created(self) -> None:
+        for folder in reversed(self._created):
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._created = []
+
+    # ---- after the run ----------------------------------------------------------------------
+    def discard(self) -> None:
+        """Remove the staging folder and the parent folders created for it."""
+        if self.staging is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self.staging = None
+        self._remove_created()
+
+    def __enter__(self) -> OutputFolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def write(self, result: RunResult) -> list[Path]:
+        """Write every output of ``result`` into the staging folder, then swap it in whole."""
+        from ccgabm.metrics import check_figures
+        from ccgabm.plots import overview_figure
+
+        if self.staging is None:
+            raise RuntimeError("this output folder has already been written or discarded")
+        staging = self.staging
+        summary = check_figures(result.summary)
+        text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+        shown: dict[str, Any] = {k: (float("nan") if v is None else v) for k, v in summary.items()}
+        try:
+            (staging / "summary.json").write_text(text)
+            for name, table in result.tables.items():
+                table.to_parquet(staging / f"{name}.parquet", index=False)
+            result.group_fates.to_parquet(staging / "group_fates.parquet", index=False)
+            overview_figure(result.tables, shown, staging / "overview.png")
+            names = sorted(p.name for p in staging.iterdir())
+            self._swap_in()
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.shown}: writing the results failed ({_problem(exc)}); the folder was "
+                "left as it was"
+            ) from None
+        self._created = []
+        return [self.path / name for name in names]
+
+    def _swap_in(self) -> None:
+        out, staging = self.path, self.staging
+        aside = None
+        if out.exists():
+            self._check_existing()  # still only results: nothing else is lost by the swap
+            aside = out.parent / f".{out.name}{_OLD}{os.getpid()}-{secrets.token_hex(4)}"
+            os.rename(out, aside)
+        try:
+            os.rename(staging, out)
+        except OSError:
+            if aside is not None:
+                os.rename(aside, out)
+            raise
+        self.staging = None
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def write_run(result: RunResult, out_dir: str | os.PathLike) -> list[Path]:
+    """Write every output of ``result`` to ``out_dir`` (replaced whole; ``OutputFolder``)."""
+    with OutputFolder(out_dir) as folder:
+        return folder.write(result)
+
+
+def write_text_file(path: str | os.PathLike, text: str, option: str = "--out") -> Path:
+    """Write ``text`` to the file ``path`` whole (a temporary file renamed into place).
+
+    Raises ``ConfigError`` naming ``option`` when the path is empty, a folder, or its folder
+    cannot be created or written; nothing is left behind then.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(os.fspath(path)).strip():
+        raise ConfigError(f"{option} {path!r} is not allowed: name a file to write")
+    shown = f"{option} {str(os.fspath(path))!r}"
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise ConfigError(f"{shown} is a folder; a file name is needed")
+    created = []
+    p = target.parent
+    while not p.exists():
+        created.append(p)
+        p = p.parent
+    tmp = None
+    try:
+        if not p.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        for folder in reversed(created):
+            folder.mkdir()
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+        return target
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise ConfigError(f"{shown} cannot be written ({_problem(exc)})") from None

@@ -9,8 +9,23 @@ from typing import Any
 ASSUMED = "modelling assumption (no direct source; vary it in sweeps)"
 
 
-class ConfigError(ValueError):
+class CcgabmError(Exception):
+    """Base of every error the package raises for an input it cannot use.
+
+    The message is one line naming the file, key, column or option, the value and what is
+    allowed; the command line prints it as ``error: ...`` and exits with status 2.
+    """
+
+
+class ConfigError(CcgabmError, ValueError):
     """A configuration value, key or file that cannot be used; the message says why."""
+
+
+class InputWarning(UserWarning):
+    """An input was used after an adjustment the message states (e.g. blank values filled).
+
+    The command line prints it as one ``warning: ...`` line.
+    """
 
 
 def param(

@@ -26,9 +26,15 @@ def run_simulation(
     *,
     progress: bool = False,
     check_invariants: bool = False,
+    force: bool = False,
 ) -> RunResult:
-    """Build the model, run every month to the horizon, and summarise."""
-    model = CommissioningModel(config, seed=seed)
+    """Build the model, run every month to the horizon, and summarise.
+
+    Raises ``ConfigError`` before anything is built when ``config`` is not a ``Config``, the
+    seed is not an integer 0 <= seed < 2**63, or the run would need more memory than is
+    available (``force`` overrides that last refusal; ``ccgabm.world.check_size``).
+    """
+    model = CommissioningModel(config, seed=seed, force=force)
     model.run(progress=progress, check_invariants=check_invariants)
     tables = model.datacollector.frames()
     fates = group_fates(model)

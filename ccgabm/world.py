@@ -7,18 +7,135 @@ the statistics of the January 2021 practice table.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ccgabm.config import Config
+from ccgabm.config import MAX_PRACTICES, Config
 from ccgabm.params import ConfigError
-from ccgabm.practice_table import load_practice_table
+from ccgabm.practice_table import IMD_MAX, IMD_MIN, load_practice_table
 from ccgabm.rng import Streams
 
-IMD_MIN, IMD_MAX = 1.0, 90.0
+__all__ = [
+    "World", "SizeEstimate", "build_world", "estimate_size", "check_size", "available_memory",
+    "IMD_MIN", "IMD_MAX",
+]
+
+# Memory of a run, measured (peak resident size of runs from 40 to 8,000 practices and from
+# 0.3 to 100 million patients) and rounded up:
+BYTES_PER_SLOT = 9  # patient arrays: two 16-bit and five 8-bit fields per patient slot
+BYTES_PER_PATIENT = 36  # draws of the starting population (ages, deprivation, conditions)
+BYTES_PER_PRACTICE_PAIR = 24  # trust between practices: practices^2 float32 (float64 drawn)
+BYTES_FIXED = 100 * 2**20  # record tables, organisations, compiled kernels
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """Expected size of a run, from its config alone (nothing allocated)."""
+
+    practices: int
+    patients: int  # expected registered patients at the start (simulated)
+    slots: int  # patient slots: each list plus headroom for growth
+    bytes: int  # expected peak memory of the model
+
+    def describe(self) -> str:
+        return (f"{self.practices:,} practices, ~{self.patients:,} patients in "
+                f"~{self.slots:,} patient slots: about {_gib(self.bytes)}")
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def estimate_size(cfg: Config) -> SizeEstimate:
+    """Practices, patients and peak memory a run of ``cfg`` will need.
+
+    Patients: the target population, or the expected sum of the log-normal list sizes, or the
+    table's lists, times ``[world] scale`` (at least one per practice). Slots: each list plus
+    the larger of ``[world] headroom`` and the growth the population rates imply over the
+    horizon (as ``ccgabm.patients.Population`` sizes them). Memory: slots, start-up draws and
+    the practices x practices trust matrices (``BYTES_PER_*``).
+    """
+    kind, reg, scale = cfg.world.kind, cfg.region, cfg.world.scale
+    mean_size = math.exp(reg.list_size_log_mean + reg.list_size_log_sd**2 / 2)
+    if kind == "region":
+        n = reg.n_groups * reg.practices_per_group
+        total = reg.target_population if reg.target_population > 0 else n * mean_size
+    elif kind == "england":
+        n = cfg.england.n_practices
+        total = n * mean_size
+    else:
+        table = _table(cfg)
+        n, total = len(table), float(table["list_size"].sum())
+    patients = max(total * scale, n)
+    pop = cfg.population
+    growth = 1.0 + pop.birth_rate / 1000 + pop.in_registration_rate / 1000
+    spare = max(cfg.world.headroom, growth**cfg.run.years - 1.0 + 0.05)
+    slots = patients * (1.0 + spare) + 5 * n
+    memory = (BYTES_FIXED + BYTES_PER_SLOT * slots + BYTES_PER_PATIENT * patients
+              + BYTES_PER_PRACTICE_PAIR * float(n) ** 2)
+    return SizeEstimate(practices=int(n), patients=int(patients), slots=int(slots),
+                        bytes=int(memory))
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation now (None when it cannot be read)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or unable to read: fall back to /proc/meminfo
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_size(cfg: Config, force: bool = False) -> SizeEstimate:
+    """Refuse (``ConfigError``) a run that cannot fit, before anything is allocated.
+
+    More than ``MAX_PRACTICES`` practices is always refused. A run whose estimated memory
+    (``estimate_size``) exceeds the memory available now is refused unless ``force``.
+    """
+    size = estimate_size(cfg)
+    what = {
+        "region": "[region] n_groups x practices_per_group",
+        "england": "[england] n_practices",
+        "table": f"[world] table_path = {cfg.world.table_path!r}",
+    }[cfg.world.kind]
+    if size.practices > MAX_PRACTICES:
+        raise ConfigError(
+            f"{what} gives {size.practices:,} practices: a run holds at most {MAX_PRACTICES:,}"
+        )
+    available = available_memory()
+    if not force and available is not None and size.bytes > available:
+        keys = {
+            "region": "[region] target_population or [world] scale",
+            "england": "[england] n_practices or [world] scale",
+            "table": "[world] scale",
+        }[cfg.world.kind]
+        raise ConfigError(
+            f"the run needs {size.describe()}, more than the {_gib(available)} of memory "
+            f"available: lower {keys} (or [run] years, [world] headroom), or force the run "
+            "(ccgabm run --force)"
+        )
+    return size
+
+
+def _table(cfg: Config) -> pd.DataFrame:
+    if not cfg.world.table_path:
+        raise ConfigError(
+            "[world] table_path = '' is not allowed when kind = 'table': name a CSV file"
+        )
+    return load_practice_table(cfg.resolve_path(cfg.world.table_path))
 
 
 @dataclass
@@ -85,11 +202,7 @@ def synthetic_region(cfg: Config, streams: Streams) -> World:
 
 def world_from_table(cfg: Config, streams: Streams) -> World:
     """Every practice of a table; patients sampled at ``scale``; neighbours by postcode area."""
-    if not cfg.world.table_path:
-        raise ConfigError(
-            "[world] table_path = '' is not allowed when kind = 'table': name a CSV file"
-        )
-    df = load_practice_table(cfg.resolve_path(cfg.world.table_path))
+    df = _table(cfg)
     rng = streams.get("world.table")
     if cfg.world.scale < 1.0:
         sampled = rng.binomial(df["list_size"].to_numpy(np.int64), cfg.world.scale)

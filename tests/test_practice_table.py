@@ -6,11 +6,13 @@ import pytest
 
 from ccgabm.config import Config, ConfigError
 from ccgabm.model import CommissioningModel
+from ccgabm.params import InputWarning
 from ccgabm.practice_table import load_practice_table
 
 
 def test_load_shared_table(shared_table):
-    df = load_practice_table(shared_table)
+    with pytest.warns(InputWarning, match="113 blank imd2019_score values .* filled"):
+        df = load_practice_table(shared_table)
     assert len(df) == 6658
     assert df["group"].nunique() == 135
     assert df["list_size"].sum() == pytest.approx(60.6e6, rel=0.01)
@@ -52,5 +54,5 @@ def test_bad_tables_get_clear_errors(tmp_path):
         "practice_code,ccg_code,ons_ccg_code,postcode,registered_patients_2021_01_01,imd2019_score\n"
         "A1,X,E1,NE1 1AA,-5,20\n"
     )
-    with pytest.raises(ConfigError, match="non-negative list size"):
+    with pytest.raises(ConfigError, match="row 1 .practice A1.: -5 is not allowed: must be a whole"):
         load_practice_table(neg)

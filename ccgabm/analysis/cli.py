@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 __all__ = ["add_analyze_arguments", "cli_analyze"]
+
+
+def positive_years(text: str) -> float:
+    """A finite number of years above 0, for ``--years``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of years above 0, got {text!r}")
+    return value
 
 
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -14,7 +26,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("out_dir", type=Path, help="a sweep's output folder")
     parser.add_argument(
         "--years",
-        type=float,
+        type=positive_years,
         nargs="+",
         default=[5, 10],
         help="horizons N for P(fracture within N years) (default 5 10)",

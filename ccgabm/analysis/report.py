@@ -14,6 +14,7 @@ holding an unreadable or mismatched file raises ``AnalysisError`` naming the fil
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from ccgabm.analysis.fracture import fracture_indicators, fracture_probability
 from ccgabm.analysis.plots import plot_heatmaps, plot_survival
 from ccgabm.analysis.sensitivity import sensitivity
 from ccgabm.analysis.survival import group_spells, km_by_strata, survival_at
+from ccgabm.params import CcgabmError
 from ccgabm.sweep.engine import META_COLUMNS
 
 __all__ = ["AnalysisError", "AnalysisResult", "analyze"]
@@ -35,8 +37,8 @@ __all__ = ["AnalysisError", "AnalysisResult", "analyze"]
 _META = set(META_COLUMNS)
 
 
-class AnalysisError(ValueError):
-    """The store cannot be analysed as asked (no sweep, no runs, unknown axis)."""
+class AnalysisError(CcgabmError, ValueError):
+    """The store cannot be analysed as asked (no sweep, no runs, unknown axis, bad argument)."""
 
 
 @dataclass
@@ -71,20 +73,37 @@ def analyze(
     """Analyse the sweep in ``out_dir``; returns the files written (under ``analysis/``)."""
     from ccgabm.sweep.store import StoreError, load_failures, load_results, read_manifest, repair_hint
 
+    if not isinstance(out_dir, str | os.PathLike) or not str(out_dir).strip():
+        raise AnalysisError(f"a sweep's output folder is needed, got {out_dir!r}")
+    try:
+        years = tuple(years)
+    except TypeError:
+        raise AnalysisError(f"years must be a sequence of positive numbers, got {years!r}") from None
+    if not years or any(
+        isinstance(y, bool) or not isinstance(y, int | float) or not math.isfinite(y) or y <= 0
+        for y in years
+    ):
+        raise AnalysisError(f"years must be finite numbers above 0, got {years!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not (
+        0 < confidence < 1
+    ):
+        raise AnalysisError(f"confidence must be a number between 0 and 1, got {confidence!r}")
     out = Path(out_dir)
     try:
         manifest = read_manifest(out)
     except (FileNotFoundError, StoreError) as exc:
         raise AnalysisError(str(exc)) from None
-    names = [a["name"] for a in manifest["axes"]]
+    try:
+        names = [str(a["name"]) for a in manifest["axes"]]
+    except (KeyError, TypeError):
+        raise AnalysisError(f"{out / 'manifest.json'} lists no swept axes; {repair_hint(out)}") from None
     if heatmap_axes is not None:
-        unknown = [a for a in heatmap_axes if a not in names]
-        if unknown or len(set(heatmap_axes)) != 2:
+        ok = isinstance(heatmap_axes, tuple | list) and all(isinstance(a, str) for a in heatmap_axes)
+        unknown = [a for a in heatmap_axes if a not in names] if ok else ["?"]
+        if unknown or len(set(heatmap_axes)) != 2 or len(heatmap_axes) != 2:
             raise AnalysisError(
                 f"heatmap axes must be two distinct swept axes among {names}; got {heatmap_axes}"
             )
-    if not years or any(y <= 0 for y in years):
-        raise AnalysisError(f"years must be positive numbers, got {years!r}")
     try:
         points = pd.read_parquet(out / "points.parquet")
     except (OSError, ValueError, pa.ArrowException) as exc:

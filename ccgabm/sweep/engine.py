@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -337,18 +338,26 @@ def _identity(plan: Plan, pid: int, rep: int, version: str) -> dict[str, Any]:
 def _scalar(key: str, value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
+    if value is None:  # a figure the run could not define: stored as null
+        return float("nan")
     if not isinstance(value, bool | int | float | str):
         raise TypeError(
-            f"summary[{key!r}] must be a number, bool or string (or a dict of them), "
+            f"summary[{key!r}] must be a number, bool, string or None (or a dict of them), "
             f"got {type(value).__name__}"
         )
     return value
 
 
 def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Scalars as they are; a dict of scalars becomes ``outer.inner`` columns."""
+    """Scalars as they are; a dict of scalars becomes ``outer.inner`` columns.
+
+    The summary first passes ``ccgabm.metrics.check_figures``: a NaN or infinite figure
+    becomes null (its reason in a ``figure_notes.<name>`` column), so no row holds an inf.
+    """
+    from ccgabm.metrics import check_figures
+
     out = {}
-    for key, value in summary.items():
+    for key, value in check_figures(summary).items():
         if isinstance(value, dict):
             out.update({f"{key}.{k}": _scalar(f"{key}.{k}", v) for k, v in value.items()})
         else:
@@ -395,6 +404,9 @@ def _store_success(
         package_version=ident["package_version"],
         wall_seconds=float(outcome["wall_seconds"]),
     )
+    infinite = [k for k, v in row.items() if isinstance(v, float) and math.isinf(v)]
+    if infinite:  # parameters and bookkeeping columns: never written as inf
+        raise ValueError(f"run row holds an infinite value in {infinite}")
     atomic_write_parquet(out / "runs" / name, pd.DataFrame([row]), meta=stored_ident)
     (out / "failures" / (run_name(pid, rep) + ".json")).unlink(missing_ok=True)
 

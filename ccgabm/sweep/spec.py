@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ccgabm.params import CcgabmError
+
 __all__ = [
     "MAX_RUNS",
     "SAMPLINGS",
@@ -55,7 +57,7 @@ _TABLES = ("sweep", "axes", "fixed", "outputs")
 Scalar = bool | int | float | str
 
 
-class SpecError(ValueError):
+class SpecError(CcgabmError, ValueError):
     """A sweep specification is malformed; the message names the key and what is allowed."""
 
 

@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ccgabm.params import CcgabmError
 from ccgabm.sweep.seeds import run_seeds
 
 __all__ = [
@@ -82,7 +83,7 @@ _RUN_NAME = re.compile(r"point-(\d+)_rep-(\d+)")
 _ROW_CHECKED = ("point_id", "replication", "seed", "config_digest", "package_version")
 
 
-class StoreError(ValueError):
+class StoreError(CcgabmError, ValueError):
     """A sweep store cannot be used as asked; the message names the folder or file and a fix."""
 
 

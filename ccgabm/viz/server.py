@@ -30,6 +30,18 @@ def assets_cache_dir() -> Path:
     return local if local.is_dir() else Path.home() / ".cache" / "ccgabm" / "solara-cdn"
 
 
+def port_number(text: str) -> int:
+    """A TCP port 0..65535 (0: any free port), for ``--port``."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a port number between 0 and 65535, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number between 0 and 65535, got {text}")
+    return port
+
+
 def add_viz_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``ccgabm viz`` options to a (sub)parser; pair with :func:`cli_viz`."""
     parser.add_argument("config", nargs="?", default=None,
@@ -37,7 +49,7 @@ def add_viz_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         "else every parameter at its default)")
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}: this machine only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                         help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     return parser
 
@@ -59,6 +71,8 @@ def _check_port(host: str, port: int) -> str | None:
         if exc.errno == errno.EADDRINUSE:
             return f"port {port} on {host} is in use (choose another with --port, or 0 for any)"
         return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    except (OverflowError, UnicodeError, ValueError) as exc:
+        return f"cannot listen on {host}:{port}: {exc}"
     return None
 
 
@@ -83,7 +97,7 @@ def prepare_environment(config: Path | None) -> list[str]:
 
 def cli_viz(args: argparse.Namespace) -> int:
     """Run ``ccgabm viz``: 0 stopped normally, 2 bad config or address."""
-    from ccgabm.params import ConfigError
+    from ccgabm.params import CcgabmError
     from ccgabm.viz.model import default_config_path
 
     config = Path(args.config) if args.config else default_config_path()
@@ -92,11 +106,19 @@ def cli_viz(args: argparse.Namespace) -> int:
 
         if config is not None:
             load_config(config)
-    except ConfigError as exc:
+    except CcgabmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     host = args.host
-    port = args.port if args.port else free_port(host)
+    if not isinstance(args.port, int) or isinstance(args.port, bool) or not 0 <= args.port <= 65535:
+        print(f"error: --port {args.port!r} is not allowed: must be a port number between 0 and "
+              "65535", file=sys.stderr)
+        return 2
+    try:
+        port = args.port if args.port else free_port(host)
+    except (OSError, OverflowError, UnicodeError) as exc:
+        print(f"error: --host {host!r}: cannot listen there ({exc})", file=sys.stderr)
+        return 2
     problem = _check_port(host, port)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
