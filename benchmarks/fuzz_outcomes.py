@@ -1,6 +1,6 @@
 """Outcomes of the command line on a fixed catalogue of malformed and extreme inputs.
 
-    .venv/bin/python benchmarks/fuzz_outcomes.py [--workers 2] [--drawn 40] [--seed 20240611]
+    .venv/bin/python benchmarks/fuzz_outcomes.py [--workers 2] [--drawn 30] [--seed 20240611]
                                                  [--only PREFIX ...] [--json FILE] [--list]
 
 Runs every case of ``tests/fuzz_inputs.catalogue()`` (named cases: every command, every input
@@ -61,7 +61,7 @@ def _cell(text: str, limit: int = 400) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2, help="cases run at once (default 2)")
-    parser.add_argument("--drawn", type=int, default=40, help="hypothesis-drawn cases (default 40)")
+    parser.add_argument("--drawn", type=int, default=30, help="hypothesis-drawn cases (default 30)")
     parser.add_argument("--seed", type=int, default=20240611, help="seed of the drawn cases")
     parser.add_argument("--only", nargs="+", help="run only cases whose name starts with these")
     parser.add_argument("--json", type=Path, help="also write every result to this JSON file")

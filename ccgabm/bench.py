@@ -17,7 +17,6 @@ import platform
 import resource
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 PHASES = ("patients", "practices", "groups", "hospitals", "board", "data")
@@ -130,17 +129,23 @@ def cli_bench(args: argparse.Namespace) -> int:
     import numba
 
     from ccgabm.config import load_config, run_overrides
+    from ccgabm.outputs import check_text_target, write_text_file
+    from ccgabm.params import ConfigError
 
     if args.threads is not None:
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ConfigError(f"--threads {args.threads} is not allowed: must be between 1 and "
+                              f"{numba.config.NUMBA_NUM_THREADS} (this machine's threads)")
         numba.set_num_threads(args.threads)
+    if args.json:
+        check_text_target(args.json, "--json")  # before the run, not after it
     overrides = run_overrides(args.years, args.scale, args.seed)
     cfg = load_config(args.config).with_overrides(overrides)
     result: dict[str, Any] = {"config": str(args.config), "scale": cfg.world.scale,
                               "run": time_model_run(cfg), "machine": machine()}
     print(format_report(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text_file(args.json, json.dumps(result, indent=2) + "\n", "--json")
     return 0
 
 

@@ -232,11 +232,11 @@ def write_run(result: RunResult, out_dir: str | os.PathLike) -> list[Path]:
         return folder.write(result)
 
 
-def write_text_file(path: str | os.PathLike, text: str, option: str = "--out") -> Path:
-    """Write ``text`` to the file ``path`` whole (a temporary file renamed into place).
+def check_text_target(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Check, before any work, that a file can be written at ``path``; writes nothing.
 
-    Raises ``ConfigError`` naming ``option`` when the path is empty, a folder, or its folder
-    cannot be created or written; nothing is left behind then.
+    Raises ``ConfigError`` naming ``option`` when the path is empty, a folder, or the nearest
+    existing folder above it is not a writable folder.
     """
     if not isinstance(path, str | os.PathLike) or not str(os.fspath(path)).strip():
         raise ConfigError(f"{option} {path!r} is not allowed: name a file to write")
@@ -244,6 +244,22 @@ def write_text_file(path: str | os.PathLike, text: str, option: str = "--out") -
     target = Path(os.path.realpath(path))
     if target.is_dir():
         raise ConfigError(f"{shown} is a folder; a file name is needed")
+    p = target.parent
+    while not p.exists():
+        p = p.parent
+    if not p.is_dir() or not os.access(p, os.W_OK | os.X_OK):
+        raise ConfigError(f"{shown} cannot be written ({p} is not a writable folder)")
+    return target
+
+
+def write_text_file(path: str | os.PathLike, text: str, option: str = "--out") -> Path:
+    """Write ``text`` to the file ``path`` whole (a temporary file renamed into place).
+
+    Raises ``ConfigError`` naming ``option`` when the path is empty, a folder, or its folder
+    cannot be created or written; nothing is left behind then.
+    """
+    target = check_text_target(path, option)
+    shown = f"{option} {str(os.fspath(path))!r}"
     created = []
     p = target.parent
     while not p.exists():

@@ -1136,7 +1136,8 @@ def cli_arg_cases(draw) -> Case:
         else:
             args = ["viz", "cfg.toml", "--port", port]
         files = files + (("bad.toml", b"[finance]\npace_of_change = 7\n"),)
-        return Case(f"args/{command}", tuple(args), files=files, dirs=dirs, timeout=VIZ_TIMEOUT)
+        return Case(f"args/{command}", tuple(args), files=files, dirs=dirs, timeout=VIZ_TIMEOUT,
+                    must_fail=True)
     return Case(f"args/{command}", tuple(args), files=files, dirs=dirs, outputs=outputs)
 
 

@@ -46,12 +46,13 @@ def run_all(cases: list[fi.Case], store: Path | None = None) -> list[fi.Result]:
 
 def assert_clean(results: list[fi.Result]) -> None:
     bad = [r for r in results if not r.passed]
-    assert not bad, "\n\n".join(
-        f"{r.name}: {r.outcome} (exit {r.returncode}, {r.seconds:.1f} s)\n  input: {r.input}\n"
-        f"  stderr: {r.stderr_first or '(empty)'}\n  finding: {r.detail}\n"
-        f"  stderr tail:\n{r.stderr_tail[-1500:]}"
-        for r in bad
-    )
+    if bad:
+        pytest.fail("\n\n".join(
+            f"{r.name}: {r.outcome} (exit {r.returncode}, {r.seconds:.1f} s)\n  input: {r.input}\n"
+            f"  stderr: {r.stderr_first or '(empty)'}\n  finding: {r.detail}\n"
+            f"  stderr tail:\n{fi.squeeze(r.stderr_tail[-1500:])}"
+            for r in bad
+        ), pytrace=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -192,18 +193,33 @@ def test_refused_values_are_outside_each_declaration():
             assert p.dotted in fi.SPECIAL or fi._fits(p, value), (p.dotted, value)
 
 
-def test_catalogue_is_large_distinct_and_writes_only_in_its_scratch_folder():
+def assert_safe(case: fi.Case) -> None:
+    """Writes stay in the scratch folder (or fail under /proc); no server stays up; few workers."""
+    for flag, value in zip(case.args, case.args[1:], strict=False):
+        if flag in ("--out", "--json", "-o"):
+            assert not value.startswith("/") or value.startswith("/proc/"), (case.name, value)
+        if flag in ("--jobs", "-j"):
+            assert fi._few_workers(value), (case.name, value)
+    if case.args[:1] == ("viz",):
+        assert case.timeout <= fi.VIZ_TIMEOUT, case.name
+
+
+def test_catalogue_is_large_distinct_and_safe():
     cases = fi.catalogue()
     assert len(cases) >= 200
     assert len({c.key for c in cases}) == len(cases)
     assert {c.args[0] for c in cases if c.args} >= {"run", "sweep", "analyze", "params", "schedule",
                                                   "bench", "viz"}
-    for c in cases:
-        for flag, value in zip(c.args, c.args[1:], strict=False):
-            if flag in ("--out", "--json", "-o"):
-                assert not value.startswith("/") or value.startswith("/proc/"), (c.name, value)
-        if c.args[:1] == ("viz",):
-            assert c.must_fail and c.timeout <= fi.VIZ_TIMEOUT, c.name
+    for case in cases:
+        assert_safe(case)
+        if case.args[:1] == ("viz",):
+            assert case.must_fail, case.name
+
+
+@settings(DEFAULT, max_examples=150)
+@given(fi.any_case())
+def test_drawn_cases_are_safe(case):
+    assert_safe(case)
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,25 +227,25 @@ def test_catalogue_is_large_distinct_and_writes_only_in_its_scratch_folder():
 # --------------------------------------------------------------------------------------------
 
 
-@settings(DEFAULT, max_examples=1)
+@settings(DEFAULT, max_examples=2)
 @given(pairs(fi.config_value_cases()))
 def test_fuzz_config_values(cases):
     assert_clean(run_all(cases))
 
 
-@settings(DEFAULT, max_examples=1)
+@settings(DEFAULT, max_examples=2)
 @given(pairs(fi.config_value_cases(refused=True)))
 def test_fuzz_config_refused_values(cases):
     assert_clean(run_all(cases))
 
 
-@settings(DEFAULT, max_examples=1)
+@settings(DEFAULT, max_examples=2)
 @given(st.tuples(fi.config_bytes_cases(), fi.table_cases()))
 def test_fuzz_config_bytes_and_practice_tables(cases):
     assert_clean(run_all(list(cases)))
 
 
-@settings(DEFAULT, max_examples=1)
+@settings(DEFAULT, max_examples=2)
 @given(st.tuples(fi.sweep_spec_cases(), fi.cli_arg_cases()))
 def test_fuzz_sweep_specs_and_arguments(cases):
     assert_clean(run_all(list(cases)))

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 from support import ROOT, small_config
 
-import ccgabm.world
 from ccgabm import cli
+from ccgabm import world as world_module
 from ccgabm.analysis import AnalysisError, analyze
 from ccgabm.config import MAX_PRACTICES, Config, load_config
 from ccgabm.metrics import check_figures
@@ -72,14 +72,14 @@ def strict_json(path: Path) -> dict:
 
 
 # ---- 1. figures never inf, NaN or nonsense -------------------------------------------------
-def test_config_that_cannot_give_a_run_is_refused_with_key_and_reason(tmp_path):
+def test_config_that_cannot_give_a_run_is_refused_with_key_and_reason(tmp_path, capsys):
     out = tmp_path / "out"
     cfg = write(tmp_path / "c.toml", TINY.replace("6000", "5"))
     assert_refused(ccgabm("run", str(cfg), "--out", str(out)),
                    "[region] target_population = 5", "at least one patient per practice")
     cfg = write(tmp_path / "c.toml", TINY + "[finance]\nallocation_per_head = 0.0\n")
-    assert_refused(ccgabm("run", str(cfg), "--out", str(out)),
-                   "[finance] allocation_per_head = 0.0", "above 0")
+    main_refused(capsys, ["run", str(cfg), "--out", str(out)],
+                 "[finance] allocation_per_head = 0.0", "above 0")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
     with pytest.raises(ConfigError, match="at most 32,766 practices"):
         Config().with_overrides({"region.n_groups": 300, "region.practices_per_group": 500})
@@ -163,18 +163,32 @@ def test_sweep_rows_never_hold_inf(tmp_path):
 
 
 # ---- 2. output folders ---------------------------------------------------------------------
-def test_out_checked_before_the_run(tmp_path):
+def main_refused(capsys, argv, *fragments):
+    """``ccgabm.cli.main`` in this process: status 2 and one ``error:`` line on stderr."""
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_out_checked_before_the_run(tmp_path, capsys, monkeypatch):
     cfg = write(tmp_path / "c.toml", TINY)
     assert_refused(ccgabm("run", str(cfg), "--out", "/proc/ccgabm-x"), "--out '/proc/ccgabm-x'",
                    "cannot be written")
     work = tmp_path / "work"
     work.mkdir()
-    assert_refused(ccgabm("run", str(cfg), "--out", "", cwd=work), "--out ''", "name an output folder")
-    assert_refused(ccgabm("run", str(cfg), "--out", ".", cwd=work), "current folder")
+    monkeypatch.chdir(work)
+    main_refused(capsys, ["run", str(cfg), "--out", ""], "--out ''", "name an output folder")
+    main_refused(capsys, ["run", str(cfg), "--out", "."], "current folder")
     assert list(work.iterdir()) == []
-    assert_refused(ccgabm("run", str(cfg), "--out", str(cfg / "x")), "is a file, not a folder")
-    assert_refused(ccgabm("params", "--out", "/proc/ccgabm-x/params.md"), "--out", "cannot be written")
-    assert_refused(ccgabm("params", "--out", ""), "--out ''")
+    main_refused(capsys, ["run", str(cfg), "--out", str(cfg / "x")], "is a file, not a folder")
+    main_refused(capsys, ["run", str(cfg), "--out", str(cfg)], "is a file; an output folder")
+    main_refused(capsys, ["params", "--out", "/proc/ccgabm-x/params.md"], "--out", "cannot be written")
+    main_refused(capsys, ["params", "--out", ""], "--out ''")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "work"]
 
 
 def test_existing_folder_untouched_or_fully_replaced(tmp_path):
@@ -293,7 +307,7 @@ def test_memory_estimate_refuses_before_allocating_and_force_overrides(tmp_path,
     cfg = small_config(**{"run.years": 1})
     size = estimate_size(cfg)
     assert size.practices == 8 and size.patients == 20_000 and size.slots >= 25_000
-    monkeypatch.setattr(ccgabm.world, "available_memory", lambda: 1000)
+    monkeypatch.setattr(world_module, "available_memory", lambda: 1000)
     with pytest.raises(ConfigError, match=r"the run needs 8 practices, ~20,000 patients .* more "
                        r"than the 0.0 GiB of memory available.*--force"):
         CommissioningModel(cfg, seed=1)

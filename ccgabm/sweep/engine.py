@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides, spec_digest
-from ccgabm.sweep.spec import MAX_RUNS, SweepSpec, check_spec_size, load_spec
+from ccgabm.sweep.spec import MAX_RUNS, SpecError, SweepSpec, check_spec_size, load_spec
 from ccgabm.sweep.store import (
     STORE_ENTRIES,
     StoreError,
@@ -494,14 +494,16 @@ def run_sweep(
     """
     started = time.perf_counter()
     if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if not isinstance(jobs, int) or jobs == 0 or jobs < -1:
-        raise ValueError(f"jobs must be a positive int or -1 (all cores), got {jobs!r}")
+        raise SpecError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs == 0 or jobs < -1:
+        raise SpecError(f"jobs must be a positive integer or -1 (all cores), got {jobs!r}")
     if scheduler and backend != "dask":
-        raise ValueError("scheduler is only used with backend='dask'")
+        raise SpecError("scheduler is only used with backend='dask'")
+    if not isinstance(out_dir, str | os.PathLike) or str(out_dir).strip() == "":
+        raise StoreError(f"out_dir must be a folder path, got {out_dir!r}")
     max_runs = None if force else MAX_RUNS
     if not isinstance(spec, SweepSpec):
-        spec = load_spec(spec, max_runs=max_runs)
+        spec = load_spec(spec, max_runs=max_runs)  # SpecError for anything but a spec file
     check_spec_size(spec, max_runs)  # before any seed, point or config is built
     plan = build_plan(spec, load_config, max_runs=max_runs)  # SpecError before anything is written
     fn = run_fn or _default_run_fn()

@@ -164,11 +164,18 @@ def load_spec(path: str | Path, max_runs: int | None = MAX_RUNS) -> SweepSpec:
 
     ``max_runs`` bounds the planned run count before anything is allocated (None: no bound).
     """
+    if not isinstance(path, str | Path):
+        raise SpecError(f"a sweep spec is a path to a TOML file, got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise SpecError(f"sweep spec {str(path)!r} does not exist")
+        raise SpecError(f"sweep spec {str(path)!r} does not exist (or is not a file)")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a UTF-8 text file (byte {exc.start}): a sweep spec is TOML "
+                        "text") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML: {exc}") from None
     try:
