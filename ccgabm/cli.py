@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     except CcgabmError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the file system refuses (too long, no permission, ...)
+        where = f"{str(exc.filename)[:80]}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except MemoryError:
         print("error: the run ran out of memory; lower [world] scale or the population "
               "(the memory check was overridden with --force, or the estimate fell short)",

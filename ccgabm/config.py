@@ -421,7 +421,9 @@ def check_config(cfg: Config) -> None:
     - a ``[region] target_population`` above 0 but below the number of practices: every
       practice needs at least one patient;
     - ``[finance] allocation_per_head = 0``: group allocations are shares of the national
-      allocation, which is then zero.
+      allocation, which is then zero;
+    - every unit cost in ``[costs]`` at 0: need weights (expected costs) are then all zero;
+    - a ``[dilemma]`` decision year outside the run.
 
     A run that is possible but too small to define some figure (a percentile, a quintile
     ratio) is not refused: that figure is reported as null with the reason
@@ -442,6 +444,18 @@ def check_config(cfg: Config) -> None:
                 f"{n} practices: must be 0 (keep the sampled list sizes) or at least one "
                 f"patient per practice (>= {n})"
             )
+    costs = cfg.costs
+    if max(costs.outpatient, costs.day_case, costs.elective_inpatient, costs.non_elective) <= 0:
+        raise ConfigError(
+            "[costs] outpatient, day_case, elective_inpatient and non_elective are all 0: at "
+            "least one must be above 0 (need weights for capitation are expected costs)"
+        )
+    if cfg.dilemma.choice != "none" and cfg.dilemma.decision_year >= cfg.run.years:
+        raise ConfigError(
+            f"[dilemma] decision_year = {cfg.dilemma.decision_year} is not allowed with "
+            f"[run] years = {cfg.run.years}: the decision must fall within the run "
+            f"(0 to {cfg.run.years - 1})"
+        )
     if cfg.finance.allocation_per_head <= 0:
         raise ConfigError(
             f"[finance] allocation_per_head = {cfg.finance.allocation_per_head!r} is not allowed: "
@@ -456,10 +470,13 @@ def load_config(path: str | Path) -> Config:
     if not str(path).strip():
         raise ConfigError(f"config file {str(path)!r} is not allowed: name a TOML file")
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {str(path)!r} is a folder; a TOML file is needed")
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        if path.is_dir():
+            raise ConfigError(f"config file {str(path)!r} is a folder; a TOML file is needed")
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} does not exist")
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise ConfigError(f"config file {str(path)[:80]!r}: {exc.strerror or exc}") from None
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -471,14 +488,23 @@ def load_config(path: str | Path) -> Config:
             f"{path}: not a text file in UTF-8 (byte {raw[exc.start]:#04x} at offset "
             f"{exc.start}); a config is a TOML text file"
         ) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
+    data = parse_toml(text, path, ConfigError)
     try:
         return Config.from_dict(data, base_dir=path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def parse_toml(text: str, path: Path, error: type[Exception]) -> dict[str, Any]:
+    """TOML text as data; ``error`` (one line, naming ``path``) if it is not usable TOML."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise error(f"{path}: not valid TOML: tables or arrays nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise error(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
 
 
 def _one_line(text: str) -> str:

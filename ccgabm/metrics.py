@@ -156,7 +156,12 @@ def _emergency_gradient(quintile_year: pd.DataFrame, notes: dict[str, str]) -> f
 
 
 def headline_figures(tables: dict[str, pd.DataFrame], n_groups_end: int) -> dict[str, Any]:
-    """Rates per 1,000 a year, share referred, spend per head, balances and gradients."""
+    """Rates per 1,000 a year, share referred, spend per head, balances and gradients.
+
+    ``share_referred_per_year`` is the patients newly referred in a financial year per
+    person-year registered (the calibration target "share of patients referred a year"); with
+    turnover of lists it can pass 1 only when nearly every patient is referred.
+    """
     notes: dict[str, str] = {}
     monthly = tables["monthly"]
     full_years = monthly.groupby("year").filter(lambda d: len(d) == 12)

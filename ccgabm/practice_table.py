@@ -73,12 +73,12 @@ def load_practice_table(path: str | Path) -> pd.DataFrame:
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(f"[world] table_path must be a file path, got {type(path).__name__}")
     path = Path(path)
-    where = f"[world] table_path = {str(path)!r}"
-    if path.is_dir():
-        raise ConfigError(f"{where}: is a folder; a practice table CSV file is needed")
-    if not path.is_file():
-        raise ConfigError(f"{where}: file does not exist")
+    where = f"[world] table_path = {str(path)[:80]!r}"
     try:
+        if path.is_dir():
+            raise ConfigError(f"{where}: is a folder; a practice table CSV file is needed")
+        if not path.is_file():
+            raise ConfigError(f"{where}: file does not exist")
         stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     except OSError as exc:

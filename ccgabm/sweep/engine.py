@@ -428,6 +428,20 @@ def _failure_record(outcome: dict[str, Any], ident: dict[str, Any], params: dict
 
 
 @contextlib.contextmanager
+def _check_scheduler(scheduler: str, timeout_s: float = 10.0) -> None:
+    """``StoreError`` unless a dask scheduler answers at ``scheduler`` within ``timeout_s``."""
+    from distributed import Client
+
+    try:
+        with Client(scheduler, timeout=timeout_s):
+            pass
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise StoreError(
+            f"--scheduler {scheduler!r}: no dask scheduler answered within {timeout_s:g} s "
+            f"({' '.join(str(exc).split())[:120]})"
+        ) from None
+
+
 def _dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
@@ -511,9 +525,14 @@ def run_sweep(
 
     out = Path(out_dir)
     manifest = _manifest(plan, version)
+    if backend == "dask" and scheduler:
+        _check_scheduler(scheduler)  # before anything is written
     if _check_store(out, manifest, overwrite):  # StoreError before anything is written
         empty_store(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"--out {str(out)[:80]} cannot be created: {exc.strerror or exc}") from None
     clean_temporaries(out)
     _write_manifest(out, plan, manifest)
 

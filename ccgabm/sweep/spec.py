@@ -18,7 +18,6 @@ command line) lifts it.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,9 @@ __all__ = [
 
 SAMPLINGS = ("grid", "lhs", "sobol", "morris")
 MAX_RUNS = 1_000_000  # runs (points x replications) a sweep may plan without force
+# Memory the plan takes per run (seeds, identities), measured: about 1 GB for a million runs.
+# Even with force, a plan that would not fit in the memory available is refused.
+PLAN_BYTES_PER_RUN = 1024
 KNOWN_OUTPUTS = ("group_fates",)
 _SWEEP_KEYS = {
     "base": "path of the base scenario TOML, relative to the spec file",
@@ -156,6 +158,15 @@ def check_size(
             f"replication{'s' if replications != 1 else ''}), over the limit of {max_runs:,} runs "
             "per sweep; shrink the spec, or pass --force (force=True) to run it anyway"
         )
+    from ccgabm.world import available_memory
+
+    free = available_memory()
+    if free is not None and runs * PLAN_BYTES_PER_RUN > free:
+        raise SpecError(
+            f"[sweep] plans {runs:,} runs ({points:,} points x {replications:,} replications): "
+            f"planning them alone needs about {runs * PLAN_BYTES_PER_RUN / 2**30:,.1f} GiB, more "
+            f"than the {free / 2**30:,.1f} GiB available; shrink the spec"
+        )
     return runs
 
 
@@ -166,18 +177,19 @@ def load_spec(path: str | Path, max_runs: int | None = MAX_RUNS) -> SweepSpec:
     """
     if not isinstance(path, str | Path):
         raise SpecError(f"a sweep spec is a path to a TOML file, got {type(path).__name__}")
+    from ccgabm.config import parse_toml
+
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"sweep spec {str(path)!r} does not exist (or is not a file)")
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        if not path.is_file():
+            raise SpecError(f"sweep spec {str(path)!r} does not exist (or is not a file)")
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"{path}: not a UTF-8 text file (byte {exc.start}): a sweep spec is TOML "
                         "text") from None
     except OSError as exc:
-        raise SpecError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+        raise SpecError(f"sweep spec {str(path)[:80]!r}: {exc.strerror or exc}") from None
+    data = parse_toml(text, path, SpecError)
     try:
         return parse_spec(data, base_dir=path.parent, source=path, max_runs=max_runs)
     except SpecError as exc:
