@@ -421,3 +421,31 @@ def test_a_store_grows_by_replications_but_does_not_shrink(tmp_path: Path) -> No
     assert len(runs) == 6
     with pytest.raises(StoreError, match="can grow, not shrink"):
         _sweep(load_spec(small), out)
+
+
+def test_plans_beyond_memory_are_refused_even_with_force(tmp_path: Path) -> None:
+    (tmp_path / "baseline.toml").write_text("")
+    spec = tmp_path / "vast.toml"
+    spec.write_text(_spec_text(1, replications=10**15))
+    out = tmp_path / "out"
+    with pytest.raises(SpecError, match="planning them alone needs"):
+        _sweep(load_spec(spec, max_runs=None), out, force=True)
+    assert not out.exists()
+
+
+def test_an_unreachable_dask_scheduler_is_refused_before_writing(tmp_path: Path, monkeypatch) -> None:
+    from ccgabm.sweep import engine
+
+    started = time.perf_counter()
+    with pytest.raises(StoreError, match="no dask scheduler answered"):
+        engine._check_scheduler("tcp://127.0.0.1:1", timeout_s=1.0)
+    assert time.perf_counter() - started < 20
+    (tmp_path / "baseline.toml").write_text("")
+    spec = tmp_path / "s.toml"
+    spec.write_text(_spec_text(1, replications=1))
+    out = tmp_path / "out"
+    check = engine._check_scheduler
+    monkeypatch.setattr(engine, "_check_scheduler", lambda address: check(address, 1.0))
+    with pytest.raises(StoreError, match="tcp://127.0.0.1:1"):
+        _sweep(load_spec(spec), out, backend="dask", scheduler="tcp://127.0.0.1:1")
+    assert not out.exists()

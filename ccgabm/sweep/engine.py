@@ -8,17 +8,15 @@ and an interrupted sweep keeps everything that finished.
 Before anything is written: the run count is bounded (``MAX_RUNS`` unless ``force``), every
 point is validated, and the store is checked: a store holding another sweep (another spec
 digest) is refused unless ``overwrite`` empties it. Then staging leftovers are removed, and
-every finished run is checked (``check_run``); runs with unreadable or mismatched files are
+every finished run is checked (``ccgabm.sweep.admission``); runs with unreadable or mismatched files are
 discarded, reported on one warning line, and redone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -30,22 +28,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides, spec_digest
-from ccgabm.sweep.spec import MAX_RUNS, SpecError, SweepSpec, check_spec_size, load_spec
+from ccgabm.sweep.admission import (
+    check_finished_runs,
+    check_store,
+    manifest_for,
+    run_identity_of,
+    write_manifest,
+)
+from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides
+from ccgabm.sweep.spec import (
+    MAX_RUNS,
+    SpecError,
+    SweepSpec,
+    check_plan_memory,
+    check_spec_size,
+    load_spec,
+)
 from ccgabm.sweep.store import (
-    STORE_ENTRIES,
     StoreError,
-    atomic_write_json,
     atomic_write_parquet,
-    check_runs,
     clean_temporaries,
     empty_store,
     format_exception,
-    is_temporary,
     package_version,
-    parse_run_name,
-    read_manifest,
-    run_identity,
     run_name,
     write_failure,
 )
@@ -159,182 +164,6 @@ def _default_run_fn() -> RunFn:
     return run_simulation
 
 
-def _manifest(plan: Plan, version: str) -> dict[str, Any]:
-    spec = plan.spec
-    axes = []
-    for a in spec.axes:
-        axes.append(
-            {"name": a.name, "values": list(a.values)}
-            if a.values is not None
-            else {"name": a.name, "low": a.low, "high": a.high}
-        )
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return {
-        "format": 2,
-        "spec_digest": plan.spec_digest,
-        "spec_path": str(spec.source) if spec.source else None,
-        "spec": spec.raw,
-        "base": str(spec.base),
-        "description": spec.description,
-        "sampling": spec.sampling,
-        "samples": spec.samples,
-        "num_levels": spec.num_levels,
-        "seed": spec.seed,
-        "replications": spec.replications,
-        "common_random_numbers": spec.common_random_numbers,
-        "axes": axes,
-        "fixed": spec.fixed,
-        "keep": list(spec.keep),
-        "n_points": len(plan.points),
-        "n_runs": plan.n_runs,
-        "package_version": version,
-        "written": now,
-        "points": plan.points.to_dict(orient="records"),
-    }
-
-
-def _write_manifest(out: Path, plan: Plan, manifest: dict[str, Any]) -> None:
-    atomic_write_json(out / "manifest.json", manifest)
-    atomic_write_parquet(out / "points.parquet", plan.points)
-
-
-# manifest fields compared to say how a refused spec differs from the stored one
-_SPEC_FIELDS = (
-    "base",
-    "seed",
-    "replications",
-    "sampling",
-    "samples",
-    "num_levels",
-    "common_random_numbers",
-    "axes",
-    "fixed",
-    "keep",
-)
-
-
-def _stored_digest(manifest: dict[str, Any]) -> str | None:
-    if manifest.get("spec_digest"):
-        return str(manifest["spec_digest"])
-    try:  # stores written before the digest was recorded: recompute it from the manifest
-        return spec_digest(
-            manifest["seed"],
-            manifest.get("common_random_numbers", False),
-            list(manifest.get("keep", [])),
-            [str(p["config_digest"]) for p in manifest["points"]],
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
-
-
-def _json_default(obj: Any) -> Any:
-    return obj.item() if hasattr(obj, "item") else str(obj)
-
-
-def _check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
-    """Refuse (``StoreError``) a store this sweep may not write into; writes nothing.
-
-    Returns True when the store must be emptied first (``overwrite`` of a non-empty store).
-    """
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"--out {out} is a file; a sweep needs a folder")
-    if not out.is_dir():
-        return False
-    entries = [p.name for p in out.iterdir() if not is_temporary(p.name)]
-    if not entries:
-        return False
-    if overwrite:
-        foreign = [n for n in sorted(entries) if n not in STORE_ENTRIES]
-        if foreign:
-            raise StoreError(
-                f"refusing to empty {out}: it holds {foreign[0]!r}, which is not part of a sweep "
-                "store; choose a new --out folder"
-            )
-        return True
-    again = "pass --overwrite (overwrite=True) to replace it, or choose a new --out folder"
-    try:
-        stored = read_manifest(out)
-    except FileNotFoundError:
-        if any(n not in STORE_ENTRIES for n in entries):
-            again = "choose a new --out folder"
-        raise StoreError(f"{out} is not empty and holds no sweep (no manifest.json); {again}") from None
-    except StoreError as exc:
-        raise StoreError(f"{exc}; {again}") from None
-    if _stored_digest(stored) == manifest["spec_digest"]:
-        if int(stored.get("replications", 0)) > int(manifest["replications"]):
-            raise StoreError(
-                f"{out} holds {stored['replications']} replications of this sweep and the spec "
-                f"asks for {manifest['replications']}: a store can grow, not shrink; {again}"
-            )
-        return False
-    differs = [k for k in _SPEC_FIELDS if _plain(stored.get(k)) != _plain(manifest.get(k))]
-    what = ", ".join(differs) if differs else "the base scenario's parameter values"
-    raise StoreError(
-        f"{out} holds a different sweep (spec digest {_stored_digest(stored)}, this spec "
-        f"{manifest['spec_digest']}; differs in: {what}); {again}"
-    )
-
-
-def _check_runs(
-    out: Path, idents: dict[tuple[int, int], dict[str, Any]]
-) -> tuple[set[tuple[int, int]], int, str]:
-    """Check every run; delete the files of bad runs and of runs not in the plan.
-
-    Returns the runs that are done, how many were discarded and the first problem.
-    """
-    done: set[tuple[int, int]] = set()
-    first = ""
-    n = 0
-    for key, check in check_runs(out, idents).items():
-        if check.done:
-            done.add(key)
-        if not check.bad:
-            continue
-        n += 1
-        if not first:
-            first = f"{check.path.relative_to(out) if check.path else '?'} {check.reason}"
-        name = run_name(*key)
-        for path in (out / "runs" / f"{name}.parquet", out / "fates" / f"{name}.parquet"):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-    for sub, suffix in (("runs", ".parquet"), ("fates", ".parquet"), ("failures", ".json")):
-        folder = out / sub
-        if not folder.is_dir():
-            continue
-        for path in folder.glob(f"point-*_rep-*{suffix}"):
-            key = parse_run_name(path.name.removesuffix(suffix))
-            if key is not None and key in idents:
-                if sub == "failures" and not _readable_json(path):
-                    path.unlink(missing_ok=True)
-                continue
-            path.unlink(missing_ok=True)
-            if sub == "runs":
-                n += 1
-                first = first or f"{path.relative_to(out)} is not a run of this sweep"
-    return done, n, first
-
-
-def _readable_json(path: Path) -> bool:
-    try:
-        json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return True
-
-
-def _identity(plan: Plan, pid: int, rep: int, version: str) -> dict[str, Any]:
-    seed = plan.seeds[pid][rep]
-    return run_identity(
-        pid, rep, plan.digest(pid), version, seed.seed, seed.entropy, seed.spawn_key_text, plan.spec.keep
-    )
-
-
 def _scalar(key: str, value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
@@ -427,7 +256,6 @@ def _failure_record(outcome: dict[str, Any], ident: dict[str, Any], params: dict
     }
 
 
-@contextlib.contextmanager
 def _check_scheduler(scheduler: str, timeout_s: float = 10.0) -> None:
     """``StoreError`` unless a dask scheduler answers at ``scheduler`` within ``timeout_s``."""
     from distributed import Client
@@ -442,6 +270,7 @@ def _check_scheduler(scheduler: str, timeout_s: float = 10.0) -> None:
         ) from None
 
 
+@contextlib.contextmanager
 def _dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
@@ -519,30 +348,31 @@ def run_sweep(
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec, max_runs=max_runs)  # SpecError for anything but a spec file
     check_spec_size(spec, max_runs)  # before any seed, point or config is built
+    check_plan_memory(spec)  # even with force
     plan = build_plan(spec, load_config, max_runs=max_runs)  # SpecError before anything is written
     fn = run_fn or _default_run_fn()
     version = package_version()
 
     out = Path(out_dir)
-    manifest = _manifest(plan, version)
+    manifest = manifest_for(plan, version)
     if backend == "dask" and scheduler:
         _check_scheduler(scheduler)  # before anything is written
-    if _check_store(out, manifest, overwrite):  # StoreError before anything is written
+    if check_store(out, manifest, overwrite):  # StoreError before anything is written
         empty_store(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"--out {str(out)[:80]} cannot be created: {exc.strerror or exc}") from None
     clean_temporaries(out)
-    _write_manifest(out, plan, manifest)
+    write_manifest(out, plan, manifest)
 
     params = point_overrides(plan.points, spec.axis_names)
     idents = {
-        (pid, rep): _identity(plan, pid, rep, version)
+        (pid, rep): run_identity_of(plan, pid, rep, version)
         for pid in range(len(plan.configs))
         for rep in range(spec.replications)
     }
-    done, n_bad, first_bad = _check_runs(out, idents)
+    done, n_bad, first_bad = check_finished_runs(out, idents)
     if n_bad:
         print(
             f"warning: discarded the files of {n_bad} run(s) in {out} that were unreadable or did "

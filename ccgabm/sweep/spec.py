@@ -158,16 +158,22 @@ def check_size(
             f"replication{'s' if replications != 1 else ''}), over the limit of {max_runs:,} runs "
             "per sweep; shrink the spec, or pass --force (force=True) to run it anyway"
         )
+    return runs
+
+
+def check_plan_memory(spec: SweepSpec) -> None:
+    """``SpecError`` when planning the spec's runs alone would not fit in the memory available
+    (checked even when the run-count limit is lifted)."""
     from ccgabm.world import available_memory
 
+    runs = estimate_runs(spec)
     free = available_memory()
     if free is not None and runs * PLAN_BYTES_PER_RUN > free:
         raise SpecError(
-            f"[sweep] plans {runs:,} runs ({points:,} points x {replications:,} replications): "
-            f"planning them alone needs about {runs * PLAN_BYTES_PER_RUN / 2**30:,.1f} GiB, more "
-            f"than the {free / 2**30:,.1f} GiB available; shrink the spec"
+            f"[sweep] plans {runs:,} runs: planning them alone needs about "
+            f"{runs * PLAN_BYTES_PER_RUN / 2**30:,.1f} GiB, more than the "
+            f"{free / 2**30:,.1f} GiB available; shrink the spec"
         )
-    return runs
 
 
 def load_spec(path: str | Path, max_runs: int | None = MAX_RUNS) -> SweepSpec:

@@ -1,0 +1,211 @@
+"""What a sweep store holds, and whether a sweep may write into it.
+
+- The manifest (``manifest.json`` and ``points.parquet``) records the spec, its points, seeds
+  and ``spec_digest`` (``ccgabm.sweep.plan``).
+- ``check_store``, on every start, refuses a store that holds another sweep (another spec
+  digest, or more replications than asked for: a store grows, it does not shrink) unless
+  ``overwrite`` empties it, and a non-empty folder that holds no sweep.
+- ``check_finished_runs`` counts a run as done only when all its files are intact and its own
+  (``ccgabm.sweep.store.check_runs``), and deletes the files of other runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ccgabm.sweep.plan import Plan, spec_digest
+from ccgabm.sweep.store import (
+    STORE_ENTRIES,
+    StoreError,
+    atomic_write_json,
+    atomic_write_parquet,
+    check_runs,
+    is_temporary,
+    parse_run_name,
+    read_manifest,
+    run_identity,
+    run_name,
+)
+
+__all__ = ["check_finished_runs", "check_store", "manifest_for", "run_identity_of", "stored_digest",
+           "write_manifest"]
+
+
+def manifest_for(plan: Plan, version: str) -> dict[str, Any]:
+    spec = plan.spec
+    axes = []
+    for a in spec.axes:
+        axes.append(
+            {"name": a.name, "values": list(a.values)}
+            if a.values is not None
+            else {"name": a.name, "low": a.low, "high": a.high}
+        )
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return {
+        "format": 2,
+        "spec_digest": plan.spec_digest,
+        "spec_path": str(spec.source) if spec.source else None,
+        "spec": spec.raw,
+        "base": str(spec.base),
+        "description": spec.description,
+        "sampling": spec.sampling,
+        "samples": spec.samples,
+        "num_levels": spec.num_levels,
+        "seed": spec.seed,
+        "replications": spec.replications,
+        "common_random_numbers": spec.common_random_numbers,
+        "axes": axes,
+        "fixed": spec.fixed,
+        "keep": list(spec.keep),
+        "n_points": len(plan.points),
+        "n_runs": plan.n_runs,
+        "package_version": version,
+        "written": now,
+        "points": plan.points.to_dict(orient="records"),
+    }
+
+
+def write_manifest(out: Path, plan: Plan, manifest: dict[str, Any]) -> None:
+    atomic_write_json(out / "manifest.json", manifest)
+    atomic_write_parquet(out / "points.parquet", plan.points)
+
+
+# manifest fields compared to say how a refused spec differs from the stored one
+_SPEC_FIELDS = (
+    "base",
+    "seed",
+    "replications",
+    "sampling",
+    "samples",
+    "num_levels",
+    "common_random_numbers",
+    "axes",
+    "fixed",
+    "keep",
+)
+
+
+def stored_digest(manifest: dict[str, Any]) -> str | None:
+    if manifest.get("spec_digest"):
+        return str(manifest["spec_digest"])
+    try:  # stores written before the digest was recorded: recompute it from the manifest
+        return spec_digest(
+            manifest["seed"],
+            manifest.get("common_random_numbers", False),
+            list(manifest.get("keep", [])),
+            [str(p["config_digest"]) for p in manifest["points"]],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    return obj.item() if hasattr(obj, "item") else str(obj)
+
+
+def check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
+    """Refuse (``StoreError``) a store this sweep may not write into; writes nothing.
+
+    Returns True when the store must be emptied first (``overwrite`` of a non-empty store).
+    """
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"--out {out} is a file; a sweep needs a folder")
+    if not out.is_dir():
+        return False
+    entries = [p.name for p in out.iterdir() if not is_temporary(p.name)]
+    if not entries:
+        return False
+    if overwrite:
+        foreign = [n for n in sorted(entries) if n not in STORE_ENTRIES]
+        if foreign:
+            raise StoreError(
+                f"refusing to empty {out}: it holds {foreign[0]!r}, which is not part of a sweep "
+                "store; choose a new --out folder"
+            )
+        return True
+    again = "pass --overwrite (overwrite=True) to replace it, or choose a new --out folder"
+    try:
+        stored = read_manifest(out)
+    except FileNotFoundError:
+        if any(n not in STORE_ENTRIES for n in entries):
+            again = "choose a new --out folder"
+        raise StoreError(f"{out} is not empty and holds no sweep (no manifest.json); {again}") from None
+    except StoreError as exc:
+        raise StoreError(f"{exc}; {again}") from None
+    if stored_digest(stored) == manifest["spec_digest"]:
+        if int(stored.get("replications", 0)) > int(manifest["replications"]):
+            raise StoreError(
+                f"{out} holds {stored['replications']} replications of this sweep and the spec "
+                f"asks for {manifest['replications']}: a store can grow, not shrink; {again}"
+            )
+        return False
+    differs = [k for k in _SPEC_FIELDS if _plain(stored.get(k)) != _plain(manifest.get(k))]
+    what = ", ".join(differs) if differs else "the base scenario's parameter values"
+    raise StoreError(
+        f"{out} holds a different sweep (spec digest {stored_digest(stored)}, this spec "
+        f"{manifest['spec_digest']}; differs in: {what}); {again}"
+    )
+
+
+def check_finished_runs(
+    out: Path, idents: dict[tuple[int, int], dict[str, Any]]
+) -> tuple[set[tuple[int, int]], int, str]:
+    """Check every run; delete the files of bad runs and of runs not in the plan.
+
+    Returns the runs that are done, how many were discarded and the first problem.
+    """
+    done: set[tuple[int, int]] = set()
+    first = ""
+    n = 0
+    for key, check in check_runs(out, idents).items():
+        if check.done:
+            done.add(key)
+        if not check.bad:
+            continue
+        n += 1
+        if not first:
+            first = f"{check.path.relative_to(out) if check.path else '?'} {check.reason}"
+        name = run_name(*key)
+        for path in (out / "runs" / f"{name}.parquet", out / "fates" / f"{name}.parquet"):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+    for sub, suffix in (("runs", ".parquet"), ("fates", ".parquet"), ("failures", ".json")):
+        folder = out / sub
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(f"point-*_rep-*{suffix}"):
+            key = parse_run_name(path.name.removesuffix(suffix))
+            if key is not None and key in idents:
+                if sub == "failures" and not _readable_json(path):
+                    path.unlink(missing_ok=True)
+                continue
+            path.unlink(missing_ok=True)
+            if sub == "runs":
+                n += 1
+                first = first or f"{path.relative_to(out)} is not a run of this sweep"
+    return done, n, first
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
+def run_identity_of(plan: Plan, pid: int, rep: int, version: str) -> dict[str, Any]:
+    seed = plan.seeds[pid][rep]
+    return run_identity(
+        pid, rep, plan.digest(pid), version, seed.seed, seed.entropy, seed.spawn_key_text, plan.spec.keep
+    )
