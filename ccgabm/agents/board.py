@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ccgabm.config import FinanceSection
-
 if TYPE_CHECKING:
     from ccgabm.agents.group import CommissioningGroup
+    from ccgabm.config import FinanceSection
 
 
 class CommissioningBoard(mesa.Agent):

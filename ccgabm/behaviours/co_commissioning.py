@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ccgabm.agents.group import CommissioningGroup
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.events import Event
 from ccgabm.params import ASSUMED, param
@@ -80,5 +79,7 @@ class CoCommissioning(Behaviour):
         return {"co_commissioning": group.co_commissioning}
 
     def summary(self, tables, fates) -> dict[str, Any]:
+        from ccgabm.agents.group import CommissioningGroup
+
         groups = self.model.agents_by_type[CommissioningGroup]
         return {"groups_co_commissioning_end": len(groups.select(lambda g: g.co_commissioning))}

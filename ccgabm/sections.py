@@ -1,0 +1,281 @@
+"""The core's parameters: one frozen dataclass per config section, every default with its source.
+
+These are the parameters of the core (worlds, patients, hospitals, costs, the Board's
+finance and rules). Behaviours declare theirs in their own modules (``ccgabm.behaviours``);
+``ccgabm.config`` merges both into the sections a scenario file names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ccgabm.params import ASSUMED, param
+
+__all__ = ["CORE_SECTIONS"]
+
+
+@dataclass(frozen=True)
+class RunSection:
+    years: int = param(
+        10, lo=1, hi=50, unit="years",
+        source="user choice: a decade of commissioning (2013-2022 as a reference)",
+    )
+    seed: int = param(1, lo=0, hi=2**63 - 1, source="arbitrary root seed of all random streams")
+
+
+@dataclass(frozen=True)
+class WorldSection:
+    kind: str = param(
+        "region",
+        choices=("region", "table", "england"),
+        source="user choice",
+        doc="synthetic region, a practice table file, or a synthetic England",
+    )
+    table_path: str = param(
+        "", source="NHS Digital practice list sizes + OHID IMD 2019 (file format of shared data)",
+        doc="practice table CSV for kind='table' (relative to the config file)",
+    )
+    scale: float = param(
+        1.0, lo=1e-5, hi=1.0, source="user choice: share of patients simulated per practice",
+        doc="every practice kept; list sizes multiplied by this (patients sampled)",
+    )
+    headroom: float = param(
+        0.25, lo=0.0, hi=3.0, source=ASSUMED,
+        doc="spare patient slots per practice for list growth, as a share of the list",
+    )
+
+
+@dataclass(frozen=True)
+class RegionSection:
+    n_groups: int = param(3, lo=1, hi=300, source=ASSUMED + ": a small region of 3 groups")
+    practices_per_group: int = param(
+        13, lo=1, hi=500, source=ASSUMED + ": ~40 practices with the default 3 groups",
+    )
+    target_population: int = param(
+        300_000, lo=0, hi=100_000_000,
+        source=ASSUMED + ": ~300,000 patients (a small CCG area); 0 keeps the sampled list sizes",
+    )
+    list_size_log_mean: float = param(
+        8.90, lo=4.0, hi=12.0, unit="log persons",
+        source="NHS Digital, Patients Registered at a GP Practice, Jan 2021 (log-normal fit)",
+    )
+    list_size_log_sd: float = param(
+        0.79, lo=0.0, hi=2.0, source="NHS Digital, Patients Registered at a GP Practice, Jan 2021",
+    )
+    imd_mean: float = param(
+        23.4, lo=1.0, hi=80.0, unit="IMD score", source="OHID Fingertips indicator 93553",
+    )
+    imd_sd_within_group: float = param(
+        8.0, lo=0.0, hi=30.0, unit="IMD score",
+        source="OHID Fingertips 93553: practice SD 11.6 overall, less within a CCG (assumed 8)",
+    )
+    deprivation_gap: float = param(
+        15.0, lo=0.0, hi=60.0, unit="IMD score",
+        source="OHID Fingertips 93553: CCG mean IMD spans ~10-45 across England",
+        doc="mean IMD of the most deprived group minus that of the least deprived",
+    )
+    n_hospitals: int = param(2, lo=1, hi=50, source=ASSUMED)
+
+
+@dataclass(frozen=True)
+class EnglandSection:
+    n_practices: int = param(6658, lo=1, hi=20000, source="NHS Digital, Jan 2021 (6,658 practices)")
+    n_groups: int = param(135, lo=1, hi=500, source="NHS Digital, Jan 2021 (135 CCGs)")
+    imd_sd: float = param(11.6, lo=0.0, hi=40.0, source="OHID Fingertips indicator 93553")
+    corr_log_list_imd: float = param(
+        -0.21, lo=-0.99, hi=0.99, source="NHS Digital Jan 2021 x OHID 93553 (computed)",
+    )
+    practices_per_hospital: int = param(
+        50, lo=1, hi=10000, source="~130 acute trusts for ~6,700 practices (NHS Digital)",
+    )
+
+
+@dataclass(frozen=True)
+class PopulationSection:
+    birth_rate: float = param(
+        11.4, lo=0.0, hi=50.0, unit="per 1,000 a year",
+        source="ONS Births in England and Wales 2019 (640k births / 56m)",
+    )
+    in_registration_rate: float = param(
+        8.4, lo=0.0, hi=100.0, unit="per 1,000 a year",
+        source="derived: lists grew 56.0m->61.7m 2013-22 (1.08%/yr, NHS Digital via GPonline) "
+        "net of births and deaths",
+    )
+    mortality_log_intercept: float = param(
+        -10.65, lo=-20.0, hi=0.0, source="Gompertz fit to ONS National life tables 2017-2019",
+    )
+    mortality_log_slope: float = param(
+        0.095, lo=0.0, hi=0.3, unit="per year of age", source="ONS National life tables 2017-2019",
+    )
+    mortality_hr_per_ltc: float = param(
+        1.3, lo=1.0, hi=3.0, source="Barnett et al., Lancet 2012 (multimorbidity and mortality)",
+    )
+    ltc_rate_at_30: float = param(
+        0.53, lo=0.0, hi=5.0, unit="conditions",
+        source="Barnett et al., Lancet 2012: ~10% multimorbid at 30, ~65% at 65-84",
+    )
+    ltc_growth_per_year: float = param(
+        0.033, lo=0.0, hi=0.2, unit="per year of age", source="Barnett et al., Lancet 2012",
+    )
+    ltc_deprivation_years_earlier: float = param(
+        12.0, lo=0.0, hi=30.0, unit="years",
+        source="Barnett et al., Lancet 2012: onset 10-15 years earlier in the most deprived",
+    )
+    patient_imd_sd: float = param(
+        10.3, lo=0.0, hi=40.0, unit="IMD score",
+        source="IMD 2019 LSOA score SD ~15.5 (MHCLG) minus practice-level SD 11.6 in quadrature",
+    )
+
+
+@dataclass(frozen=True)
+class ReferralSection:
+    need_rate: float = param(
+        0.022, lo=0.0, hi=1.0, unit="per patient-month at age 40, no LTC",
+        source="calibrated to 14.8% of patients referred a year (O'Sullivan et al., BJGP 2005)",
+    )
+    need_age_slope: float = param(
+        0.012, lo=0.0, hi=0.1, unit="per year of age",
+        source="Hippisley-Cox et al., QResearch referral rates by age (rise with age)",
+    )
+    need_rr_per_ltc: float = param(
+        1.25, lo=1.0, hi=3.0, source="O'Sullivan et al., BJGP 2005 (morbidity drives referral)",
+    )
+    refer_probability: float = param(
+        0.40, lo=0.0, hi=1.0,
+        source="calibrated with need_rate to O'Sullivan et al., BJGP 2005 (median 14.8%)",
+    )
+    practice_variation_sd: float = param(
+        0.357, lo=0.0, hi=1.5, unit="log scale",
+        source="Fertig et al., BMJ 1993: ~2.5-fold p90/p10 between practices (ln 2.5 / 2.56)",
+    )
+
+
+@dataclass(frozen=True)
+class EmergencySection:
+    base_rate: float = param(
+        0.0033, lo=0.0, hi=1.0, unit="per patient-month at age 40, no LTC, mean IMD",
+        source="calibrated to 98 admissions per 1,000 a year (NAO 2013)",
+    )
+    age_slope: float = param(
+        0.028, lo=0.0, hi=0.2, unit="per year of age",
+        source="HES 2012/13 emergency admissions by age (rate ~5x higher at 85 than at 40)",
+    )
+    rr_per_ltc: float = param(
+        1.35, lo=1.0, hi=3.0, source="Payne et al., CMAJ 2013 (multimorbidity and admissions)",
+    )
+    deprivation_log_rr_per_10_imd: float = param(
+        0.14, lo=0.0, hi=1.0,
+        source="calibrated to ~2x most vs least deprived quintile (Blunt 2013; Pereira Gray 2017)",
+    )
+    waiting_rr: float = param(
+        1.15, lo=1.0, hi=3.0, source=ASSUMED + "; unmet need while waiting raises emergency risk",
+    )
+
+
+@dataclass(frozen=True)
+class HospitalSection:
+    capacity_ratio: float = param(
+        1.0, lo=0.1, hi=5.0,
+        source=ASSUMED + ": first outpatient capacity per month / expected referrals",
+    )
+    elective_conversion: float = param(
+        0.25, lo=0.0, hi=1.0,
+        source="NHS England RTT statistics: ~1 in 4 referral pathways end in admission",
+    )
+    inpatient_share: float = param(
+        0.2, lo=0.0, hi=1.0, source="HES 2016/17: ~80% of elective admissions are day cases",
+    )
+
+
+@dataclass(frozen=True)
+class CostSection:
+    elective_inpatient: float = param(
+        3684.0, lo=0.0, hi=1e5, unit="GBP", source="NHS reference costs 2016/17 via HFMA",
+    )
+    day_case: float = param(738.0, lo=0.0, hi=1e5, unit="GBP", source="NHS reference costs 2016/17")
+    non_elective: float = param(
+        1590.0, lo=0.0, hi=1e5, unit="GBP", source="NHS reference costs 2016/17 via HFMA",
+    )
+    outpatient: float = param(120.0, lo=0.0, hi=1e4, unit="GBP", source="NHS reference costs 2016/17")
+
+
+@dataclass(frozen=True)
+class FinanceSection:
+    allocation_per_head: float = param(
+        1318.0, lo=0.0, hi=1e4, unit="GBP a year",
+        source="NHS England CCG allocations 2019/20; House of Commons Library CBP-8399",
+    )
+    budget_pressure: float = param(
+        0.0, lo=-0.5, hi=0.5,
+        source="scenario knob: 0 = national allocation equals expected spend",
+        doc="share by which the national programme budget falls short of expected spend",
+    )
+    pace_of_change: float = param(
+        0.3, lo=0.0, hi=1.0, unit="share of distance a year",
+        source="NHS England allocations 2016/17-2020/21 (pace-of-change policy)",
+    )
+    initial_distance_sd: float = param(
+        0.05, lo=0.0, hi=0.5, unit="share of target",
+        source="NHS England CCG allocations 2013/14: distance from target ~-10%..+20%",
+    )
+    running_cost_allowance: float = param(
+        25.0, lo=0.0, hi=200.0, unit="GBP per head a year", source="NHS England 2013/14",
+    )
+    running_cost_fixed: float = param(
+        1_500_000.0, lo=0.0, hi=1e8, unit="GBP a year",
+        source="assumed so a median group (226k) breaks even on the allowance; costs per head "
+        "fall steeply below ~100k (Bojke, Gravelle & Wilkin, BMJ 2001)",
+    )
+    shared_support: bool = param(
+        True, source="NHS Commissioning Board 2012: 23 commissioning support units served 211 CCGs",
+        doc="groups buy commissioning support from a shared unit, cutting their fixed cost",
+    )
+    shared_support_saving: float = param(
+        0.6, lo=0.0, hi=1.0, unit="share of fixed running cost",
+        source=ASSUMED + "; small groups sharing support match large ones (Pulse; Greaves et al., BJGP 2012)",
+    )
+    running_cost_per_head: float = param(
+        18.4, lo=0.0, hi=200.0, unit="GBP per head a year",
+        source="£25 allowance minus fixed part per head at the median group (226k)",
+    )
+
+
+@dataclass(frozen=True)
+class PolicySection:
+    """Group policy: the core keeps the forecast month; behaviours add their switches."""
+
+    forecast_month: int = param(
+        6, lo=1, hi=11, unit="month of the financial year (0 = April)",
+        source="NHS month-6 financial forecast (October)",
+    )
+
+
+@dataclass(frozen=True)
+class BehaviourSection:
+    """Board rules on group size and running costs; behaviours add their parameters."""
+
+    min_group_population: int = param(
+        60_000, lo=0, hi=10_000_000, unit="patients (scaled with world.scale)",
+        source="NHS CB 2012: smallest CCGs at authorisation ~60-70k (13-fold range, median 226k)",
+    )
+    running_cost_cut_year: int = param(
+        7, lo=0, hi=50, unit="financial year index (0 = 2013/14)",
+        source="NHS England: running-cost allowance cut 20% by 2020/21",
+    )
+    running_cost_cut: float = param(0.2, lo=0.0, hi=1.0, source="NHS England (20% cut by 2020/21)")
+
+
+CORE_SECTIONS: dict[str, type] = {
+    "run": RunSection,
+    "world": WorldSection,
+    "region": RegionSection,
+    "england": EnglandSection,
+    "population": PopulationSection,
+    "referral": ReferralSection,
+    "emergency": EmergencySection,
+    "hospital": HospitalSection,
+    "costs": CostSection,
+    "finance": FinanceSection,
+    "policy": PolicySection,
+    "behaviour": BehaviourSection,
+}
