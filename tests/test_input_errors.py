@@ -30,7 +30,7 @@ from ccgabm.outputs import OutputFolder, write_run, write_text_file
 from ccgabm.params import CcgabmError, ConfigError, InputWarning
 from ccgabm.practice_table import load_practice_table
 from ccgabm.simulate import RunResult, run_simulation
-from ccgabm.sweep import SpecError, StoreError, run_sweep
+from ccgabm.sweep import SpecError, StoreError, load_spec, run_sweep
 from ccgabm.world import check_size, estimate_size
 
 HEADER = "practice_code,ccg_code,ons_ccg_code,postcode,registered_patients_2021_01_01,imd2019_score\n"
@@ -365,6 +365,12 @@ API_CASES = {
     "model(None)": lambda tmp: CommissioningModel(None),
     "run_sweep(missing spec)": lambda tmp: run_sweep(tmp / "none.toml", tmp / "s"),
     "run_sweep(bad spec)": lambda tmp: run_sweep(_bad_spec(tmp), tmp / "s"),
+    "run_sweep(None)": lambda tmp: run_sweep(None, tmp / "s"),
+    "run_sweep(int spec)": lambda tmp: run_sweep(5, tmp / "s"),
+    "run_sweep(out=None)": lambda tmp: run_sweep(_bad_spec(tmp), None),
+    "run_sweep(jobs=0)": lambda tmp: run_sweep(_bad_spec(tmp), tmp / "s", jobs=0),
+    "run_sweep(backend)": lambda tmp: run_sweep(_bad_spec(tmp), tmp / "s", backend="mpi"),
+    "load_spec(binary)": lambda tmp: load_spec(_binary(tmp)),
     "analyze(None)": lambda tmp: analyze(None),
     "analyze(not a store)": lambda tmp: analyze(tmp),
     "analyze(years=nan)": lambda tmp: analyze(tmp, years=(math.nan,)),
