@@ -81,7 +81,11 @@ def coerce(section: str, field: dataclasses.Field, value: Any) -> Any:
     )
     if not ok_type:
         raise ConfigError(f"{key} = {value!r} is not allowed: must be {allowed_text(field)}")
-    value = kind(value)
+    try:
+        value = kind(value)
+    except OverflowError:  # an integer too large for a float
+        shown = f"{str(value)[:20]}... ({len(str(value))} digits)"
+        raise ConfigError(f"{key} = {shown} is out of range: must be {allowed_text(field)}") from None
     meta = field.metadata
     if meta.get("choices") is not None and value not in meta["choices"]:
         raise ConfigError(f"{key} = {value!r} is not allowed: must be {allowed_text(field)}")

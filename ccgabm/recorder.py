@@ -11,7 +11,7 @@
   (``get_table_dataframe(name)``); a table's columns are those of its first row (the core's
   and every behaviour's year-end columns).
 
-``tables()`` returns all five as DataFrames: what is written to Parquet.
+``frames()`` returns all five as DataFrames: what is written to Parquet.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Finding 5 — co-commissioning (seed article, Pulse 2014).
+"""Finding 5 — co-commissioning (Pulse, 2014).
 
 Delegated primary-care budgets with investment in community services lower emergency
 admissions; without the investment small deprived practices close. Three scenarios with common
@@ -91,7 +91,7 @@ article) and invests it in community services, which cuts its patients' emergenc
 `policy.community_effect` x 1% = 2% (the effect size is an assumption informed by Purdy, King's
 Fund 2010, whose evidence is mixed). Groups adopt from year 2 with probability 0.15 a year plus
 imitation of neighbours, so the region-wide effect over 10 years is diluted to
-{emerg.value:.2f}% (95% CI {emerg.low:.2f} to {emerg.high:.2f}). The seed article gives no
+{emerg.value:.2f}% (95% CI {emerg.low:.2f} to {emerg.high:.2f}). The Pulse report gives no
 number to compare against, so "inside" here means only that the sign agrees and the interval
 excludes zero.
 

@@ -1,4 +1,4 @@
-"""Finding 1 — the dilemma (seed article, Pulse): stay, join the affluent group, or negotiate both in.
+"""Finding 1 — the dilemma (Pulse, 2014): stay, join the affluent group, or negotiate both in.
 
 A practice joining the affluent group gains budget per need; inequality between it and its old
 deprived neighbours widens; the joined group's fracture risk rises with the deprivation gap and
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None):
         lines.append(f"- P(affluent group fractures), {choice}, pooled: {p.format(3)}")
     report.section("Other comparisons", "\n".join(lines))
     report.section("Interpretation", f"""
-The seed article makes qualitative claims, so "inside" means the model's effect has the
+The Pulse report makes qualitative claims, so "inside" means the model's effect has the
 published sign with a 95% interval that excludes zero.
 
 **Budget per need.** The Board allocates by need-weighted capitation and moves each group 30% of

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None):
                    md_table(run_level[cols]))
     report.section("Interpretation", f"""
 This map is the model's own prediction; no published figure exists to compare it with, so the
-table above checks only the directions DESIGN.md (and the seed article) expect. Fracture in the
+table above checks only the directions the mechanism (and the Pulse report) lead one to expect. Fracture in the
 model follows a chain: a group forecasting an overspend at month 6 proposes a cut; members whose
 share of the burden exceeds their trust-weighted tolerance vote against; outvoted practices lose
 trust in the winners; at year end a coalition of at least two practices that prefers a new group

@@ -1,4 +1,4 @@
-"""The baseline lands inside published ranges (DESIGN.md calibration table)."""
+"""The baseline lands inside published ranges (the sources in docs/parameters.md)."""
 
 from __future__ import annotations
 

@@ -266,6 +266,9 @@ def test_unreadable_manifest_or_failure_record(specs, tmp_path: Path, cli_fakes,
     out = tmp_path / "s"
     _sweep(s1, out)
     (out / "failures").mkdir(exist_ok=True)
+    (out / "failures" / "point-00000_rep-001.json").write_text("{not json")
+    analyze(out, years=(1,))  # the record of a run that has finished is stale: left out
+    (out / "runs" / "point-00000_rep-000.parquet").unlink()  # a run that has not finished
     (out / "failures" / "point-00000_rep-000.json").write_text("{not json")
     with pytest.raises(AnalysisError, match=r"failures/point-00000_rep-000\.json is unreadable"):
         analyze(out, years=(1,))

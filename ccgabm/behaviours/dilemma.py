@@ -65,11 +65,19 @@ class Dilemma(Behaviour):
         model = self.model
         groups = list(model.groups.values())
         if len(groups) < 2:
-            raise ConfigError("[dilemma] choice needs at least 2 groups ([region] n_groups >= 2)")
+            raise ConfigError(f"[dilemma] choice = {self.cfg.dilemma.choice!r} needs a world of at "
+                              f"least 2 groups (this one has {len(groups)})")
         mean_imd = {g.code: np.average([p.imd for p in g.members],
                                        weights=[p.list_size for p in g.members]) for g in groups}
         affluent = min(mean_imd, key=mean_imd.get)
         deprived = max(mean_imd, key=mean_imd.get)
+        if mean_imd[affluent] == mean_imd[deprived]:
+            raise ConfigError(f"[dilemma] choice = {self.cfg.dilemma.choice!r} needs groups that "
+                              "differ in deprivation: every group has the same mean IMD score")
+        if len(model.groups[deprived].members) < 2:
+            raise ConfigError(f"[dilemma] choice = {self.cfg.dilemma.choice!r} needs at least 2 "
+                              f"practices in the most deprived group ({deprived} has "
+                              f"{len(model.groups[deprived].members)})")
         centre = np.mean([p.position for p in model.groups[affluent].members], axis=0)
         candidates = model.groups[deprived].members
         focal = min(candidates, key=lambda p: float(np.hypot(*(np.array(p.position) - centre))))
@@ -130,12 +138,24 @@ def outcomes(practice_year: pd.DataFrame, group_year: pd.DataFrame, group_fates:
         per_need = rows["allocation"] / rows["group_need_weight"]
         return float(np.average(per_need, weights=rows["list_size"].clip(lower=1)))
 
+    def gap(focal_value: float, old_value: float) -> float:
+        """Relative gap; NaN (written as null with a note) when the old neighbours have none."""
+        return focal_value / old_value - 1.0 if old_value else float("nan")
+
+    if focal.empty or old.empty:  # no comparison: every old neighbour closed or left
+        nan = float("nan")
+        spend_gap = budget_gap = emergency_gap = nan
+    else:
+        spend_gap = gap(spend_per_need(focal), spend_per_need(old))
+        budget_gap = gap(budget_per_need(focal), budget_per_need(old))
+        emergency_gap = per_1000(focal, "emergency") - per_1000(old, "emergency")
+
     fates = group_fates.set_index("group_id")
     return {
         "dilemma_focal": sides.focal,
-        "dilemma_spend_per_need_gap": spend_per_need(focal) / spend_per_need(old) - 1.0,
-        "dilemma_budget_per_need_gap": budget_per_need(focal) / budget_per_need(old) - 1.0,
-        "dilemma_emergency_gap_per_1000": per_1000(focal, "emergency") - per_1000(old, "emergency"),
+        "dilemma_spend_per_need_gap": spend_gap,
+        "dilemma_budget_per_need_gap": budget_gap,
+        "dilemma_emergency_gap_per_1000": emergency_gap,
         "dilemma_affluent_fractured": bool(fates.loc[sides.affluent, "fractured"]),
         "dilemma_deprived_fractured": bool(fates.loc[sides.deprived, "fractured"]),
     }

@@ -1,9 +1,9 @@
 """Research-reproduction experiments: shared helpers for ``experiments/*.py``.
 
-Each script in ``experiments/`` reproduces one published finding (DESIGN.md, "Findings the
-experiments should reproduce"). It runs a sweep spec from ``configs/experiments/`` through the
-sweep engine (``ccgabm.sweep.run_sweep``), computes the model's figure with a confidence interval
-over replications, and writes ``results/<name>/report.md`` beside the published figure.
+Each script in ``experiments/`` reproduces one published finding (see ``literature``). It runs
+a sweep spec from ``configs/experiments/`` through the sweep engine (``ccgabm.sweep.run_sweep``),
+computes the model's figure with a confidence interval over replications, and writes
+``results/<name>/report.md`` beside the published figure.
 
 - ``literature``: the published figures and their citations.
 - ``runner``: command-line options, the ``--quick`` derivation of a spec, running the sweep.

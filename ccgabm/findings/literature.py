@@ -1,6 +1,6 @@
 """Published figures the experiments compare against, each with its citation.
 
-Only what the sources (as summarised in DESIGN.md and the model's parameter table) state is
+Only what the sources (and the model's parameter table) state is
 recorded here. Where a source makes a qualitative claim (a direction, "no change"), ``low`` and
 ``high`` are None and ``kind`` says how the experiment judges agreement.
 """
@@ -36,7 +36,9 @@ DUSHEIKO_2006 = (
 COX_2013 = "Cox et al., Br J Gen Pract 2013 (evaluation of referral-management schemes)"
 BOJKE_2001 = "Bojke C, Gravelle H, Wilkin D. Is bigger better for primary care groups and trusts? BMJ 2001"
 GREAVES_2012 = "Greaves et al., Br J Gen Pract 2012 (commissioning group size and performance)"
-SEED_PULSE = "Seed article (Pulse, 2014), as summarised in DESIGN.md findings 1 and 5"
+SEED_PULSE = ("Pulse, 2014 (report on a deprived practice choosing between CCGs, and on "
+              "delegated co-commissioning budgets)")
+HYPOTHESIS = "the model's own hypothesis (no published figure)"
 NHSCB_2012 = "NHS Commissioning Board 2012 (23 commissioning support units served 211 CCGs)"
 
 PUBLISHED: dict[str, Published] = {p.key: p for p in (
@@ -54,7 +56,7 @@ PUBLISHED: dict[str, Published] = {p.key: p for p in (
     Published("size_performance", "above ~100k population, size does not predict performance",
               f"{GREAVES_2012}; {BOJKE_2001}", "no_change"),
     Published("size_shared_support", "small groups sharing commissioning support match large ones",
-              f"DESIGN.md finding 4 ({GREAVES_2012}; {NHSCB_2012})", "no_change"),
+              f"Pulse; {GREAVES_2012}; {NHSCB_2012}", "no_change"),
     Published("cocomm_emergency",
               "delegated primary-care budgets with community investment lower emergency admissions",
               SEED_PULSE, "direction", -1.0, -1.0),
@@ -70,10 +72,10 @@ PUBLISHED: dict[str, Published] = {p.key: p for p in (
     Published("dilemma_trust", "the joined group's fracture risk falls with initial trust",
               SEED_PULSE, "direction", -1.0, -1.0),
     Published("fracture_pressure", "fracture risk rises with budget pressure",
-              "DESIGN.md finding 6 (decommissioning under overspend is where groups fracture)",
+              f"{HYPOTHESIS}: decommissioning under overspend is where groups fracture",
               "direction", 1.0, 1.0),
     Published("fracture_gap", "fracture risk rises with the deprivation gap",
-              "DESIGN.md findings 1 and 6 (seed article)", "direction", 1.0, 1.0),
+              f"{SEED_PULSE}; {HYPOTHESIS}", "direction", 1.0, 1.0),
     Published("fracture_trust", "fracture risk falls with initial trust",
-              "DESIGN.md findings 1 and 6 (seed article)", "direction", -1.0, -1.0),
+              f"{SEED_PULSE}; {HYPOTHESIS}", "direction", -1.0, -1.0),
 )}

@@ -186,7 +186,9 @@ def check_finished_runs(
         for path in folder.glob(f"point-*_rep-*{suffix}"):
             key = parse_run_name(path.name.removesuffix(suffix))
             if key is not None and key in idents:
-                if sub == "failures" and not _readable_json(path):
+                # a failure record of a run that has since finished (a kill between writing the
+                # run and removing its old record) is stale
+                if sub == "failures" and (key in done or not _readable_json(path)):
                     path.unlink(missing_ok=True)
                 continue
             path.unlink(missing_ok=True)

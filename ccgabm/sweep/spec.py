@@ -44,6 +44,7 @@ MAX_RUNS = 1_000_000  # runs (points x replications) a sweep may plan without fo
 # Memory the plan takes per run (seeds, identities), measured: about 1 GB for a million runs.
 # Even with force, a plan that would not fit in the memory available is refused.
 PLAN_BYTES_PER_RUN = 1024
+AXIS_BYTES_PER_VALUE = 64  # a Python float in a tuple, with margin
 KNOWN_OUTPUTS = ("group_fates",)
 _SWEEP_KEYS = {
     "base": "path of the base scenario TOML, relative to the spec file",
@@ -164,9 +165,26 @@ def check_size(
 def check_plan_memory(spec: SweepSpec) -> None:
     """``SpecError`` when planning the spec's runs alone would not fit in the memory available
     (checked even when the run-count limit is lifted)."""
+    check_runs_memory(estimate_runs(spec))
+
+
+def _check_axis_memory(axes_data: dict[str, Any], counts: list[int]) -> None:
     from ccgabm.world import available_memory
 
-    runs = estimate_runs(spec)
+    free = available_memory()
+    need = sum(counts) * AXIS_BYTES_PER_VALUE
+    if free is not None and need > free:
+        name, count = max(zip(axes_data, counts, strict=True), key=lambda nc: nc[1])
+        raise SpecError(
+            f"[axes] {name!r} has {count:,} values: building them needs about "
+            f"{need / 2**30:,.1f} GiB, more than the {free / 2**30:,.1f} GiB available"
+        )
+
+
+def check_runs_memory(runs: int) -> None:
+    """``check_plan_memory`` for a run count."""
+    from ccgabm.world import available_memory
+
     free = available_memory()
     if free is not None and runs * PLAN_BYTES_PER_RUN > free:
         raise SpecError(
@@ -263,6 +281,8 @@ def parse_spec(
         raise SpecError("[axes] is empty: name at least one parameter to vary")
     counts = [_axis_count(value, sampling) for value in axes_data.values()]
     check_size(sampling, counts, samples, replications, max_runs)
+    if sampling == "grid":  # each axis's values are built next: never more than memory holds
+        _check_axis_memory(axes_data, counts)
     axes = tuple(_axis(name, value, sampling) for name, value in axes_data.items())
     if sampling in ("sobol", "morris") and len(axes) < 2:
         raise SpecError(f"[axes] sampling = {sampling!r} needs at least two axes")

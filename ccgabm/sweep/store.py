@@ -398,6 +398,18 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
         raise StoreError(f"{path} is unreadable ({_first_line(exc)})") from None
     if not isinstance(manifest, dict) or not {"points", "replications", "seed"} <= set(manifest):
         raise StoreError(f"{path} is not a sweep manifest")
+    points = manifest["points"]
+    ok = (
+        isinstance(points, list)
+        and all(isinstance(p, dict) and isinstance(p.get("point_id"), int)
+                and isinstance(p.get("config_digest"), str) for p in points)
+        and isinstance(manifest["replications"], int) and manifest["replications"] >= 0
+        and isinstance(manifest["seed"], int) and not isinstance(manifest["seed"], bool)
+        and isinstance(manifest.get("package_version", ""), str)
+        and isinstance(manifest.get("keep", []), list)
+    )
+    if not ok:
+        raise StoreError(f"{path} is not a sweep manifest (a field has the wrong type)")
     return manifest
 
 
@@ -415,7 +427,7 @@ def expected_identities(manifest: dict[str, Any]) -> dict[tuple[int, int], dict[
         int(manifest["seed"]), len(points), reps, bool(manifest.get("common_random_numbers", False))
     )
     outputs = manifest.get("keep", [])
-    version = manifest["package_version"]
+    version = manifest.get("package_version", "")
     out = {}
     for p in points:
         pid = int(p["point_id"])
@@ -470,10 +482,16 @@ def _concat(tables: list[pa.Table | None]) -> pd.DataFrame:
 
 
 def load_failures(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Failure records currently in ``out_dir/failures``; StoreError names an unreadable one."""
+    """Failure records currently in ``out_dir/failures``; StoreError names an unreadable one.
+
+    A record whose run has a run file is stale (the run was redone and finished; a kill came
+    before its old record was removed) and is left out.
+    """
     folder = Path(out_dir) / "failures"
     records = []
     for p in sorted(folder.glob("point-*_rep-*.json")):
+        if (Path(out_dir) / "runs" / f"{p.stem}.parquet").exists():
+            continue
         try:
             record = json.loads(p.read_text())
         except (OSError, UnicodeDecodeError, ValueError) as exc:
