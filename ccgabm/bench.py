@@ -19,7 +19,6 @@ import sys
 import time
 from typing import Any
 
-PHASES = ("patients", "practices", "groups", "hospitals", "board", "data")
 DEFAULT_CONFIG = "configs/england.toml"
 
 
@@ -57,8 +56,7 @@ def time_model_run(cfg) -> dict[str, Any]:
     steps = max(model.horizon, 1)
     monthly = model.datacollector.frames()["monthly"]
     patient_months = int(monthly["person_months"].sum())
-    phases = {p: model.timings.get(p, 0.0) / steps for p in PHASES}
-    phases.update({p: v / steps for p, v in model.timings.items() if p not in phases})
+    phases = {e.phase.name: model.timings.get(e.phase.name, 0.0) / steps for e in model.schedule}
     return {
         "patients_start": patients,
         "practices": len(model.practices),

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ccgabm.params import ConfigError, build_section
+from ccgabm.params import ConfigError, build_section, one_line
 from ccgabm.sections import CORE_SECTIONS
 
 __all__ = [
@@ -155,10 +155,9 @@ def check_config(cfg: Config) -> None:
       (``[region] n_groups x practices_per_group``): a hard limit of the patient arrays;
     - a ``[region] target_population`` above 0 but below the number of practices: every
       practice needs at least one patient;
-    - ``[finance] allocation_per_head = 0``: group allocations are shares of the national
-      allocation, which is then zero;
     - every unit cost in ``[costs]`` at 0: need weights (expected costs) are then all zero;
-    - a ``[dilemma]`` decision year outside the run.
+    - whatever each behaviour refuses (``Behaviour.check_config``, e.g. a dilemma decided
+      outside the run).
 
     A run that is possible but too small to define some figure (a percentile, a quintile
     ratio) is not refused: that figure is reported as null with the reason
@@ -185,17 +184,10 @@ def check_config(cfg: Config) -> None:
             "[costs] outpatient, day_case, elective_inpatient and non_elective are all 0: at "
             "least one must be above 0 (need weights for capitation are expected costs)"
         )
-    if cfg.dilemma.choice != "none" and cfg.dilemma.decision_year >= cfg.run.years:
-        raise ConfigError(
-            f"[dilemma] decision_year = {cfg.dilemma.decision_year} is not allowed with "
-            f"[run] years = {cfg.run.years}: the decision must fall within the run "
-            f"(0 to {cfg.run.years - 1})"
-        )
-    if cfg.finance.allocation_per_head <= 0:
-        raise ConfigError(
-            f"[finance] allocation_per_head = {cfg.finance.allocation_per_head!r} is not allowed: "
-            "must be above 0 (group allocations are shares of the national allocation)"
-        )
+    from ccgabm.behaviours import REGISTERED
+
+    for behaviour in REGISTERED:
+        behaviour.check_config(cfg)
 
 
 def load_config(path: str | Path) -> Config:
@@ -235,12 +227,10 @@ def parse_toml(text: str, path: Path, error: type[Exception]) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise error(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
+        raise error(f"{path}: not valid TOML: {one_line(str(exc))}") from None
     except RecursionError:
         raise error(f"{path}: not valid TOML: tables or arrays nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of thousands of digits
-        raise error(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
+        raise error(f"{path}: not valid TOML: {one_line(str(exc))}") from None
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

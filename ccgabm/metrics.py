@@ -280,6 +280,11 @@ def extra_figures(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, 
     monthly = tables["monthly"]
     person_years = monthly["person_months"].sum() / 12.0
     first = gy["year"] == gy["year"].min()
+
+    def column(name: str) -> pd.Series:
+        """A behaviour's column of group_year; zeros if that behaviour is not registered."""
+        return gy[name] if name in gy.columns else pd.Series(0, index=gy.index)
+
     out = {
         # group-year means; population in represented patients (simulated / world.scale)
         "x_group_population": float(pop.mean() / scale),
@@ -291,16 +296,16 @@ def extra_figures(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, 
         "x_running_cost_over_allowance_per_head": _ratio(
             (gy["spend_running_costs"] - gy["income_running_allowance"]).sum(), pop.sum()),
         "x_referral_management_cost_per_patient": _ratio(
-            gy["spend_referral_management"].sum(), pop.sum()),
+            column("spend_referral_management").sum(), pop.sum()),
         "x_in_year_result_per_head": _ratio(gy["in_year_result"].sum(), pop.sum()),
         "x_spend_per_head": _ratio(spend.sum(axis=1).sum(), pop.sum()),
         "x_income_per_head": _ratio(income.sum(axis=1).sum(), pop.sum()),
         "x_deficit_share": float((gy["in_year_result"] < 0).mean()),
-        "x_quality_premium_per_head": _ratio(gy["income_quality_premium"].sum(), pop.sum()),
-        "x_community_investment_per_head": _ratio(gy["spend_community_investment"].sum(), pop.sum()),
+        "x_quality_premium_per_head": _ratio(column("income_quality_premium").sum(), pop.sum()),
+        "x_community_investment_per_head": _ratio(column("spend_community_investment").sum(), pop.sum()),
         "x_outpatients_per_1000": _ratio(1000 * monthly["outpatient"].sum(), person_years),
         "x_practice_closures": int((kinds == Event.PRACTICE_CLOSED).sum()),
-        "x_co_commissioning_group_years": int(gy["co_commissioning"].astype(bool).sum()),
+        "x_co_commissioning_group_years": int(column("co_commissioning").astype(bool).sum()),
         "x_group_years": int(len(gy)),
     }
     return {k: (float(v) if isinstance(v, np.floating) else v) for k, v in out.items()}

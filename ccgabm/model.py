@@ -61,6 +61,9 @@ class CommissioningModel(mesa.Model):
         self.streams = Streams(seed)
         self.world = build_world(config, self.streams)
         self.horizon = config.run.years * 12
+        # Mesa's step wrapper counts the step before running it: refuse a step past the horizon
+        # before it counts one, so the clock never passes the horizon
+        self._mesa_step, self.step = self.step, self._step_within_horizon
         self._in_step = False
         self.timings: dict[str, float] = {}
         self.behaviours: dict[str, Behaviour] = {cls.name: cls(self) for cls in REGISTERED}
@@ -119,17 +122,20 @@ class CommissioningModel(mesa.Model):
         year 0). Mesa's ``steps`` is the one clock; it counts a step before running it."""
         return self.steps - 1 if self._in_step else self.steps
 
+    def _step_within_horizon(self) -> None:
+        if self.steps >= self.horizon:
+            raise ConfigError(
+                f"the run has reached its horizon of {self.horizon} months "
+                f"([run] years = {self.cfg.run.years}); build a new model to run longer"
+            )
+        self._mesa_step()
+
     # ---- the monthly order of play -----------------------------------------------------------
     def step(self) -> None:
         """Advance one month: every phase of ``self.schedule`` due this month, in order."""
         self._in_step = True
         try:
             month = self.month
-            if month >= self.horizon:
-                raise ConfigError(
-                    f"the run has reached its horizon of {self.horizon} months "
-                    f"([run] years = {self.cfg.run.years}); build a new model to run longer"
-                )
             forecast_month = self.cfg.policy.forecast_month
             clock = PhaseClock(self.timings)
             for entry in self.schedule:

@@ -56,7 +56,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file or a folder (not following a symbolic link to a folder)."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -157,7 +158,7 @@ class OutputFolder:
                         continue
                     except OSError:
                         pass
-                _remove(entry)
+                remove_path(entry)
 
     def _remove_created(self) -> None:
         for folder in reversed(self._created):

@@ -17,6 +17,11 @@ class CcgabmError(Exception):
     """
 
 
+def one_line(text: object) -> str:
+    """``text`` with every run of white space (new lines included) made one space."""
+    return " ".join(str(text).split())
+
+
 class ConfigError(CcgabmError, ValueError):
     """A configuration value, key or file that cannot be used; the message says why."""
 

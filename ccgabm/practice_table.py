@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ccgabm.config import MAX_PRACTICES
-from ccgabm.params import ConfigError, InputWarning
+from ccgabm.params import ConfigError, InputWarning, one_line
 
 COLUMNS = {
     "practice_code": "code",
@@ -43,8 +43,6 @@ IMD_MIN, IMD_MAX = 1.0, 90.0
 """Range of practice IMD scores the model uses (scores outside are clipped to it)."""
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _shown(value: object) -> str:
@@ -113,7 +111,7 @@ def _read(path: Path, where: str) -> tuple[pd.DataFrame, str]:
             f"{where}: not a UTF-8 text CSV (byte at offset {exc.start} cannot be decoded)"
         ) from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
-        raise ConfigError(f"{where}: not a readable CSV ({_one_line(exc)})") from None
+        raise ConfigError(f"{where}: not a readable CSV ({one_line(exc)})") from None
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise ConfigError(

@@ -202,7 +202,7 @@ class CostSection:
 @dataclass(frozen=True)
 class FinanceSection:
     allocation_per_head: float = param(
-        1318.0, lo=0.0, hi=1e4, unit="GBP a year",
+        1318.0, lo=1.0, hi=1e4, unit="GBP a year",
         source="NHS England CCG allocations 2019/20; House of Commons Library CBP-8399",
     )
     budget_pressure: float = param(

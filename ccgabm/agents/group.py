@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import mesa
@@ -54,7 +55,7 @@ class CommissioningGroup(mesa.Agent):
         self.fracture_month: int | None = None
         for behaviour in model.behaviours.values():
             for name, value in behaviour.group_state.items():
-                setattr(self, name, value)
+                setattr(self, name, copy.deepcopy(value))  # each group its own
 
     @property
     def population(self) -> int:

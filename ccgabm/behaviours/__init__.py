@@ -49,7 +49,7 @@ REGISTERED: tuple[type[Behaviour], ...] = load(
 
 
 def check_registry(behaviours: tuple[type[Behaviour], ...]) -> None:
-    """Names are unique and every behaviour's requirements are registered."""
+    """Names, group state and ledger lines are unique; every requirement is registered."""
     names = [b.name for b in behaviours]
     if len(set(names)) != len(names) or "" in names:
         raise ValueError(f"behaviour names must be unique and non-empty: {names}")
@@ -57,6 +57,12 @@ def check_registry(behaviours: tuple[type[Behaviour], ...]) -> None:
         missing = [r for r in b.requires if r not in names]
         if missing:
             raise ValueError(f"behaviour {b.name!r} requires {missing}, which are not registered")
+    state = [name for b in behaviours for name in b.group_state]
+    kinds = [kind for b in behaviours for kind in (*b.spend_kinds, *b.income_kinds)]
+    for what, declared in (("group state", state), ("ledger line", kinds)):
+        twice = sorted({n for n in declared if declared.count(n) > 1})
+        if twice:
+            raise ValueError(f"{what} declared by two behaviours: {twice}")
 
 
 check_registry(REGISTERED)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from ccgabm.agents.group import CommissioningGroup
     from ccgabm.agents.practice import Practice
+    from ccgabm.config import Config
     from ccgabm.model import CommissioningModel
     from ccgabm.schedule import Phase
 
@@ -65,6 +66,11 @@ class Behaviour:
         self.cfg = model.cfg
 
     # ---- set-up ----------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        """Refuse (``ConfigError``) values of this behaviour's parameters that, each allowed
+        alone, cannot give a run together with the rest of the config."""
+
     def setup(self) -> None:
         """After every organisation is built, before the first month."""
 

@@ -53,6 +53,15 @@ class Dilemma(Behaviour):
                     "in the decision year, the focal practice's configured choice is carried "
                     "out ([dilemma] choice; off by default)"),)
 
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        if cfg.dilemma.choice != "none" and cfg.dilemma.decision_year >= cfg.run.years:
+            raise ConfigError(
+                f"[dilemma] decision_year = {cfg.dilemma.decision_year} is not allowed with "
+                f"[run] years = {cfg.run.years}: the decision must fall within the run "
+                f"(0 to {cfg.run.years - 1})"
+            )
+
     @property
     def on(self) -> bool:
         return self.cfg.dilemma.choice != "none"

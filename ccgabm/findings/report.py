@@ -13,12 +13,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ccgabm.findings.literature import Published
 from ccgabm.findings.stats import Estimate
+from ccgabm.outputs import write_text_file
 
 if TYPE_CHECKING:
     from ccgabm.findings.runner import Experiment, SweepOutcome
@@ -168,16 +170,23 @@ class Report:
         ]
         if self.notes:
             lines += ["## Notes", ""] + [f"- {n}" for n in self.notes] + [""]
-        path = out / "report.md"
-        path.write_text("\n".join(lines))
+        path = write_text_file(out / "report.md", "\n".join(lines), "report")
         summary = {
             "experiment": exp.name,
             "size": exp.size,
             "wall_seconds": total,
-            "rows": [r.__dict__ for r in self.rows],
+            "rows": [{k: _finite_or_none(v) for k, v in r.__dict__.items()} for r in self.rows],
         }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_text_file(out / "summary.json", json.dumps(summary, indent=2, allow_nan=False),
+                        "summary")
         return path
+
+
+def _finite_or_none(value: Any) -> Any:
+    """A number that is not finite is written as null (JSON has no NaN)."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _rel(path: Path | None, root: Path) -> str:

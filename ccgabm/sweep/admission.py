@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ccgabm.outputs import remove_path
 from ccgabm.sweep.plan import Plan, spec_digest
 from ccgabm.sweep.store import (
     STORE_ENTRIES,
@@ -25,6 +25,7 @@ from ccgabm.sweep.store import (
     atomic_write_parquet,
     check_runs,
     is_temporary,
+    json_default,
     parse_run_name,
     read_manifest,
     run_identity,
@@ -104,11 +105,7 @@ def stored_digest(manifest: dict[str, Any]) -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=_json_default))
-
-
-def _json_default(obj: Any) -> Any:
-    return obj.item() if hasattr(obj, "item") else str(obj)
+    return json.loads(json.dumps(value, sort_keys=True, default=json_default))
 
 
 def check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
@@ -175,10 +172,7 @@ def check_finished_runs(
             first = f"{check.path.relative_to(out) if check.path else '?'} {check.reason}"
         name = run_name(*key)
         for path in (out / "runs" / f"{name}.parquet", out / "fates" / f"{name}.parquet"):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+            remove_path(path)
     for sub, suffix in (("runs", ".parquet"), ("fates", ".parquet"), ("failures", ".json")):
         folder = out / sub
         if not folder.is_dir():

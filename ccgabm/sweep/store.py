@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ccgabm.outputs import remove_path
 from ccgabm.params import CcgabmError
 from ccgabm.sweep.seeds import run_seeds
 
@@ -168,11 +169,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (sorted keys, indented)."""
-    text = json.dumps(data, indent=2, sort_keys=True, default=_json_default)
+    text = json.dumps(data, indent=2, sort_keys=True, default=json_default)
     atomic_write_bytes(path, (text + "\n").encode())
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """JSON for numpy scalars and paths (``json.dumps(default=...)``)."""
     if hasattr(obj, "item"):
         return obj.item()
     if isinstance(obj, Path):
@@ -188,7 +190,7 @@ def atomic_write_parquet(path: Path, df: pd.DataFrame, meta: dict[str, Any] | No
     table = pa.Table.from_pandas(df, preserve_index=False)
     if meta is not None:
         merged = dict(table.schema.metadata or {})
-        merged[META_KEY] = json.dumps(meta, sort_keys=True, default=_json_default).encode()
+        merged[META_KEY] = json.dumps(meta, sort_keys=True, default=json_default).encode()
         table = table.replace_schema_metadata(merged)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
@@ -333,13 +335,6 @@ def is_temporary(name: str) -> bool:
     return name.startswith((_TMP_PREFIX, _TRASH_PREFIX))
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def clean_temporaries(out_dir: Path) -> int:
     """Delete staging files and folders left by a killed sweep or analysis; return how many."""
     out = Path(out_dir)
@@ -348,7 +343,7 @@ def clean_temporaries(out_dir: Path) -> int:
         if folder.is_dir():
             for p in folder.iterdir():
                 if is_temporary(p.name):
-                    _remove(p)
+                    remove_path(p)
                     n += 1
     return n
 
