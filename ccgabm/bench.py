@@ -114,7 +114,7 @@ def format_report(result: dict[str, Any]) -> str:
     ]
     for phase, seconds in run["phase_step_s"].items():
         share = seconds / max(run["step_s"], 1e-12)
-        lines.append(f"    {phase:<12} {1000 * seconds:10.2f} ms  {100 * share:5.1f}%")
+        lines.append(f"    {phase:<18} {1000 * seconds:10.2f} ms  {100 * share:5.1f}%")
     lines.append(f"  peak memory         {run['peak_rss_bytes'] / 2**30:8.2f} GiB")
     m = result["machine"]
     lines.append(f"machine: {m['cpus']} CPUs, {m['numba_threads']} numba threads "

@@ -161,7 +161,9 @@ def billing(model: CommissioningModel) -> None:
                           Counter.EMERGENCY]] @ model.unit_costs
     groups = list(model.active_groups)
     index = {g.code: i for i, g in enumerate(groups)}
-    member_of = np.array([index.get(p.group.code, -1) if p.open else -1 for p in model.practices])
+    member_of = np.array([index.get(p.group.code, -1) if is_open else -1
+                          for p, is_open in zip(model.practices, model.practice_arrays.open.tolist(),
+                                                strict=True)])
     billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
                          minlength=len(groups))
     behaviours = list(model.behaviours.values())
@@ -195,18 +197,19 @@ def year_accounts(model: CommissioningModel) -> None:
             model.record(Event.DEFICIT, group=group.code, value=row["in_year_result"])
         for behaviour in behaviours:
             behaviour.year_closed(group)
-    for practice in model.practices:
-        if not practice.open:
-            continue
-        row = practice.year_row()
-        row.update(year=year, practice=practice.code, group=practice.group.code,
-                   imd=practice.imd, list_size=practice.list_size,
-                   referral_propensity=practice.referral_propensity,
-                   need_weight=practice.need_weight,
-                   activity_spend=float(arrays.spend_year[practice.index]))
-        for behaviour in behaviours:
-            row.update(behaviour.practice_year_columns(practice))
-        model.datacollector.add_row("practice_year", row)
+    idx = np.flatnonzero(arrays.open)  # open practices, by index
+    counts = arrays.year_counts[idx]
+    columns = {name: counts[:, c].tolist() for c, name in enumerate(COUNTER_NAMES)}
+    columns.update(
+        year=[year] * len(idx), practice=arrays.code[idx].tolist(),
+        group=[model.practices[i].group.code for i in idx.tolist()],
+        imd=arrays.imd[idx].tolist(), list_size=arrays.list_size[idx].tolist(),
+        referral_propensity=arrays.propensity[idx].tolist(),
+        need_weight=arrays.need_weight[idx].tolist(), activity_spend=arrays.spend_year[idx].tolist(),
+    )
+    for behaviour in behaviours:
+        columns.update(behaviour.practice_year_columns(idx))
+    model.datacollector.add_columns("practice_year", columns)
     arrays.year_counts[:] = 0
     for q in range(5):
         pm, em = model.quintiles_year[q]

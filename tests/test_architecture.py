@@ -177,3 +177,15 @@ def test_installed_package_runs_outside_the_checkout(tmp_path: Path):
     assert "practice choices" in schedule.stdout
     assert not (target / "ccgabm" / "reference").exists()  # the test oracle is not shipped
     assert np.isfinite(float(run.stdout.split("patients")[0].replace(",", "").split()[-1]))
+
+
+def test_practice_rows_of_the_agent_variables_are_what_the_reporters_give():
+    from ccgabm.recorder import AGENT_REPORTERS
+
+    model = CommissioningModel(small_config(**{"run.years": 1}), seed=2)
+    model.run()
+    fast = [row for row in model.datacollector._record_agents(model) if row[2] == "Practice"]
+    slow = [(model.time, p.unique_id, *(
+        (getattr(p, r) if isinstance(r, str) else r(p)) for r in AGENT_REPORTERS.values()))
+        for p in model.agents_by_type[Practice]]
+    assert sorted(fast) == sorted(slow)

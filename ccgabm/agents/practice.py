@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from ccgabm.patients import COUNTER_NAMES, Counter
+from ccgabm.patients import Counter
 
 if TYPE_CHECKING:
     from ccgabm.agents.group import CommissioningGroup
@@ -101,10 +101,6 @@ class Practice(mesa.Agent):
     def year_counts(self) -> np.ndarray:
         """This financial year's patient counts so far (a view of the practice's row)."""
         return self._arrays.year_counts[self.index]
-
-    def year_row(self) -> dict[str, int]:
-        """The practice's patient counts for the annual panel."""
-        return {name: int(v) for name, v in zip(COUNTER_NAMES, self.year_counts, strict=True)}
 
     def close(self) -> None:
         """The practice closes: it leaves the model's agents (its row stays, list size 0)."""

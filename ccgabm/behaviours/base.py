@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ccgabm.events import Event
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from ccgabm.agents.group import CommissioningGroup
-    from ccgabm.agents.practice import Practice
     from ccgabm.config import Config
     from ccgabm.model import CommissioningModel
     from ccgabm.schedule import Phase
@@ -97,8 +97,9 @@ class Behaviour:
         """Columns this behaviour adds to the group's row of the ``group_year`` table."""
         return {}
 
-    def practice_year_columns(self, practice: Practice) -> dict[str, Any]:
-        """Columns this behaviour adds to the practice's row of the ``practice_year`` table."""
+    def practice_year_columns(self, practices: np.ndarray) -> dict[str, list]:
+        """Columns this behaviour adds to the ``practice_year`` table: one list each, with a
+        value for every practice in ``practices`` (indices of the open practices, in order)."""
         return {}
 
     def year_closed(self, group: CommissioningGroup) -> None:

@@ -176,5 +176,5 @@ class Decommissioning(Behaviour):
     def group_year_columns(self, group) -> dict[str, Any]:
         return {"plcv_restricted": group.plcv_restricted, "community_cuts": group.community_cuts}
 
-    def practice_year_columns(self, practice) -> dict[str, Any]:
-        return {"votes_lost": int(self.votes_lost[practice.index])}
+    def practice_year_columns(self, practices: np.ndarray) -> dict[str, list]:
+        return {"votes_lost": self.votes_lost[practices].tolist()}

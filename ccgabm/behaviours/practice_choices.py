@@ -97,10 +97,10 @@ class PracticeChoices(Behaviour):
         fixed = model.board.fixed_running_cost()
 
         def for_group(code: str):
-            parent = model.groups[code]
+            parent_population = float(model.groups[code].population)
 
             def finance_of(population):
-                return finance[code] + new_group_finance(population, float(parent.population),
+                return finance[code] + new_group_finance(population, parent_population,
                                                          fixed, fin.allocation_per_head,
                                                          beh.finance_weight)
 
