@@ -5,16 +5,20 @@ parent creatable and writable (a staging folder is created there at once, which 
 and an existing folder may hold only what a run writes (``summary.json``, ``overview.png``,
 ``*.parquet`` files), so that replacing it loses nothing else. After the run every file is
 written into the staging folder ``.<name>-partial-<pid>-<random>`` beside the output folder,
-then swapped in whole: the old folder is renamed aside (``.<name>-old-<pid>-<random>``), the
-staging folder renamed into place and the old one deleted. The output folder is therefore
-either untouched or fully replaced. Staging and aside folders left by a process that was
-killed are cleaned up when the next run into the same folder starts (an aside folder is put
-back when a kill came between the two renames).
+then swapped in whole: on Linux the two folders are exchanged in one atomic step
+(``renameat2(RENAME_EXCHANGE)``) and the old one deleted, so the output folder is either
+untouched or fully replaced whenever the process is killed. Where that call is unavailable the
+old folder is renamed aside (``.<name>-old-<pid>-<random>``) and the staging folder renamed into
+place; a kill between those two renames leaves the old results aside, and the next run into the
+same folder puts them back. Staging and aside folders left by a killed process are cleaned up
+when the next run into the same folder starts. Files and folders get the usual permissions
+(the process's umask), as a plain ``open`` or ``mkdir`` would give them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -54,6 +58,28 @@ def _pid_alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True
     return True
+
+
+def usual_mode(mode: int) -> int:
+    """``mode`` less this process's umask: what mkdir or open would give."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    False where the system or file system cannot (the caller then renames in two steps).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return done == 0
 
 
 def remove_path(path: Path) -> None:
@@ -129,7 +155,9 @@ class OutputFolder:
                 folder.mkdir()
                 self._created.append(folder)
             prefix = f".{self.path.name}{_PARTIAL}{os.getpid()}-"
-            return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            staging = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            os.chmod(staging, usual_mode(0o777))  # as a plain mkdir would make it
+            return staging
         except OSError as exc:
             self._remove_created()
             raise ConfigError(
@@ -214,6 +242,10 @@ class OutputFolder:
         aside = None
         if out.exists():
             self._check_existing()  # still only results: nothing else is lost by the swap
+            if exchange(staging, out):  # one atomic step: staging now holds the old results
+                self.staging = None
+                shutil.rmtree(staging, ignore_errors=True)
+                return
             aside = out.parent / f".{out.name}{_OLD}{os.getpid()}-{secrets.token_hex(4)}"
             os.rename(out, aside)
         try:
@@ -273,6 +305,7 @@ def write_text_file(path: str | os.PathLike, text: str, option: str = "--out") -
         for folder in reversed(created):
             folder.mkdir()
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        os.fchmod(fd, usual_mode(0o666))  # as a plain open() would make it
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, target)

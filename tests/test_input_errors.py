@@ -79,7 +79,7 @@ def test_config_that_cannot_give_a_run_is_refused_with_key_and_reason(tmp_path, 
                    "[region] target_population = 5", "at least one patient per practice")
     cfg = write(tmp_path / "c.toml", TINY + "[finance]\nallocation_per_head = 0.0\n")
     main_refused(capsys, ["run", str(cfg), "--out", str(out)],
-                 "[finance] allocation_per_head = 0.0", "above 0")
+                 "[finance] allocation_per_head = 0.0", "between 1.0 and")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
     with pytest.raises(ConfigError, match="at most 32,766 practices"):
         Config().with_overrides({"region.n_groups": 300, "region.practices_per_group": 500})
@@ -396,3 +396,25 @@ def test_error_hierarchy():
     assert issubclass(ConfigError, ValueError) and issubclass(ConfigError, CcgabmError)
     for error in (SpecError, StoreError, AnalysisError):
         assert issubclass(error, CcgabmError) and issubclass(error, ValueError)
+
+
+def test_outputs_get_the_usual_permissions_and_replace_in_one_step(tmp_path, monkeypatch):
+    import os
+
+    from ccgabm import outputs
+
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "out"
+        outputs.write_run(tiny_run(), out)
+        assert out.stat().st_mode & 0o777 == 0o755
+        assert (out / "summary.json").stat().st_mode & 0o777 == 0o644
+        text = outputs.write_text_file(tmp_path / "p.md", "x")
+        assert text.stat().st_mode & 0o777 == 0o644
+        calls = []
+        real = outputs.exchange
+        monkeypatch.setattr(outputs, "exchange", lambda a, b: calls.append(1) or real(a, b))
+        outputs.write_run(tiny_run(seed=2), out)  # replaces: one exchange, nothing left beside
+        assert calls == [1] and sorted(p.name for p in tmp_path.iterdir()) == ["out", "p.md"]
+    finally:
+        os.umask(old)

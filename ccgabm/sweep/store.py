@@ -43,7 +43,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ccgabm.outputs import remove_path
+from ccgabm.outputs import remove_path, usual_mode
 from ccgabm.params import CcgabmError
 from ccgabm.sweep.seeds import run_seeds
 
@@ -152,6 +152,7 @@ def _fsync_replace(tmp: str, path: Path) -> None:
 def _tmp_path(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name + ".", dir=path.parent)
+    os.fchmod(fd, usual_mode(0o666))  # as a plain open() would make it
     os.close(fd)
     return tmp
 
