@@ -128,7 +128,8 @@ def test_overwrite_empties_the_store_first(specs, tmp_path: Path, cli_fakes, cap
     assert read_manifest(out)["fixed"] == {"run.years": 2}
     runs, fates = load_results(out)
     assert len(runs) == 4 and fates["end_month"].max() <= 24 and (fates["end_month"] > 12).any()
-    assert sorted(p.name for p in out.iterdir()) == ["fates", "manifest.json", "points.parquet", "runs"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "fates", "manifest.json", "points.parquet",
+                                                     "runs"]
 
 
 def test_overwrite_never_deletes_what_is_not_a_store(specs, tmp_path: Path, cli_fakes, capsys) -> None:
@@ -331,7 +332,7 @@ def test_interrupted_overwrite_is_finished_by_the_next_start(specs, tmp_path: Pa
     with pytest.raises(KeyboardInterrupt):
         _sweep(s2, out, overwrite=True)
     monkeypatch.undo()
-    assert [p.name for p in out.iterdir() if not p.name.startswith(".trash-")] == []
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".trash-")] == [".lock"]
     assert _sweep(s2, out).n_completed == 4  # an empty store: no --overwrite needed
     assert not list(out.glob(".trash-*"))
 
@@ -452,3 +453,18 @@ def test_an_unreachable_dask_scheduler_is_refused_before_writing(tmp_path: Path,
     with pytest.raises(StoreError, match="tcp://127.0.0.1:1"):
         _sweep(load_spec(spec), out, backend="dask", scheduler="tcp://127.0.0.1:1")
     assert not out.exists()
+
+
+def test_a_store_in_use_is_refused_and_a_killed_sweep_leaves_no_lock(specs, tmp_path: Path) -> None:
+    from ccgabm.sweep.store import locked
+
+    s1, _ = specs
+    out = tmp_path / "s"
+    _sweep(s1, out)
+    with locked(out), pytest.raises(StoreError, match="being written by another ccgabm sweep"):
+        _sweep(s1, out)  # another writer holds the store
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    with locked(fresh), pytest.raises(StoreError, match="another ccgabm sweep"):
+        _sweep(s1, fresh)
+    assert _sweep(s1, out).n_skipped == 4  # the lock went with its holder

@@ -2,7 +2,8 @@
 
 - The manifest (``manifest.json`` and ``points.parquet``) records the spec, its points, seeds
   and ``spec_digest`` (``ccgabm.sweep.plan``).
-- ``check_store``, on every start, refuses a store that holds another sweep (another spec
+- ``check_store``, on every start (again once the sweep holds the store's lock,
+  ``ccgabm.sweep.store.locked``), refuses a store that holds another sweep (another spec
   digest, or more replications than asked for: a store grows, it does not shrink) unless
   ``overwrite`` empties it, and a non-empty folder that holds no sweep.
 - ``check_finished_runs`` counts a run as done only when all its files are intact and its own
@@ -19,6 +20,7 @@ from typing import Any
 from ccgabm.outputs import remove_path
 from ccgabm.sweep.plan import Plan, spec_digest
 from ccgabm.sweep.store import (
+    LOCK_NAME,
     STORE_ENTRIES,
     StoreError,
     atomic_write_json,
@@ -117,7 +119,7 @@ def check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
         raise StoreError(f"--out {out} is a file; a sweep needs a folder")
     if not out.is_dir():
         return False
-    entries = [p.name for p in out.iterdir() if not is_temporary(p.name)]
+    entries = [p.name for p in out.iterdir() if not is_temporary(p.name) and p.name != LOCK_NAME]
     if not entries:
         return False
     if overwrite:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +51,7 @@ from ccgabm.sweep.store import (
     clean_temporaries,
     empty_store,
     format_exception,
+    locked,
     package_version,
     run_name,
     write_failure,
@@ -357,12 +359,30 @@ def run_sweep(
     manifest = manifest_for(plan, version)
     if backend == "dask" and scheduler:
         _check_scheduler(scheduler)  # before anything is written
-    if check_store(out, manifest, overwrite):  # StoreError before anything is written
-        empty_store(out)
+    check_store(out, manifest, overwrite)  # StoreError before anything is written
+    created = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"--out {str(out)[:80]} cannot be created: {exc.strerror or exc}") from None
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(locked(out))
+        except StoreError:
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        if check_store(out, manifest, overwrite):  # again, now that no other sweep writes here
+            empty_store(out)
+        return _execute_plan(out, plan, manifest, fn, version, jobs, backend, scheduler, progress,
+                             started)
+
+
+def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, version: str,
+                  jobs: int, backend: str, scheduler: str | None, progress: bool,
+                  started: float) -> SweepReport:
+    """Run every unfinished run of ``plan`` into the (locked) store ``out``."""
+    spec = plan.spec
     clean_temporaries(out)
     write_manifest(out, plan, manifest)
 

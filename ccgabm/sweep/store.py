@@ -26,6 +26,8 @@ that fails the check; ``load_results`` refuses a store holding one (``StoreError
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +35,7 @@ import re
 import shutil
 import tempfile
 import traceback as tb
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +81,7 @@ _TMP_PREFIX = ".tmp-"
 _TRASH_PREFIX = ".trash-"
 #: names a sweep store may hold at its top level (plus temporaries)
 STORE_ENTRIES = frozenset({"manifest.json", "points.parquet", "runs", "fates", "failures", "analysis"})
+LOCK_NAME = ".lock"  # held (flock) by the sweep writing the store; never moved or deleted
 _SUBFOLDERS = ("runs", "fates", "failures", "analysis")
 _RUN_NAME = re.compile(r"point-(\d+)_rep-(\d+)")
 _ROW_CHECKED = ("point_id", "replication", "seed", "config_digest", "package_version")
@@ -359,7 +362,8 @@ def empty_store(out_dir: Path) -> None:
     """
     out = Path(out_dir)
     entries = sorted(out.iterdir(), key=lambda p: (p.name == "manifest.json", p.name))
-    foreign = [p.name for p in entries if p.name not in STORE_ENTRIES and not is_temporary(p.name)]
+    foreign = [p.name for p in entries
+               if p.name not in STORE_ENTRIES | {LOCK_NAME} and not is_temporary(p.name)]
     if foreign:
         raise StoreError(
             f"refusing to empty {out}: it holds {foreign[0]!r}, which is not part of a sweep "
@@ -367,8 +371,31 @@ def empty_store(out_dir: Path) -> None:
         )
     trash = Path(tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=out))
     for p in entries:
-        os.replace(p, trash / p.name)
+        if p.name != LOCK_NAME and not is_temporary(p.name):
+            os.replace(p, trash / p.name)
     shutil.rmtree(trash)
+
+
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold the store's lock (``.lock``, an exclusive ``flock``) while a sweep writes it.
+
+    Raises ``StoreError`` at once when another process holds it. The lock goes with the
+    process: a killed sweep leaves no stale lock behind.
+    """
+    path = Path(out_dir) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, usual_mode(0o666))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(
+                f"{out_dir} is being written by another ccgabm sweep (it holds {path}); wait for "
+                "it to finish, or choose another --out folder"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_failure(out_dir: Path, record: dict[str, Any]) -> Path:
