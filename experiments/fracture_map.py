@@ -69,16 +69,16 @@ def main(argv: list[str] | None = None):
                    md_table(run_level[cols]))
     report.section("Interpretation", f"""
 This map is the model's own prediction; no published figure exists to compare it with, so the
-table above checks only the directions the mechanism (and the Pulse report) lead one to expect. Fracture in the
-model follows a chain: a group forecasting an overspend at month 6 proposes a cut; members whose
-share of the burden exceeds their trust-weighted tolerance vote against; outvoted practices lose
-trust in the winners; at year end a coalition of at least two practices that prefers a new group
-(or a neighbour) leaves. Budget pressure drives the first link (no forecast deficit, no vote),
-the deprivation gap drives the unequal burden of cuts, and initial trust sets the tolerance.
-Survival curves (Kaplan-Meier; event: fracture or dissolution; censored at merger) and heatmaps
-are written by `ccgabm.analysis` under `sweep/analysis/`; its report is
-`sweep/analysis/report.md`. Full size is {FULL_RUNS} runs; a partial run (`--replications N`)
-projects the full runtime (see "How this was run").
+table above checks only the directions the mechanism (and the Pulse report) lead one to expect.
+Fracture in the model follows a chain: a group forecasting an overspend at month 6 proposes a
+cut; members whose share of the burden exceeds their trust-weighted tolerance vote against;
+outvoted practices lose trust in the winners; at year end a coalition of at least two practices
+that prefers a new group (or a neighbour) leaves. Budget pressure drives the first link (no
+forecast deficit, no vote), the deprivation gap drives the unequal burden of cuts, and initial
+trust sets the tolerance. Survival curves (Kaplan-Meier; event: fracture or dissolution;
+censored at merger) and heatmaps are written by `ccgabm.analysis` under `sweep/analysis/`; its
+report is `sweep/analysis/report.md`. Full size is {FULL_RUNS} runs; a partial run
+(`--replications N`) projects the full runtime (see "How this was run").
 """)
     for path in sorted(result.folder.glob("*.png")):
         report.figure(f"ccgabm.analysis: {path.stem.replace('_', ' ')}", path)
