@@ -51,10 +51,11 @@ PHASES = (
 
 
 def need_weights(model: CommissioningModel) -> None:
-    """Capitation need weight of every practice (from its patients now) and group."""
+    """The financial year starts: practices' year totals restart, and the capitation need
+    weight of every practice (from its patients now) and group is set."""
     arrays = model.practice_arrays
+    arrays.start_year()
     arrays.need_weight[:] = model.population.need_weights(model.month)
-    arrays.spend_year[:] = 0.0
     for group in model.active_groups:
         group.need_weight = float(sum(arrays.need_weight[[p.index for p in group.members]].tolist()))
 
@@ -210,7 +211,6 @@ def year_accounts(model: CommissioningModel) -> None:
     for behaviour in behaviours:
         columns.update(behaviour.practice_year_columns(idx))
     model.datacollector.add_columns("practice_year", columns)
-    arrays.year_counts[:] = 0
     for q in range(5):
         pm, em = model.quintiles_year[q]
         model.datacollector.add_row("quintile_year", {"year": year, "quintile": q + 1,

@@ -51,6 +51,12 @@ class PracticeArrays:
             referrals_last_year=np.zeros(n),
         )
 
+    def start_year(self) -> None:
+        """A new financial year: this year's patient counts and activity spend start at zero
+        (the year-end rounds read last year's until then)."""
+        self.year_counts[:] = 0
+        self.spend_year[:] = 0.0
+
     def __len__(self) -> int:
         return len(self.list_size)
 
