@@ -6,12 +6,15 @@ practice-choices behaviour (``ccgabm.behaviours.practice_choices``):
 - utilities: trust in a group's other members (list-size weighted) plus the group's finance
   term (budget per need against national, last year's result; for a new group, the extra
   fixed running cost per head of a smaller group);
-- core stability: whether any coalition of members would rather leave together (exact
-  enumeration for groups of up to ``EXACT_LIMIT`` members; greedy search from the
+- the rules a leaving coalition must meet (``Rules``): at least ``min_size`` practices, a
+  viable population, at most ``cap_share`` of the group's population, and a source left viable
+  (unless it is small already);
+- core stability: whether any coalition of members the rules allow would rather leave together
+  (exact enumeration for groups of up to ``EXACT_LIMIT`` members; greedy search from the
   ``HEURISTIC_SEEDS`` least satisfied members above that: it can miss a blocking coalition,
   never invents one);
 - moves: at most one leaving coalition per group (grown around the ``SEEDS`` least satisfied
-  members), then switches of single practices to the neighbouring group they like best.
+  members), then moves of single practices to the neighbouring group they like best.
 """
 
 from __future__ import annotations
@@ -53,6 +56,26 @@ def group_finance(allocation: float, need_weight: float, national_rate: float,
     return weight * share * per_head_budget / 100.0
 
 
+# ---- the rules of leaving ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rules:
+    """What a coalition leaving a group to form a new one must meet (the Board's rules)."""
+
+    min_size: int = 2  # practices
+    min_population: float = 0.0  # a new group's viable population
+    cap_share: float = 0.5  # at most this share of the group's population leaves together
+    source_minimum: float = 0.0  # the group left behind keeps this population (if it had it)
+
+    def allows(self, population: np.ndarray | float, size: np.ndarray | int,
+               group_population: float) -> np.ndarray | bool:
+        """Whether coalitions of ``population`` patients and ``size`` practices may leave."""
+        population = np.asarray(population, dtype=float)
+        remaining_ok = (group_population - population >= self.source_minimum) | (
+            group_population < self.source_minimum)
+        return ((np.asarray(size) >= self.min_size) & (population >= self.min_population)
+                & (population <= self.cap_share * group_population) & remaining_ok)
+
+
 # ---- core stability ---------------------------------------------------------------------------
 EXACT_LIMIT = 12
 HEURISTIC_SEEDS = 8  # large groups: greedy search from the least satisfied members
@@ -64,25 +87,27 @@ FinanceOf = Callable[[np.ndarray | float], np.ndarray | float]
 
 def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
                      stay_utility: dict[int, float], list_sizes: np.ndarray, finance_of: FinanceOf,
-                     switching_cost: float, min_size: int) -> np.ndarray | None:
+                     switching_cost: float, rules: Rules) -> np.ndarray | None:
     """Grow a coalition around ``seed`` from its most trusted fellows, then prune the unwilling.
 
-    ``friends`` are taken in order of mutual trust, so trimming to a minority drops the least
-    trusted first.
+    ``friends`` are taken in order of mutual trust, so trimming to the cap drops the least
+    trusted first. Returns a coalition the ``rules`` allow whose members all prefer it, or None.
     """
     others = members[members != seed]
     if len(others) == 0:
         return None
+    total = float(list_sizes[members].sum())
     mutual = (trust[seed, others] + trust[others, seed]) / 2.0
     order = np.argsort(-mutual, kind="stable")
     friends = others[order][mutual[order] >= np.median(mutual)]
     coalition = np.concatenate([[seed], friends])
-    # A fracture is a minority leaving: at most half the members (by list size) go together.
-    half = list_sizes[members].sum() / 2.0
-    while len(coalition) > 1 and list_sizes[coalition].sum() > half:
+    while len(coalition) > 1 and list_sizes[coalition].sum() > rules.cap_share * total:
         coalition = coalition[:-1]
-    while len(coalition) >= min_size:
-        finance = finance_of(float(list_sizes[coalition].sum()))
+    while len(coalition) >= rules.min_size:
+        population = float(list_sizes[coalition].sum())
+        if not rules.allows(population, len(coalition), total):
+            return None
+        finance = finance_of(population)
         u = coalition_utilities(trust, coalition, list_sizes, finance) - switching_cost
         stay = np.array([stay_utility[int(p)] for p in coalition])
         unwilling = u <= stay
@@ -96,35 +121,44 @@ def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
 
 
 def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, float],
-                list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float) -> bool:
-    """True if no coalition of members blocks the group (exact for small groups)."""
+                list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float,
+                rules: Rules) -> bool:
+    """True if no coalition of members that the ``rules`` allow to leave blocks the group
+    (exact for small groups)."""
     members = np.asarray(members)
     if len(members) <= 1:
         return True
     if len(members) <= EXACT_LIMIT:
         return not _any_subset_blocks(members, trust, stay_utility, list_sizes, finance_of,
-                                      switching_cost)
+                                      switching_cost, rules)
     for seed in sorted(members.tolist(), key=lambda p: stay_utility[int(p)])[:HEURISTIC_SEEDS]:
         found = greedy_coalition(int(seed), members, trust, stay_utility, list_sizes, finance_of,
-                                 switching_cost, 1)
+                                 switching_cost, rules)
         if found is not None:
             return False
     return True
 
 
 def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, float],
-                       list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float) -> bool:
-    """Exact check over every proper subset of ``members`` at once (vectorised)."""
+                       list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float,
+                       rules: Rules) -> bool:
+    """Exact check over every proper subset of ``members`` the rules allow (vectorised)."""
     m = len(members)
     codes = np.arange(1, 2**m - 1)  # every non-empty proper subset
     inside = ((codes[:, None] >> np.arange(m)[None, :]) & 1).astype(bool)
+    sizes = list_sizes[members].astype(float)
+    population = inside @ sizes
+    allowed = rules.allows(population, inside.sum(axis=1), float(sizes.sum()))
+    if not np.any(allowed):
+        return False
+    inside, population = inside[allowed], population[allowed]
     w = np.maximum(list_sizes[members], 1).astype(float)
     t = trust[np.ix_(members, members)].astype(float)
     np.fill_diagonal(t, 0.0)
     numer = (inside * w) @ t.T  # [subset, p]: weighted trust of p in the subset's others
     denom = (inside @ w)[:, None] - w[None, :]
     mean = np.divide(numer, denom, out=np.zeros_like(numer), where=denom > 0)
-    finance = np.asarray(finance_of(inside @ list_sizes[members].astype(float)), dtype=float)
+    finance = np.asarray(finance_of(population), dtype=float)
     utility = mean + finance.reshape(-1, 1) - switching_cost
     stay = np.array([stay_utility[int(p)] for p in members])
     prefers = (utility > stay[None, :]) | ~inside
@@ -195,10 +229,10 @@ def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: 
 
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                  list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
-                 min_coalition: int, min_new_population: float,
-                 trust_in: dict[str, np.ndarray] | None = None,
+                 rules: Rules, trust_in: dict[str, np.ndarray] | None = None,
                  stay: dict[int, float] | None = None) -> list[Move]:
-    """The moves practices want this year: at most one coalition per group, then switches.
+    """The moves practices want this year: at most one coalition per group, then moves of
+    single practices to the neighbouring group each likes best (grouped by target).
 
     Coalitions are grown around the ``SEEDS`` least satisfied members of each group.
     ``trust_in`` and ``stay`` may be passed in when already computed for these groups.
@@ -212,19 +246,24 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
         order = sorted(members.tolist(), key=lambda p: stay[p])
         for seed in order[:SEEDS]:
             coalition = greedy_coalition(seed, members, trust, stay, list_sizes, new_finance(code),
-                                         switching_cost, min_coalition)
-            if coalition is not None and list_sizes[coalition].sum() >= min_new_population:
-                moves.append(Move([int(p) for p in coalition], code, None, kind="new_group"))
+                                         switching_cost, rules)
+            if coalition is not None:
+                u = coalition_utilities(trust, coalition, list_sizes,
+                                        new_finance(code)(float(list_sizes[coalition].sum())))
+                gain = float(np.mean(u - switching_cost - [stay[int(p)] for p in coalition]))
+                moves.append(Move([int(p) for p in coalition], code, None, gain=gain,
+                                  kind="new_group"))
                 taken.update(int(p) for p in coalition)
                 break
-        by_target: dict[str, list[int]] = {}
+        by_target: dict[str, list[tuple[int, float]]] = {}
         for p in members.tolist():
             if p in taken:
                 continue
             target, u = best_neighbour(p, code, groups, neighbours, trust_in, finance,
                                        switching_cost)
             if target is not None and u > stay[p]:
-                by_target.setdefault(target, []).append(p)
-        for target, practices in sorted(by_target.items()):
-            moves.append(Move(practices, code, target))
+                by_target.setdefault(target, []).append((p, u - stay[p]))
+        for target, chosen in sorted(by_target.items()):
+            moves.append(Move([p for p, _ in chosen], code, target,
+                              gain=float(np.mean([g for _, g in chosen]))))
     return moves

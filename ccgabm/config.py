@@ -156,6 +156,7 @@ def check_config(cfg: Config) -> None:
     - a ``[region] target_population`` above 0 but below the number of practices: every
       practice needs at least one patient;
     - every unit cost in ``[costs]`` at 0: need weights (expected costs) are then all zero;
+    - ``[population] newcomer_age_min`` above ``newcomer_age_max``;
     - whatever each behaviour refuses (``Behaviour.check_config``, e.g. a dilemma decided
       outside the run).
 
@@ -183,6 +184,13 @@ def check_config(cfg: Config) -> None:
         raise ConfigError(
             "[costs] outpatient, day_case, elective_inpatient and non_elective are all 0: at "
             "least one must be above 0 (need weights for capitation are expected costs)"
+        )
+    pop = cfg.population
+    if pop.newcomer_age_min > pop.newcomer_age_max:
+        raise ConfigError(
+            f"[population] newcomer_age_min = {pop.newcomer_age_min} is above newcomer_age_max = "
+            f"{pop.newcomer_age_max}: the youngest age of adults registering must not exceed the "
+            "oldest"
         )
     from ccgabm.behaviours import REGISTERED
 

@@ -72,7 +72,7 @@ def allocation(model: CommissioningModel) -> None:
             behaviour.adjust_initial_distances(draws)
     cut = board_rules.running_cost_cut if year >= board_rules.running_cost_cut_year else 0.0
     model.board.allocate(list(model.active_groups), draws, allowance_cut=cut,
-                         activity_last_year=model.activity_last_year)
+                         first_year_activity=model.first_year_activity if year == 1 else None)
 
 
 def group_levers(model: CommissioningModel) -> None:
@@ -81,8 +81,15 @@ def group_levers(model: CommissioningModel) -> None:
 
 
 def capacity(model: CommissioningModel) -> None:
-    """Each hospital plans the year's capacity from last year's referrals by its groups."""
+    """Each hospital plans the year's capacity from last year's referrals by its groups.
+
+    In the first year there is no last year: the plan is the year's referrals expected from the
+    starting population under the levers the groups have just set (``group levers`` runs
+    before this phase), so a policy that lowers referrals from the start lowers capacity too.
+    """
     arrays = model.practice_arrays
+    if model.month == 0:
+        arrays.referrals_last_year[:] = expected_referrals_per_practice(model) * 12.0
     served_by = np.array([p.group.hospital.index for p in model.practices])
     referrals = np.bincount(served_by, weights=arrays.referrals_last_year,
                             minlength=len(model.hospitals))
@@ -107,21 +114,29 @@ def practice_levers(model: CommissioningModel) -> None:
 
 
 def levers_of(model: CommissioningModel) -> PracticeLevers:
-    """Every practice's levers from its group's multipliers and its own propensity."""
+    """Every practice's levers from its group's multipliers and its own propensity.
+
+    Demand per patient grows by ``[population] demand_growth`` a year (referral probability
+    and emergency risk). ``refer_free`` and ``conversion_free`` are the levers without the
+    group's referral multiplier and procedure restrictions: need they hold back may return as
+    an emergency admission (``[emergency] deferred_need_emergency``).
+    """
     groups = list(model.active_groups)
     index = {g.code: i for i, g in enumerate(groups)}
     # a closed practice has no patients: any group's levers will do for its row
     member_of = np.array([index.get(p.group.code, 0) for p in model.practices])
+    growth = (1.0 + model.cfg.population.demand_growth) ** (model.month // 12)
     refer_mult = np.array([g.referral_multiplier for g in groups])[member_of]
-    base_refer = model.cfg.referral.refer_probability
+    conversion_mult = np.array([g.conversion_multiplier for g in groups])[member_of]
+    free = growth * model.cfg.referral.refer_probability * model.practice_arrays.propensity
     base_conversion = model.cfg.hospital.elective_conversion
     return PracticeLevers(
-        refer=np.minimum(1.0, base_refer * model.practice_arrays.propensity * refer_mult),
-        emergency=np.array([g.emergency_multiplier for g in groups])[member_of],
-        conversion=np.minimum(
-            1.0, base_conversion * np.array([g.conversion_multiplier for g in groups])[member_of]
-        ),
+        refer=np.minimum(1.0, free * refer_mult),
+        emergency=growth * np.array([g.emergency_multiplier for g in groups])[member_of],
+        conversion=np.minimum(1.0, base_conversion * conversion_mult),
         hospital=np.array([g.hospital.index for g in groups])[member_of],
+        refer_free=np.minimum(1.0, free * np.maximum(refer_mult, 1.0)),
+        conversion_free=np.minimum(1.0, base_conversion * np.maximum(conversion_mult, 1.0)),
     )
 
 
@@ -174,6 +189,7 @@ def billing(model: CommissioningModel) -> None:
         allocation = model.board.allocations.get(group.code, 0.0)
         for behaviour in behaviours:
             behaviour.monthly_income(group, allocation)
+        group.pay(group.community_services_cost / 12.0, "community_services")
         group.pay(group.other_services_cost / 12.0, "other_services")
         group.pay(group.running_cost / 12.0, "running_costs")
         for behaviour in behaviours:
@@ -186,7 +202,8 @@ def year_accounts(model: CommissioningModel) -> None:
     year = model.month // 12
     arrays = model.practice_arrays
     behaviours = list(model.behaviours.values())
-    model.activity_last_year = sum(g.year_spent["activity"] for g in model.active_groups)
+    if year == 0:
+        model.first_year_activity = sum(g.year_spent["activity"] for g in model.active_groups)
     for group in model.active_groups:
         row = group.close_year()
         row.update(year=year, group=group.code, need_weight=group.need_weight,
@@ -236,7 +253,8 @@ def monthly_reporters() -> dict:
 
 
 def expected_referrals_per_practice(model: CommissioningModel) -> np.ndarray:
-    """Expected referrals a month per practice at the start (hospital capacity planning)."""
+    """Expected referrals a month per practice from the starting population under the levers
+    in force now (hospital capacity planning in year 0)."""
     pop = model.population
     alive = pop.alive == 1
     age = np.minimum((0 - pop.birth_month[alive].astype(np.int64)) // 12, AGE_MAX)

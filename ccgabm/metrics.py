@@ -5,12 +5,14 @@
 - ``stability_figures``: fractures, dissolutions, mergers, switches, lifetimes, decisions;
 - ``extra_figures``: the ``x_*`` figures some findings need (running cost per head, ...);
 - ``group_fates``: one row per group that ever existed;
-- fracture definitions used everywhere (the summary, ``ccgabm analyze``):
-  a group *fractured* when a coalition of at least ``behaviour.min_coalition`` of its members
-  left together, or when departures emptied it; ``fracture_month`` is when (months since the
-  start). A run has *a fracture within N years* when any group that existed in it, including
-  groups formed during the run, fractured at ``fracture_month <= 12 N``. The *cohort* is the
-  groups present at the start (``start_month == 0``).
+- one definition of each organisational event, used everywhere (the summary, ``ccgabm
+  analyze``, the findings): a group *fractured* when a coalition of at least
+  ``behaviour.min_coalition`` of its members left together to form a new group
+  (``fracture_month``: the first time, in months since the start). Defections to existing
+  groups, returns, mergers and dissolutions are other events with their own columns
+  (``ccgabm.events``). A run has *a fracture within N years* when any group that existed in
+  it, including groups formed during the run, fractured at ``fracture_month <= 12 N``. The
+  *cohort* is the groups present at the start (``start_month == 0``).
 
 Behaviours add their own figures (``Behaviour.summary``), e.g. core stability or the dilemma.
 
@@ -50,19 +52,33 @@ def cohort(fates: pd.DataFrame) -> pd.DataFrame:
     return fates[fates["start_month"] == 0]
 
 
+# Per group: the first month of each departure kind, and how (if at all) it ended.
+FIRST_MONTH_COLUMNS = {Event.FRACTURE: "fracture_month", Event.DEFECTION: "defection_month",
+                       Event.RETURN: "return_month"}
+
+
 def group_fates(model: CommissioningModel) -> pd.DataFrame:
-    """One row per group that ever existed: lifetime and how it ended."""
+    """One row per group that ever existed: lifetime, first departures and how it ended.
+
+    ``fate`` is "" for a group still in play at the end, else the ending event's kind
+    (``ccgabm.events.ENDINGS``); ``end_month`` is then the month it ended (else the last month).
+    """
     rows = []
     for g in model.groups.values():
-        rows.append({
+        row = {
             "group_id": g.code,
             "start_month": g.created_month,
             "end_month": g.ended_month if g.ended_month is not None else model.month,
-            "fractured": g.fate == Event.FRACTURED or g.fracture_month is not None,
-            "fracture_month": float(g.fracture_month) if g.fracture_month is not None else np.nan,
-            "dissolved": g.fate == Event.DISSOLVED,
-            "merged": g.fate == Event.MERGED,
-        })
+            "fate": str(g.fate),
+        }
+        for kind, column in FIRST_MONTH_COLUMNS.items():
+            row[column] = float(g.first[kind]) if kind in g.first else np.nan
+        row.update(
+            fractured=Event.FRACTURE in g.first,
+            dissolved=g.fate == Event.DISSOLVED,
+            merged=g.fate in (Event.VOLUNTARY_MERGER, Event.FORCED_MERGER),
+        )
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -237,16 +253,56 @@ def stability_figures(fates: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> d
         "groups_fractured": int(fractured_by(cohort(fates)).sum()),
         "any_fracture": bool(fractured.any()),
         "first_fracture_month": float(first) if pd.notna(first) else float("nan"),
+        "groups_with_defection": int(fates["defection_month"].notna().sum()),
+        "groups_with_return": int(fates["return_month"].notna().sum()),
         "groups_dissolved": int(fates["dissolved"].sum()),
         "groups_merged": int(fates["merged"].sum()),
+        "voluntary_mergers": int((fates["fate"] == Event.VOLUNTARY_MERGER).sum()),
+        "forced_mergers": int((fates["fate"] == Event.FORCED_MERGER).sum()),
+        "groups_emptied": int((fates["fate"] == Event.EMPTIED).sum()),
         "groups_created": int((fates["start_month"] > 0).sum()),
         "mean_group_lifetime_years": float(((fates["end_month"] - fates["start_month"]) / 12).mean()),
         "decommissioning_votes": int((kinds == Event.VOTE).sum()),
         "decommissionings": int((kinds == Event.DECOMMISSIONING).sum()),
+        "decommissioning_votes_rejected": int(
+            events["detail"].str.endswith("rejected").where(kinds == Event.VOTE, False).sum())
+        if not events.empty else 0,
+        "fractures": int((kinds == Event.FRACTURE).sum()),
+        "defections": int((kinds == Event.DEFECTION).sum()),
+        "returns": int((kinds == Event.RETURN).sum()),
+        **departure_causes(tables.get("departures", pd.DataFrame()), events),
         "practice_switches": int((kinds == Event.LEAVE).sum()),
         "practices_closed": int((kinds == Event.PRACTICE_CLOSED).sum()),
         "budget_per_need_gap": budget_per_need_gap(tables["group_year"]),
     }
+
+
+def departure_causes(departures: pd.DataFrame, events: pd.DataFrame) -> dict[str, int]:
+    """How many carried-out fractures and defections followed what (``departures`` table).
+
+    *After lost votes*: the movers had lost at least one decommissioning vote in the group
+    they left. *After placement*: the group they left had taken in members placed by the
+    Board (a dissolution or a merger) before they left. A departure can be both or neither;
+    *refused*: departures the Board refused.
+    """
+    out = {"fractures_after_lost_votes": 0, "fractures_after_placement": 0,
+           "defections_after_lost_votes": 0, "departures_refused": 0}
+    if departures.empty:
+        return out
+    refused = departures["board"].str.startswith("refused")
+    out["departures_refused"] = int(refused.sum())
+    done = departures[~refused]
+    placed = events[(events["kind"] == Event.JOIN) & events["detail"].str.match(
+        f"({Event.DISSOLVED}|{Event.VOLUNTARY_MERGER}|{Event.FORCED_MERGER}) <-")] \
+        if not events.empty else events
+    first_placed = placed.groupby("group")["month"].min() if len(placed) else pd.Series(dtype=float)
+    fractures = done[done["kind"] == Event.FRACTURE]
+    out["fractures_after_lost_votes"] = int((fractures["votes_lost"] > 0).sum())
+    after = fractures["source"].map(first_placed) < fractures["month"]
+    out["fractures_after_placement"] = int(after.sum())
+    defections = done[done["kind"] == Event.DEFECTION]
+    out["defections_after_lost_votes"] = int((defections["votes_lost"] > 0).sum())
+    return out
 
 
 def budget_per_need_gap(group_year: pd.DataFrame) -> float:

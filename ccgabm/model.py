@@ -94,6 +94,8 @@ class CommissioningModel(mesa.Model):
             practice = Practice(self, i, self.practice_arrays)
             self.groups[code].add_member(practice)
             self.practices.append(practice)
+        # every group each practice has belonged to (a move back to one is a return)
+        self.member_of_before: list[set[str]] = [{p.group.code} for p in self.practices]
 
         self.population = Population(
             config, table["list_size"].to_numpy(), table["imd"].to_numpy(), self.streams
@@ -105,9 +107,8 @@ class CommissioningModel(mesa.Model):
             config.costs.outpatient, config.costs.day_case,
             config.costs.elective_inpatient, config.costs.non_elective,
         ])
-        self.practice_arrays.referrals_last_year[:] = core.expected_referrals_per_practice(self) * 12.0
         self.quintiles_year = np.zeros((5, 2), dtype=np.int64)
-        self.activity_last_year: float | None = None
+        self.first_year_activity = 0.0  # the national activity bill of the first year
         self.datacollector = Recorder(core.monthly_reporters())
         for behaviour in self.behaviours.values():
             behaviour.setup()
@@ -186,59 +187,78 @@ class CommissioningModel(mesa.Model):
 
     # ---- organisational change ----------------------------------------------------------------
     def move_practices(self, practices: list[Practice], target: CommissioningGroup,
-                       reason: str) -> None:
-        """Practices leave their group and join ``target`` (events: leave, join)."""
+                       reason: str, carry_balance: bool = True) -> None:
+        """Practices leave their group and join ``target`` (events: leave, join).
+
+        Each takes its share of its old group's balance (surplus or debt, by list size) unless
+        ``carry_balance`` is false (a group that ends places its balance itself).
+        """
+        if carry_balance:
+            leaving: dict[str, int] = {}
+            for practice in practices:
+                if practice.group is not target:
+                    leaving[practice.group.code] = leaving.get(practice.group.code, 0) + \
+                        practice.list_size
+            for code, size in leaving.items():
+                source = self.groups[code]
+                population = source.population
+                if population > 0:
+                    self.transfer(source, target, source.balance * size / population)
         for practice in practices:
             source = practice.group
             if source is target:
                 continue
             target.add_member(practice)
+            self.member_of_before[practice.index].add(target.code)
             self.record(Event.LEAVE, group=source.code, practice=practice.code,
                         detail=f"{reason} -> {target.code}")
             self.record(Event.JOIN, group=target.code, practice=practice.code,
                         detail=f"{reason} <- {source.code}")
 
     def form_group(self, parent: CommissioningGroup, practices: list[Practice]) -> CommissioningGroup:
-        """A coalition of ``parent``'s members leaves to form a new group."""
+        """A coalition of ``parent``'s members leaves to form a new group.
+
+        The new group takes the founders' share of the parent's balance and inherits the
+        parent's decisions and record (each behaviour's ``group_formed``: cuts in force,
+        failing years, delegated budgets).
+        """
         n = sum(1 for code in self.groups if code.startswith(parent.code + "."))
         group = CommissioningGroup(self, f"{parent.code}.{n + 1}", parent.hospital)
         group.created_month = self.month + 1
         group.parent = parent.code
         group.neighbours = set(parent.neighbours) | {parent.code}
+        group.community_factor = parent.community_factor
         for code in group.neighbours:
             if code in self.groups:
                 self.groups[code].neighbours.add(group.code)
         self.groups[group.code] = group
+        for behaviour in self.behaviours.values():
+            behaviour.group_formed(group, parent)
         self.record(Event.GROUP_CREATED, group=group.code, value=len(practices),
                     detail=f"fracture of {parent.code}")
-        share = sum(p.list_size for p in practices) / max(parent.population, 1)
-        self.transfer(parent, group, parent.balance * share)  # debts and surpluses follow members
         self.move_practices(practices, group, reason="new group")
         return group
 
     def end_group(self, group: CommissioningGroup, fate: Event,
-                  receivers: list[CommissioningGroup]) -> None:
+                  receivers: list[CommissioningGroup], detail: str = "") -> None:
         """Retire a group: members go to ``receivers`` (one per member); balance follows them."""
         members = list(group.members)
         population = max(group.population, 1)
         for practice, receiver in zip(members, receivers, strict=True):
             share = group.balance * practice.list_size / population if receivers else 0.0
             self.transfer(group, receiver, share)
-            self.move_practices([practice], receiver, reason=fate)
+            self.move_practices([practice], receiver, reason=fate, carry_balance=False)
         if abs(group.balance) > 0 and receivers:
             self.transfer(group, receivers[0], group.balance)
-        if fate == Event.FRACTURED and group.fracture_month is None:
-            group.fracture_month = self.month
         group.retire(fate, self.month)
-        self.record(fate, group=group.code, value=len(members))
+        self.record(fate, group=group.code, value=len(members), detail=detail)
 
     def merge_groups(self, absorbed: CommissioningGroup, into: CommissioningGroup,
                      forced: bool) -> None:
         """``absorbed`` merges into ``into`` (Board-forced or voluntary)."""
         into.neighbours |= absorbed.neighbours - {into.code}
-        self.record(Event.MERGER, group=into.code,
-                    detail=f"{absorbed.code} ({'forced' if forced else 'voluntary'})")
-        self.end_group(absorbed, Event.MERGED, [into] * len(absorbed.members))
+        fate = Event.FORCED_MERGER if forced else Event.VOLUNTARY_MERGER
+        self.end_group(absorbed, fate, [into] * len(absorbed.members), detail=into.code)
 
     def close_practice(self, practice: Practice, rng: np.random.Generator) -> None:
         """A practice closes; its patients are dispersed among the group's other practices."""

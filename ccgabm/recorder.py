@@ -7,11 +7,11 @@
 - agent variables: every organisation's state at each year end, after the year-end rounds
   (``get_agent_vars_dataframe()``, indexed by Mesa's time and agent id). They are collected
   once a year rather than monthly because England has thousands of practices;
-- tables: ``group_year``, ``practice_year``, ``quintile_year`` and ``events``
+- tables: ``group_year``, ``practice_year``, ``quintile_year``, ``events`` and ``departures``
   (``get_table_dataframe(name)``); a table's columns are those of its first row (the core's
   and every behaviour's year-end columns).
 
-``frames()`` returns all five as DataFrames: what is written to Parquet.
+``frames()`` returns all six as DataFrames: what is written to Parquet.
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ import mesa
 import pandas as pd
 
 EVENT_COLUMNS = ("month", "kind", "group", "practice", "value", "detail")
-TABLES = ("monthly", "group_year", "practice_year", "quintile_year", "events")
+TABLES = ("monthly", "group_year", "practice_year", "quintile_year", "events", "departures")
+# Why members left a group (or tried to): one row per fracture, defection or return, carried
+# out or refused by the Board. votes_lost: decommissioning votes the movers lost while
+# members of the source; trust_in_source / trust_in_target: the movers' mean trust in the
+# source's other members and in the target's members (for a fracture, in each other);
+# balance_share, last_result_share: the source's balance and last in-year result as shares
+# of its allocation; deficit_years: its consecutive failing years; cuts: decommissioning
+# decisions in force there; board: the Board's decision and why.
+DEPARTURE_COLUMNS = ("month", "kind", "source", "target", "practices", "population", "members",
+                     "votes_lost", "trust_in_source", "trust_in_target", "gain",
+                     "balance_share", "last_result_share", "deficit_years", "cuts", "board")
 
 
 def _group_code(agent: mesa.Agent) -> str | None:
@@ -57,7 +67,8 @@ class Recorder(mesa.DataCollector):
 
     def __init__(self, model_reporters: dict) -> None:
         super().__init__(model_reporters=model_reporters, agent_reporters=AGENT_REPORTERS,
-                         tables={"events": list(EVENT_COLUMNS)})
+                         tables={"events": list(EVENT_COLUMNS),
+                                 "departures": list(DEPARTURE_COLUMNS)})
 
     def collect(self, model: mesa.Model) -> None:
         """The month's model variables; agent variables too when a financial year has ended."""

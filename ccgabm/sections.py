@@ -121,6 +121,37 @@ class PopulationSection:
         12.0, lo=0.0, hi=30.0, unit="years",
         source="Barnett et al., Lancet 2012: onset 10-15 years earlier in the most deprived",
     )
+    imd_reference: float = param(
+        21.7, lo=0.0, hi=100.0, unit="IMD score",
+        source="MHCLG, English Indices of Deprivation 2019 (statistical release, File 5 scores): "
+        "mean LSOA IMD score of England",
+        doc="IMD score at which deprivation shifts neither condition onset nor the emergency "
+        "admission risk (the reference of emergency.base_rate)",
+    )
+    imd_quintile_span: float = param(
+        35.0, lo=1.0, hi=100.0, unit="IMD score",
+        source="MHCLG, English Indices of Deprivation 2019 (statistical release): mean IMD score "
+        "of the most minus the least deprived quintile of LSOAs",
+        doc="IMD difference over which condition onset comes "
+        "ltc_deprivation_years_earlier years earlier",
+    )
+    newcomer_age_min: int = param(
+        18, lo=0, hi=110, unit="years",
+        source="ONS internal migration by age: moves peak among young adults (assumed 18-44)",
+        doc="youngest age of adults registering with a practice (newborns apart)",
+    )
+    newcomer_age_max: int = param(
+        44, lo=0, hi=110, unit="years",
+        source="ONS internal migration by age: moves peak among young adults (assumed 18-44)",
+        doc="oldest age of adults registering with a practice",
+    )
+    demand_growth: float = param(
+        0.0, lo=-0.2, hi=0.2, unit="per year",
+        source="scenario knob; NHS Digital HES: emergency admissions rose ~3% a year 2013/14-"
+        "2018/19 against ~0.7% population growth (~2% a head)",
+        doc="yearly growth of referral need and emergency risk per patient beyond ageing "
+        "(compounded; allocations per head do not follow it)",
+    )
     patient_imd_sd: float = param(
         10.3, lo=0.0, hi=40.0, unit="IMD score",
         source="IMD 2019 LSOA score SD ~15.5 (MHCLG) minus practice-level SD 11.6 in quadrature",
@@ -170,6 +201,11 @@ class EmergencySection:
     waiting_rr: float = param(
         1.15, lo=1.0, hi=3.0, source=ASSUMED + "; unmet need while waiting raises emergency risk",
     )
+    deferred_need_emergency: float = param(
+        0.05, lo=0.0, hi=1.0, unit="probability",
+        source=ASSUMED + ": need held back by a group's lever (a referral it prevented, a "
+        "procedure it restricted) returns as an emergency admission",
+    )
 
 
 @dataclass(frozen=True)
@@ -217,6 +253,14 @@ class FinanceSection:
     initial_distance_sd: float = param(
         0.05, lo=0.0, hi=0.5, unit="share of target",
         source="NHS England CCG allocations 2013/14: distance from target ~-10%..+20%",
+    )
+    community_share: float = param(
+        0.10, lo=0.0, hi=1.0, unit="share of programme budget",
+        source="NHS England CCG programme budgeting returns: community health services ~10% of "
+        "CCG spend (acute care about half; mental health, prescribing, continuing care, "
+        "primary care the rest)",
+        doc="share of a group's budget spent on community health services (what a community "
+        "cut reduces); hospital care beyond the modelled activity is in other services",
     )
     running_cost_allowance: float = param(
         25.0, lo=0.0, hi=200.0, unit="GBP per head a year", source="NHS England 2013/14",

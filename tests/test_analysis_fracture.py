@@ -1,5 +1,6 @@
-"""Analysis: Wilson intervals and Kaplan–Meier against known values; fracture definitions;
-the full ``analyze`` pipeline on a small fake sweep (grid and sobol)."""
+"""Analysis: Wilson intervals against known values; fracture definitions; the full ``analyze``
+pipeline on a small fake sweep (grid and sobol). The competing-risk estimates have their own
+tests (``test_analysis_competing``)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,12 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_sweep_engine import fake_load_config, fake_run
+from test_sweep_engine import FakeResult, fake_load_config
 
 from ccgabm.analysis import (
     AnalysisError,
     cli_analyze,
     fracture_probability,
-    group_spells,
-    kaplan_meier,
     wilson_interval,
 )
 from ccgabm.sweep import parse_spec, run_sweep
@@ -57,40 +56,75 @@ def test_wilson_properties(n: int, data: st.DataObject, conf: float) -> None:
     assert lo2 == pytest.approx(1 - hi, abs=1e-12) and hi2 == pytest.approx(1 - lo, abs=1e-12)
 
 
-def test_kaplan_meier_hand_computed() -> None:
-    # times 1 2 2+ 3 4+ 5 (+ = censored). At risk 6,5,3,1 at the event times:
-    # S(1)=5/6, S(2)=5/6*4/5=2/3, S(3)=2/3*2/3=4/9, S(5)=0; censored at 2 is at risk at 2.
-    km = kaplan_meier(np.array([1, 2, 2, 3, 4, 5]), np.array([1, 1, 0, 1, 0, 1]))
-    s = km.set_index("time")["survival"]
-    assert s[1.0] == pytest.approx(5 / 6)
-    assert s[2.0] == pytest.approx(2 / 3)
-    assert s[3.0] == pytest.approx(4 / 9)
-    assert s[4.0] == pytest.approx(4 / 9)
-    assert s[5.0] == pytest.approx(0.0)
-    assert km.set_index("time")["at_risk"][3.0] == 3
+def fake_run(config, seed: int) -> FakeResult:
+    """Cheap stochastic 'model' writing the full fates contract: fracture hazard rises with
+    pressure and gap and falls with trust; defections, mergers and dissolutions at fixed
+    rates; no returns (so one kind has no events)."""
+    v = config.values
+    rng = np.random.default_rng(seed)
+    horizon = config.run.years * 12
+    hazard = 0.01 + v["finance.budget_pressure"] + v["region.deprivation_gap"] / 1000
+    hazard *= 1.5 - v["behaviour.initial_trust"]
+    n = 4
+    t_fracture = rng.exponential(1 / hazard, n)
+    t_defect = rng.exponential(80.0, n)
+    t_merge = rng.exponential(250.0, n)
+    t_dissolve = rng.exponential(400.0, n)
+    forced = rng.random(n) < 0.5
+    t_end = np.minimum(t_merge, t_dissolve)
+    ended = t_end < horizon
+    end = np.where(ended, np.floor(t_end), horizon).astype(int)
+    fate = np.where(
+        ended,
+        np.where(t_merge < t_dissolve, np.where(forced, "forced_merger", "voluntary_merger"), "dissolved"),
+        "",
+    )
+
+    def first(t: np.ndarray) -> np.ndarray:
+        return np.where(np.floor(t) <= np.where(ended, end, horizon - 1), np.floor(t), np.nan)
+
+    fracture_month = first(t_fracture)
+    fates = pd.DataFrame(
+        {
+            "group_id": [f"g{i}" for i in range(n)],
+            "start_month": np.zeros(n, dtype=int),
+            "end_month": end,
+            "fate": fate,
+            "fracture_month": fracture_month,
+            "defection_month": first(t_defect),
+            "return_month": np.full(n, np.nan),
+            "fractured": ~np.isnan(fracture_month),
+            "dissolved": fate == "dissolved",
+            "merged": np.isin(fate, ["voluntary_merger", "forced_merger"]),
+        }
+    )
+    summary = {
+        "emergency_admissions_per_1000": float(98 + rng.normal()),
+        "n_groups_end": int(n - ended.sum()),
+        "note": "fake",
+    }
+    return FakeResult(summary, fates)
 
 
 def _fates() -> pd.DataFrame:
+    # rep 1's 'c' was emptied by departures at month 20: not a fracture (it was under the old
+    # definition); rep 0's 'b' lost members to an existing group (a defection, not a fracture)
     return pd.DataFrame(
         {
-            "point_id": [0, 0, 0, 0, 0, 0],
-            "replication": [0, 0, 1, 1, 2, 2],
-            "group_id": ["a", "b", "a", "b", "a", "c"],
-            "start_month": [0, 0, 0, 0, 0, 30],
-            "end_month": [120, 48, 120, 90, 120, 120],
-            "fractured": [True, False, False, False, False, True],
-            "fracture_month": [70.0, np.nan, np.nan, np.nan, np.nan, 50.0],
-            "dissolved": [False, True, False, False, False, False],
-            "merged": [False, False, False, True, False, False],
+            "point_id": [0, 0, 0, 0, 0, 0, 0],
+            "replication": [0, 0, 1, 1, 1, 2, 2],
+            "group_id": ["a", "b", "a", "b", "c", "a", "c"],
+            "start_month": [0, 0, 0, 0, 0, 0, 30],
+            "end_month": [120, 48, 120, 90, 20, 120, 120],
+            "fate": ["", "dissolved", "", "forced_merger", "emptied", "", ""],
+            "fracture_month": [70.0, np.nan, np.nan, np.nan, np.nan, np.nan, 50.0],
+            "defection_month": [np.nan, 30.0, np.nan, np.nan, 12.0, np.nan, np.nan],
+            "return_month": [np.nan] * 7,
+            "fractured": [True, False, False, False, False, False, True],
+            "dissolved": [False, True, False, False, False, False, False],
+            "merged": [False, False, False, True, False, False, False],
         }
     )
-
-
-def test_group_spells_event_and_censoring() -> None:
-    s = group_spells(_fates())
-    assert s["event"].tolist() == [True, True, False, False, False, True]
-    # fracture at 70 -> 70/12 y; dissolved at 48; merged censored at 90; late group 50-30
-    assert s["duration_years"].tolist() == pytest.approx([70 / 12, 4, 10, 7.5, 10, 20 / 12])
 
 
 def test_fracture_probability_definitions() -> None:
@@ -101,9 +135,10 @@ def test_fracture_probability_definitions() -> None:
     assert fp.loc[("run", 5), ["x", "n"]].tolist() == [1, 3]
     assert fp.loc[("run", 10), ["x", "n"]].tolist() == [2, 3]
     assert fp.loc[("run", 10), "p"] == pytest.approx(2 / 3)
-    # group level: the 5 groups present at start; only rep 0's 'a' fractures (month 70)
-    assert fp.loc[("group", 5), ["x", "n"]].tolist() == [0, 5]
-    assert fp.loc[("group", 10), ["x", "n"]].tolist() == [1, 5]
+    # group level: the 6 groups present at start; only rep 0's 'a' fractures (month 70);
+    # the emptied and defected-from groups do not count
+    assert fp.loc[("group", 5), ["x", "n"]].tolist() == [0, 6]
+    assert fp.loc[("group", 10), ["x", "n"]].tolist() == [1, 6]
     lo, hi = wilson_interval(2, 3)
     assert fp.loc[("run", 10), "ci_low"] == pytest.approx(lo)
     # beyond the horizon: not estimable
@@ -135,8 +170,9 @@ def test_analyze_grid_sweep(tmp_path: Path, capsys) -> None:
     folder = out / "analysis"
     for name in [
         "fracture_probability.csv",
-        "survival.png",
-        "survival.csv",
+        "cumulative_incidence.csv",
+        "cumulative_incidence.png",
+        "event_incidence.csv",
         "heatmap_fracture_2y.png",
         "heatmap_fracture_5y.png",
         "sensitivity.csv",
@@ -151,7 +187,24 @@ def test_analyze_grid_sweep(tmp_path: Path, capsys) -> None:
     assert set(sens["method"]) == {"spearman"}
     assert "fracture_within_5y" in set(sens["output"])
     report = (folder / "report.md").read_text()
-    assert "P(fracture within N years)" in report and "Kaplan" in report
+    assert "P(fracture within N years)" in report
+    assert "## Cumulative incidence of each event kind (competing risks, Aalen–Johansen)" in report
+    assert "Group survival" not in report and not (folder / "survival.csv").exists()
+    assert "no group had a return event" in report  # the fake never returns
+    cif = pd.read_csv(folder / "cumulative_incidence.csv")
+    assert {"axis", "stratum", "kind", "time", "cif", "ci_low", "ci_high", "at_risk"} <= set(cif)
+    assert set(cif["axis"]) == {"all groups", *SPEC["axes"]}
+    assert (cif.loc[cif["kind"] == "return", "cif"] == 0).all()
+    assert cif["cif"].between(0, 1).all()
+    for _, curve in cif.groupby(["axis", "stratum", "kind"]):
+        assert curve["cif"].is_monotonic_increasing and curve["time"].is_monotonic_increasing
+    incidence = pd.read_csv(folder / "event_incidence.csv")
+    assert len(incidence) == 8 * 6 * 2  # points x kinds x horizons
+    kinds = {"fracture", "defection", "return", "voluntary_merger", "forced_merger", "dissolved"}
+    assert set(incidence["kind"]) == kinds
+    shown = incidence.dropna(subset=["cif"])
+    assert (shown["ci_low"].fillna(0) <= shown["cif"]).all()
+    assert (shown["cif"] <= shown["ci_high"].fillna(1)).all()
 
     bad = argparse.Namespace(out_dir=out, years=[5], heatmap_axes=["finance.budget_pressure", "nope.x"])
     assert cli_analyze(bad) == 2
@@ -191,3 +244,27 @@ def test_analyze_sobol_sweep(tmp_path: Path) -> None:
     assert set(sens["parameter"]) == set(spec.axis_names)
     assert not (result.folder / "heatmap_fracture_5y.png").exists()
     assert any("grid" in n for n in result.notes)
+
+
+def test_analyze_store_with_old_fates_columns(tmp_path: Path, monkeypatch) -> None:
+    """Fates without ``fate``/``defection_month``/``return_month`` (the old contract, whose
+    'fractured' also counted emptied groups) are not analysed, with a note saying why."""
+    (tmp_path / "baseline.toml").write_text("")
+    out = tmp_path / "out"
+    spec = {**SPEC, "sweep": {**SPEC["sweep"], "replications": 1}}
+    plan = parse_spec(spec, base_dir=tmp_path)
+    run_sweep(plan, out, run_fn=fake_run, load_config=fake_load_config, progress=False)
+    import ccgabm.sweep.store as store
+
+    real = store.load_results
+
+    def old_contract(folder):
+        runs, fates = real(folder)
+        return runs, fates.drop(columns=["fate", "defection_month", "return_month"])
+
+    monkeypatch.setattr(store, "load_results", old_contract)
+    from ccgabm.analysis import analyze
+
+    result = analyze(out, years=(2,))
+    assert any("lacks columns" in n and "rerun the sweep" in n for n in result.notes)
+    assert {p.name for p in result.files} == {"sensitivity.csv", "report.md"}

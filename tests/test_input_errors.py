@@ -138,8 +138,9 @@ class _Result:
 
 def non_finite_run(config, seed):
     """A run_fn whose summary holds inf and NaN figures."""
-    fates = pd.DataFrame({"group_id": ["g"], "start_month": [0], "end_month": [12],
-                          "fractured": [False], "fracture_month": [np.nan], "dissolved": [False],
+    fates = pd.DataFrame({"group_id": ["g"], "start_month": [0], "end_month": [12], "fate": [""],
+                          "fracture_month": [np.nan], "defection_month": [np.nan],
+                          "return_month": [np.nan], "fractured": [False], "dissolved": [False],
                           "merged": [False]})
     return _Result({"ratio": math.inf, "rate": math.nan, "ok": 1.0,
                     "balances": {"g": -math.inf}}, fates)

@@ -34,6 +34,7 @@ from ccgabm.sweep import (
     read_manifest,
     run_sweep,
 )
+from ccgabm.sweep.engine import FATE_COLUMNS
 
 KNOWN = {
     "finance.budget_pressure": 0.0,
@@ -93,7 +94,9 @@ class FakeResult:
 
 
 def fake_run(config: FakeConfig, seed: int) -> FakeResult:
-    """Cheap stochastic 'model': fracture hazard rises with pressure and gap, falls with trust."""
+    """Cheap stochastic 'model' writing the full fates contract: the fracture hazard rises with
+    pressure and gap and falls with trust; defections and returns at fixed rates; groups end by
+    voluntary merger, forced merger or dissolution (rarely)."""
     v = config.values
     rng = np.random.default_rng(seed)
     horizon = config.run.years * 12
@@ -101,24 +104,35 @@ def fake_run(config: FakeConfig, seed: int) -> FakeResult:
     hazard *= 1.5 - v["behaviour.initial_trust"]
     n = 4
     t_fracture = rng.exponential(1 / hazard, n)
-    t_dissolve = rng.exponential(400.0, n)
-    fractured = t_fracture < np.minimum(t_dissolve, horizon)
-    dissolved = ~fractured & (t_dissolve < horizon)
-    end = np.where(dissolved, np.ceil(t_dissolve), horizon).astype(int)
+    t_defect = rng.exponential(60.0, n)
+    t_return = rng.exponential(200.0, n)
+    t_end = rng.exponential(400.0, n)
+    ending = rng.choice(["voluntary_merger", "forced_merger", "dissolved"], n)
+    ended = t_end < horizon
+    end = np.where(ended, np.ceil(t_end), horizon).astype(int)
+    fate = np.where(ended, ending, "")
+
+    def first(t: np.ndarray) -> np.ndarray:  # the month it first happened, if the group was still there
+        return np.where(t < np.minimum(t_end, horizon), np.ceil(t), np.nan)
+
+    fracture_month = first(t_fracture)
     fates = pd.DataFrame(
         {
             "group_id": [f"g{i}" for i in range(n)],
             "start_month": np.zeros(n, dtype=int),
             "end_month": end,
-            "fractured": fractured,
-            "fracture_month": np.where(fractured, np.ceil(t_fracture), np.nan),
-            "dissolved": dissolved,
-            "merged": np.zeros(n, dtype=bool),
+            "fate": fate,
+            "fracture_month": fracture_month,
+            "defection_month": first(t_defect),
+            "return_month": first(t_return),
+            "fractured": ~np.isnan(fracture_month),
+            "dissolved": fate == "dissolved",
+            "merged": np.isin(fate, ["voluntary_merger", "forced_merger"]),
         }
     )
     summary = {
         "emergency_admissions_per_1000": float(98 + rng.normal()),
-        "n_groups_end": int(n - dissolved.sum()),
+        "n_groups_end": int(n - ended.sum()),
         "note": "fake",
     }
     return FakeResult(summary, fates)
@@ -172,7 +186,7 @@ SPEC = {
     "axes": {
         "finance.budget_pressure": [0.0, 0.04],
         "region.deprivation_gap": {"low": 0.0, "high": 30.0, "num": 2},
-        "behaviour.initial_trust": [0.2, 0.8],
+        "behaviour.initial_trust": [0.4, 0.8],
     },
 }
 
@@ -219,7 +233,9 @@ def test_layout_and_contents(spec, tmp_path: Path) -> None:
     assert runs["seed"].is_unique
     first = runs.iloc[0]
     assert first["seed_entropy"] == "12345" and json.loads(first["seed_spawn_key"]) == [0, 0]
-    assert set(fates.columns) >= {"point_id", "replication", "group_id", "fracture_month"}
+    assert list(fates.columns) == ["point_id", "replication", *FATE_COLUMNS]
+    assert set(fates["fate"]) <= {"", "voluntary_merger", "forced_merger", "dissolved"}
+    assert fates["return_month"].dtype == float and fates["merged"].dtype == bool
 
 
 def test_same_results_whatever_jobs_and_backend(spec, tmp_path: Path) -> None:
@@ -344,7 +360,7 @@ def test_changed_spec_refused_changed_version_redone(spec, tmp_path: Path, monke
     out = tmp_path / "out"
     _sweep(spec, out)
     changed = json.loads(json.dumps(SPEC))
-    changed["axes"]["behaviour.initial_trust"] = [0.2, 0.9]
+    changed["axes"]["behaviour.initial_trust"] = [0.4, 0.9]
     spec2 = parse_spec(changed, base_dir=tmp_path)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     with pytest.raises(StoreError, match=r"holds a different sweep .*differs in: axes.*--overwrite"):
@@ -353,7 +369,7 @@ def test_changed_spec_refused_changed_version_redone(spec, tmp_path: Path, monke
     report = _sweep(spec2, out, overwrite=True)
     assert report.n_skipped == 0 and report.n_completed == 24
     runs, _ = _results(out)
-    assert sorted(runs["behaviour.initial_trust"].unique()) == [0.2, 0.9]
+    assert sorted(runs["behaviour.initial_trust"].unique()) == [0.4, 0.9]
     capsys.readouterr()
     monkeypatch.setattr("ccgabm.sweep.engine.package_version", lambda: "9.9.9")
     assert _sweep(spec2, out).n_completed == 24  # same spec, new version: every run redone
@@ -401,13 +417,14 @@ def test_summary_echoing_seed_and_digest(spec, tmp_path: Path) -> None:
     assert report.n_failed == 24 and "seed=" in report.failures[0]["error"]
 
 
-def test_malformed_result_is_a_failure(spec, tmp_path: Path) -> None:
+@pytest.mark.parametrize("column", ["merged", "fate", "return_month"])
+def test_malformed_result_is_a_failure(spec, tmp_path: Path, column: str) -> None:
     def bad(config: FakeConfig, seed: int) -> FakeResult:
         result = fake_run(config, seed)
-        return FakeResult(result.summary, result.group_fates.drop(columns="merged"))
+        return FakeResult(result.summary, result.group_fates.drop(columns=column))
 
     report = _sweep(spec, tmp_path / "out", run_fn=bad)
-    assert report.n_failed == 24 and "merged" in report.failures[0]["error"]
+    assert report.n_failed == 24 and f"lacks columns ['{column}']" in report.failures[0]["error"]
 
 
 def test_cli_sweep_bad_spec(tmp_path: Path, capsys) -> None:

@@ -23,15 +23,17 @@ class CommissioningBoard(mesa.Agent):
         self.allocations: dict[str, float] = {}
         self.national_budget = 0.0
         self.allocation_per_need: dict[str, float] = {}
-        self.last_expected = 0.0  # last year's unpressured national budget
+        self.other_share: float | None = None  # share of budgets for unmodelled services
+        self.first_year_expected = 0.0  # the first year's unpressured national budget
         self.practice_rate: dict[int, float] = {}  # member's group budget per need, last year
+        self.dissolved: dict[str, int] = {}  # groups the Board dissolved: month of dissolution
 
     def allocate(
         self,
         groups: list[CommissioningGroup],
         distance_draws: dict[str, float],
         allowance_cut: float = 0.0,
-        activity_last_year: float | None = None,
+        first_year_activity: float | None = None,
     ) -> None:
         """Set and pay each group's programme budget and running-cost allowance for the year.
 
@@ -60,20 +62,26 @@ class CommissioningBoard(mesa.Agent):
             self.allocation_per_need[g.code] = rate
             for p in g.members:
                 self.practice_rate[p.index] = rate
-        # Share of the budget left for services the model does not simulate: the national
-        # budget less modelled hospital activity, estimated from need weights in the first year
-        # and from last year's national activity bill after that.
-        if activity_last_year is not None and self.last_expected > 0:
-            modelled_share = activity_last_year / self.last_expected
-        else:
+        # Services the model does not simulate take the share of the budget left after modelled
+        # hospital activity: estimated from need weights in the first year, re-estimated once
+        # from the first year's national activity bill, then fixed, so activity a group saves
+        # later stays saved (no national reset). Of that share, community health services are
+        # ``community_share`` of the budget (what community cuts reduce); the rest (hospital
+        # care not modelled, mental health, prescribing, continuing care, primary care) is
+        # ``other_services``.
+        if first_year_activity is not None and self.first_year_expected > 0:
+            self.other_share = max(1.0 - first_year_activity / self.first_year_expected, 0.0)
+        elif self.other_share is None:
+            self.first_year_expected = expected
             modelled_share = weight / expected if expected > 0 else 0.0
-        other_share = max(1.0 - modelled_share, 0.0)
-        self.last_expected = expected
+            self.other_share = max(1.0 - modelled_share, 0.0)
+        community_share = min(fin.community_share, self.other_share)
         for g in groups:
-            # Services the model does not simulate are commissioned in line with the group's
-            # historical budget (before pressure), less whatever it has decommissioned.
+            # commissioned in line with the group's historical budget (before pressure), less
+            # whatever community services it has decommissioned
             unpressured = self.allocations[g.code] / max(1.0 - fin.budget_pressure, 1e-9)
-            g.other_services_cost = unpressured * other_share * g.other_services_factor
+            g.community_services_cost = unpressured * community_share * g.community_factor
+            g.other_services_cost = unpressured * (self.other_share - community_share)
             g.running_cost = self.fixed_running_cost() + fin.running_cost_per_head * g.population
             self.pay(g, self.allocations[g.code], "programme")
             allowance = fin.running_cost_allowance * (1.0 - allowance_cut)

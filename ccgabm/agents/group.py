@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from ccgabm.agents.practice import Practice
 
 # Ledger lines every group has; behaviours add theirs between these and the transfers.
-CORE_SPEND_KINDS = ("activity", "other_services", "running_costs")
+CORE_SPEND_KINDS = ("activity", "community_services", "other_services", "running_costs")
 CORE_INCOME_KINDS = ("programme", "running_allowance")
 TRANSFER_OUT, TRANSFER_IN = "transfer_out", "transfer_in"
 
@@ -23,7 +23,7 @@ class CommissioningGroup(mesa.Agent):
     """Members, a ledger of money received and spent, and the levers its policies set.
 
     Behaviours add the group attributes they declare in ``group_state`` (for example
-    ``plcv_restricted`` or ``co_commissioning``), with their starting values.
+    ``plcv_restrictions`` or ``co_commissioning``), with their starting values.
     """
 
     def __init__(self, model: mesa.Model, code: str, hospital: Hospital) -> None:
@@ -42,8 +42,9 @@ class CommissioningGroup(mesa.Agent):
         self.spent = dict.fromkeys(spend, 0.0)
         self.year_received = dict.fromkeys(income, 0.0)
         self.year_spent = dict.fromkeys(spend, 0.0)
-        self.other_services_cost = 0.0  # a year
-        self.other_services_factor = 1.0  # share of its historical other services still bought
+        self.community_services_cost = 0.0  # a year
+        self.community_factor = 1.0  # share of its historical community services still bought
+        self.other_services_cost = 0.0  # a year: services the model does not simulate
         self.running_cost = 0.0  # a year
         self.need_weight = 0.0
         self.last_in_year_result = 0.0
@@ -51,8 +52,8 @@ class CommissioningGroup(mesa.Agent):
         self.created_month = 0
         self.parent: str | None = None
         self.ended_month: int | None = None
-        self.fate = ""  # "" while in play, then Event.FRACTURED, MERGED or DISSOLVED
-        self.fracture_month: int | None = None
+        self.fate = ""  # "" while in play, then one of ``ccgabm.events.ENDINGS``
+        self.first: dict[str, int] = {}  # month of the group's first fracture, defection, return
         for behaviour in model.behaviours.values():
             for name, value in behaviour.group_state.items():
                 setattr(self, name, copy.deepcopy(value))  # each group its own
@@ -99,10 +100,20 @@ class CommissioningGroup(mesa.Agent):
         self.set_levers()
 
     def forecast_deficit(self, months_elapsed: int) -> float:
-        """Forecast year-end deficit as a share of income (negative: a surplus)."""
-        income = sum(v for k, v in self.year_received.items() if k != TRANSFER_IN)
+        """Forecast year-end deficit as a share of forecast income (negative: a surplus).
+
+        Spending so far is annualised (x 12 / ``months_elapsed``), and so is income paid a
+        month at a time (behaviours' ``monthly_income_kinds``, e.g. delegated primary-care
+        budgets); lump sums already received this year (the programme budget and running-cost
+        allowance paid in April, a quality premium) count as they stand. Balances moved with
+        practices are excluded.
+        """
+        scale = 12.0 / max(months_elapsed, 1)
+        monthly = {k for b in self.model.behaviours.values() for k in b.monthly_income_kinds}
+        income = sum(v * scale if k in monthly else v
+                     for k, v in self.year_received.items() if k != TRANSFER_IN)
         spent = sum(v for k, v in self.year_spent.items() if k != TRANSFER_OUT)
-        spend = spent * 12.0 / max(months_elapsed, 1)
+        spend = spent * scale
         return (spend - income) / income if income > 0 else 0.0
 
     def in_year_result(self) -> float:

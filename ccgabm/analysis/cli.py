@@ -29,7 +29,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
         type=positive_years,
         nargs="+",
         default=[5, 10],
-        help="horizons N for P(fracture within N years) (default 5 10)",
+        help="horizons N for P(fracture within N years) and the cumulative incidences (default 5 10)",
     )
     parser.add_argument(
         "--heatmap-axes",

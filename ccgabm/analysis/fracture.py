@@ -1,15 +1,23 @@
 """P(fracture within N years) per sweep point, at run level and group level, with Wilson CIs.
 
-Definitions (months count elapsed simulated time from the start, so "within N years" means
-``fracture_month <= 12 N``):
+Definitions. A group *fractures* when a coalition of its members (at least
+``behaviour.min_coalition``) leaves together to form a new group; ``fracture_month`` is the
+first month it happens (``ccgabm.metrics.fractured_by``). Members leaving for an existing group
+(a defection), members going back to a group they had belonged to (a return) and a group
+ending because every member left (fate "emptied") are other events, not fractures; mergers and
+dissolutions end a group. Months count elapsed simulated time from the start, so "within N
+years" means ``fracture_month <= 12 N``.
 
-* **run level** (primary): a run is a success if *any* group fractures within N years.
-  Replications are independent, so this is an exact binomial proportion over runs and the
-  Wilson interval is valid. This is the figure the fracture map reports.
+* **run level** (primary): a run is a success if *any* group that existed in it, including
+  groups formed during the run, fractures within N years. Replications are independent, so
+  this is an exact binomial proportion over runs and the Wilson interval (Wilson 1927) is
+  valid. This is the figure the fracture map reports.
 * **group level**: over the cohort of groups present at the start (``start_month == 0``), the
-  share that fracture within N years. Dissolution or merger first counts as "did not fracture"
-  (a cumulative incidence, not a survival probability). Groups in one run are not independent,
-  so this Wilson interval is too narrow; read it as descriptive.
+  share that fracture within N years. A group that merged, dissolved or was emptied first
+  counts as "did not fracture" (an empirical cumulative incidence, not a survival
+  probability; ``ccgabm.analysis.competing`` estimates it for groups of every start month,
+  with censoring). Groups in one run are not independent, so this Wilson interval is too
+  narrow; read it as descriptive.
 
 A horizon N years beyond a point's simulated horizon gives NaN (not estimable).
 """

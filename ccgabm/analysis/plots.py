@@ -1,4 +1,4 @@
-"""Figures: fracture-probability heatmaps over two axes and group survival curves (PNG).
+"""Figures: fracture-probability heatmaps over two axes and cumulative incidence curves (PNG).
 
 Uses matplotlib's object API (``Figure`` + Agg canvas), so no global backend is touched.
 """
@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_heatmaps", "plot_survival"]
+__all__ = ["plot_cumulative_incidence", "plot_heatmaps"]
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -84,20 +84,31 @@ def plot_heatmaps(
     return paths
 
 
-def plot_survival(km: pd.DataFrame, path: Path) -> Path:
-    """Survival curves with 95% bands: one panel per axis, one curve per stratum."""
-    axes_names = list(dict.fromkeys(km["axis"])) if "axis" in km else ["all"]
-    fig = Figure(figsize=(4.5 * len(axes_names), 3.8))
-    panels = fig.subplots(1, len(axes_names), squeeze=False, sharey=True)[0]
-    for ax, name in zip(panels, axes_names, strict=True):
-        part = km[km["axis"] == name] if "axis" in km else km
-        for stratum, curve in part.groupby("stratum", sort=False):
-            ax.step(curve["time"], curve["survival"], where="post", label=str(stratum))
-            ax.fill_between(curve["time"], curve["ci_low"], curve["ci_high"], step="post", alpha=0.15)
-        ax.set_xlabel("years since group formed")
-        ax.set_title(name, fontsize=9)
-        ax.set_ylim(0, 1.02)
-        ax.legend(fontsize=7, title=None)
-    panels[0].set_ylabel("P(no fracture or dissolution)")
-    fig.suptitle("Group survival (Kaplan–Meier; censored at merger or horizon)")
+def plot_cumulative_incidence(cif: pd.DataFrame, path: Path) -> Path:
+    """Cumulative incidence curves with 95% bands: a row of panels per stratifying axis ("all
+    groups" first), a column per event kind, a curve per stratum (``cif_by_strata`` tables)."""
+    axes_names = list(dict.fromkeys(cif["axis"])) if len(cif) else ["all groups"]
+    kinds = list(dict.fromkeys(cif["kind"])) if len(cif) else []
+    fig = Figure(figsize=(3.2 * max(len(kinds), 1) + 0.5, 2.8 * len(axes_names) + 0.6))
+    panels = fig.subplots(len(axes_names), max(len(kinds), 1), squeeze=False, sharex=True, sharey=True)
+    for i, name in enumerate(axes_names):
+        for j, kind in enumerate(kinds):
+            ax = panels[i][j]
+            part = cif[(cif["axis"] == name) & (cif["kind"] == kind)]
+            for stratum, curve in part.groupby("stratum", sort=False):
+                ax.step(curve["time"], curve["cif"], where="post", label=str(stratum))
+                ax.fill_between(curve["time"], curve["ci_low"], curve["ci_high"], step="post", alpha=0.15)
+            ax.set_ylim(0, 1.02)
+            if i == 0:
+                ax.set_title(kind.replace("_", " "), fontsize=9)
+            if i == len(axes_names) - 1:
+                ax.set_xlabel("years since group formed")
+            if j == 0:
+                ax.set_ylabel(f"{name}\ncumulative incidence", fontsize=8)
+            if j == len(kinds) - 1 and part["stratum"].nunique() > 1:
+                ax.legend(fontsize=6, title=None)
+    fig.suptitle(
+        "Cumulative incidence of each event kind (Aalen–Johansen; endings compete, "
+        "censored at the end of the run), 95% CI"
+    )
     return _save(fig, path)

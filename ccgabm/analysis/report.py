@@ -1,8 +1,12 @@
 """``analyze``: read a sweep store and write the fracture-risk analysis and a Markdown report.
 
-Writes into ``out_dir/analysis/``: ``fracture_probability.csv``, ``survival.csv``,
-``survival.png``, ``heatmap_fracture_<N>y.png`` (grid sweeps with two or more axes),
-``sensitivity.csv`` and ``report.md``. Files are first written into a staging folder
+Writes into ``out_dir/analysis/``: ``fracture_probability.csv`` (P(any group fractures within N
+years), Wilson intervals; ``ccgabm.analysis.fracture``), ``cumulative_incidence.csv`` and
+``cumulative_incidence.png`` (Aalen–Johansen cumulative incidence of each event kind under
+competing risks, over all groups and per level of each axis; ``ccgabm.analysis.competing``),
+``event_incidence.csv`` (those incidences per point at the horizons),
+``heatmap_fracture_<N>y.png`` (grid sweeps with two or more axes), ``sensitivity.csv`` and
+``report.md``. Files are first written into a staging folder
 (``analysis/.tmp-*``) and moved into place only when the analysis has finished, so an
 interrupted analysis never leaves partial files; leftover staging folders are removed at the
 next start.
@@ -25,12 +29,12 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from ccgabm.analysis.competing import EVENT_KINDS, cif_by_strata, event_incidence
 from ccgabm.analysis.fracture import fracture_indicators, fracture_probability
-from ccgabm.analysis.plots import plot_heatmaps, plot_survival
+from ccgabm.analysis.plots import plot_cumulative_incidence, plot_heatmaps
 from ccgabm.analysis.sensitivity import sensitivity
-from ccgabm.analysis.survival import group_spells, km_by_strata, survival_at
 from ccgabm.params import CcgabmError
-from ccgabm.sweep.engine import META_COLUMNS
+from ccgabm.sweep.engine import FATE_COLUMNS, META_COLUMNS
 
 __all__ = ["AnalysisError", "AnalysisResult", "analyze"]
 
@@ -62,6 +66,27 @@ def _md_table(df: pd.DataFrame) -> str:
         cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(cif: float, low: float, high: float) -> str:
+    if pd.isna(cif):
+        return "n/a"
+    interval = "" if pd.isna(low) or pd.isna(high) else f" [{low:.3f}, {high:.3f}]"
+    return f"{cif:.3f}{interval}"
+
+
+def _incidence_table(incidence: pd.DataFrame, names: list[str], years: tuple[float, ...]) -> pd.DataFrame:
+    """One row per point and kind, a column per horizon: "CIF [low, high]"."""
+    keys = ["point_id", *names, "kind"]
+    rows: dict[tuple, dict[str, Any]] = {}
+    for rec in incidence.to_dict("records"):
+        key = tuple(rec[k] for k in keys)
+        row = rows.setdefault(key, dict(zip(keys, key, strict=True)))
+        row[f"CIF {rec['years']:g}y"] = _cell(rec["cif"], rec["ci_low"], rec["ci_high"])
+    table = pd.DataFrame(list(rows.values()))
+    order = {k: i for i, k in enumerate(EVENT_KINDS)}
+    table = table.sort_values(["point_id", "kind"], key=lambda c: c.map(order) if c.name == "kind" else c)
+    return table.drop(columns="point_id").reset_index(drop=True)
 
 
 def analyze(
@@ -154,21 +179,43 @@ def _analyze(
     grid = manifest["sampling"] == "grid"
 
     have_fates = not fates.empty and "group_fates" in manifest["keep"]
+    missing = [c for c in FATE_COLUMNS if c not in fates.columns] if have_fates else []
+    if missing:
+        have_fates = False
+        result.notes.append(
+            f"group_fates lacks columns {missing} (written by an older ccgabm, whose 'fractured' "
+            "also counted groups emptied by departures); fracture and event analysis skipped: "
+            "rerun the sweep into a new folder"
+        )
     fp = pd.DataFrame()
+    incidence = pd.DataFrame()
     if have_fates:
         fp = fracture_probability(runs, fates, points, tuple(years), confidence)
         result.files.append(folder / "fracture_probability.csv")
         fp.to_csv(result.files[-1], index=False)
 
-        spells = group_spells(fates).merge(points[["point_id", *names]], on="point_id")
-        km = pd.concat(
-            [km_by_strata(spells, None).assign(axis="all groups")]
-            + [km_by_strata(spells, a, bins=None if grid else 3) for a in names],
+        with_axes = fates.merge(points[["point_id", *names]], on="point_id")
+        cif = pd.concat(
+            [cif_by_strata(with_axes, None, confidence=confidence)]
+            + [
+                cif_by_strata(with_axes, a, bins=None if grid else 3, confidence=confidence)
+                for a in names
+            ],
             ignore_index=True,
         )
-        result.files.append(folder / "survival.csv")
-        km.to_csv(result.files[-1], index=False)
-        result.files.append(plot_survival(km, folder / "survival.png"))
+        result.files.append(folder / "cumulative_incidence.csv")
+        cif.to_csv(result.files[-1], index=False)
+        result.files.append(plot_cumulative_incidence(cif, folder / "cumulative_incidence.png"))
+        overall = cif[cif["axis"] == "all groups"].groupby("kind")["events"].sum()
+        for kind in EVENT_KINDS:
+            if overall.get(kind, 0) == 0:
+                result.notes.append(
+                    f"no group had a {kind.replace('_', ' ')} event: its cumulative incidence "
+                    "is 0 throughout"
+                )
+        incidence = event_incidence(fates, points, tuple(years), confidence=confidence)
+        result.files.append(folder / "event_incidence.csv")
+        incidence.to_csv(result.files[-1], index=False)
 
         if grid and len(names) >= 2:
             x_axis, y_axis = heatmap_axes or (names[0], names[1])
@@ -178,8 +225,7 @@ def _analyze(
                 result.notes.append(f"heatmaps pool over {rest[1:]} (successes summed)")
         else:
             result.notes.append("heatmaps need a grid sweep with two or more axes; skipped")
-    else:
-        km = pd.DataFrame()
+    elif not missing:
         result.notes.append("group_fates not stored ([outputs] keep); fracture analysis skipped")
 
     # sensitivity on replication means (headline outputs + run-level fracture indicators)
@@ -196,7 +242,7 @@ def _analyze(
     result.files.append(folder / "sensitivity.csv")
     sens.to_csv(result.files[-1], index=False)
 
-    report = _report(manifest, runs, fp, km, sens, years, failures, result)
+    report = _report(manifest, runs, fp, incidence, sens, years, failures, result)
     result.files.append(folder / "report.md")
     result.files[-1].write_text(report)
     return result
@@ -206,7 +252,7 @@ def _report(
     manifest: dict[str, Any],
     runs: pd.DataFrame,
     fp: pd.DataFrame,
-    km: pd.DataFrame,
+    incidence: pd.DataFrame,
     sens: pd.DataFrame,
     years: tuple[float, ...],
     failures: list[dict[str, Any]],
@@ -234,7 +280,9 @@ def _report(
             "Run level: share of runs in which *any* group fractures within N years (runs are",
             "independent replications, so the 95% Wilson interval is valid). Group level: share of",
             "the groups present at the start that fracture within N years (groups in one run are",
-            "correlated, so its interval is too narrow). N years means fracture_month <= 12 N.",
+            "correlated, so its interval is too narrow). N years means fracture_month <= 12 N. A",
+            "fracture is a coalition of members leaving together to form a new group; defections to",
+            "existing groups, returns and groups emptied by departures are not fractures.",
             "",
         ]
         show = fp[fp["level"] == "run"]
@@ -242,23 +290,23 @@ def _report(
         lines += [_md_table(show[cols].head(60)), ""]
         if len(show) > 60:
             lines += [f"({len(show) - 60} more rows in fracture_probability.csv)", ""]
-    if not km.empty:
+    if not incidence.empty:
         lines += [
-            "## Group survival (Kaplan–Meier)",
+            "## Cumulative incidence of each event kind (competing risks, Aalen–Johansen)",
             "",
-            "Event: fracture or dissolution; censored at merger or horizon.",
+            "CIF(t) of a kind is the probability that a group has that event within t years of",
+            "forming, before it ends in another way: the endings (voluntary or forced merger,",
+            "dissolution, emptied) compete with every other kind, and groups still in play at the",
+            "end of the run are censored. Unlike one minus a Kaplan–Meier curve with endings",
+            "censored, it does not overstate the risk of groups that may end first. Groups of all",
+            "replications of a point are pooled; they are correlated within a run, so the 95%",
+            "intervals are descriptive (curves by axis level: `cumulative_incidence.csv`).",
             "",
         ]
-        rows = []
-        for (axis, stratum), curve in km.groupby(["axis", "stratum"], sort=False):
-            rows.append(
-                {
-                    "axis": axis,
-                    "stratum": stratum,
-                    **{f"S({y:g}y)": survival_at(curve, y) for y in years},
-                }
-            )
-        lines += [_md_table(pd.DataFrame(rows)), ""]
+        table = _incidence_table(incidence, names, years)
+        lines += [_md_table(table.head(60)), ""]
+        if len(table) > 60:
+            lines += [f"({len(table) - 60} more rows in event_incidence.csv)", ""]
     if not sens.empty:
         key = sens["index"].isin(["ST", "mu_star", "rho"])
         top = sens[key].assign(size=sens["value"].abs()).sort_values("size", ascending=False)

@@ -47,7 +47,7 @@ def sensitivity(
     rows: list[dict[str, Any]] = []
     for out in outputs:
         y = ordered[out].to_numpy(float)
-        if np.nanstd(y) == 0 or np.isnan(y).any():
+        if np.isnan(y).any() or np.std(y) == 0:  # NaN first: no all-NaN warning
             continue
         if sampling == "sobol":
             from SALib.analyze import sobol

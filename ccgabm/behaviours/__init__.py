@@ -49,7 +49,8 @@ REGISTERED: tuple[type[Behaviour], ...] = load(
 
 
 def check_registry(behaviours: tuple[type[Behaviour], ...]) -> None:
-    """Names, group state and ledger lines are unique; every requirement is registered."""
+    """Names, group state and ledger lines are unique; every requirement is registered; monthly
+    income lines are income lines."""
     names = [b.name for b in behaviours]
     if len(set(names)) != len(names) or "" in names:
         raise ValueError(f"behaviour names must be unique and non-empty: {names}")
@@ -57,6 +58,10 @@ def check_registry(behaviours: tuple[type[Behaviour], ...]) -> None:
         missing = [r for r in b.requires if r not in names]
         if missing:
             raise ValueError(f"behaviour {b.name!r} requires {missing}, which are not registered")
+        stray = [k for k in b.monthly_income_kinds if k not in b.income_kinds]
+        if stray:
+            raise ValueError(f"behaviour {b.name!r} declares monthly income lines {stray} "
+                             "that are not among its income_kinds")
     state = [name for b in behaviours for name in b.group_state]
     kinds = [kind for b in behaviours for kind in (*b.spend_kinds, *b.income_kinds)]
     for what, declared in (("group state", state), ("ledger line", kinds)):

@@ -10,6 +10,9 @@ registered by one line in ``ccgabm/behaviours/__init__.py``. It declares:
 - ``events``: the :class:`~ccgabm.events.Event` kinds it records;
 - ``phases``: when in the month it runs (:class:`~ccgabm.schedule.Phase` entries);
 - ``spend_kinds`` / ``income_kinds``: ledger lines it adds to every group's accounts;
+- ``monthly_income_kinds``: those of its ``income_kinds`` paid a month at a time through
+  ``monthly_income`` (the mid-year forecast annualises them; other income lines are lump
+  sums, counted as received);
 - ``requires``: behaviours it reads the state of (checked at registration).
 
 It acts only through the hooks below (each optional) and through the phases it declares. The
@@ -59,6 +62,7 @@ class Behaviour:
     phases: ClassVar[tuple[Phase, ...]] = ()
     spend_kinds: ClassVar[tuple[str, ...]] = ()
     income_kinds: ClassVar[tuple[str, ...]] = ()
+    monthly_income_kinds: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, model: CommissioningModel) -> None:
@@ -77,6 +81,9 @@ class Behaviour:
     def adjust_initial_distances(self, draws: dict[str, float]) -> None:
         """First year only: change groups' drawn distances from their capitation target."""
 
+    def group_formed(self, group: CommissioningGroup, parent: CommissioningGroup) -> None:
+        """A coalition of ``parent``'s members formed ``group``: set what it inherits."""
+
     # ---- group levers (each April, at the forecast, and after a decision) --------------------
     def investment(self, group: CommissioningGroup) -> float:
         """This behaviour's share of the group's programme budget invested in community care."""
@@ -87,7 +94,8 @@ class Behaviour:
 
     # ---- money, every month ----------------------------------------------------------------
     def monthly_income(self, group: CommissioningGroup, allocation: float) -> None:
-        """Money in for the group this month, paid after its activity bill."""
+        """Money in for the group this month, paid after its activity bill (on the lines
+        declared in ``monthly_income_kinds``)."""
 
     def monthly_costs(self, group: CommissioningGroup, allocation: float) -> None:
         """Money out for the group this month, paid after other services and running costs."""

@@ -1,8 +1,8 @@
 """Budget holding: practices hold a share of their group's budget and refer less under it.
 
 Referrals fall by ``budget_holding_effect`` while the incentive is on, and fall further when the
-group forecasts an overspend (``deficit_referral_response`` per share of budget overspent,
-never below half).
+group forecasts an overspend (``deficit_referral_response`` per share of budget overspent; the
+overspend response never takes referrals below ``deficit_referral_floor`` of what they were).
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ class BudgetHoldingParams:
         1.0, lo=0.0, hi=10.0, unit="share of referrals per share of budget overspent",
         source=ASSUMED + ": budget pressure feeds back into referral behaviour",
     )
+    deficit_referral_floor: float = param(
+        0.5, lo=0.0, hi=1.0, unit="referral multiplier",
+        source=ASSUMED + ": practices never cut referrals by more than half under budget pressure",
+        doc="lowest multiplier the forecast-overspend response can put on referrals",
+    )
 
 
 class BudgetHolding(Behaviour):
@@ -37,4 +42,6 @@ class BudgetHolding(Behaviour):
         if self.cfg.policy.budget_incentive:
             levers.referral *= 1.0 - self.cfg.policy.budget_holding_effect
             pressure = max(group.forecast_deficit_share, 0.0)
-            levers.referral *= max(0.5, 1.0 - self.cfg.policy.deficit_referral_response * pressure)
+            pol = self.cfg.policy
+            levers.referral *= max(pol.deficit_referral_floor,
+                                   1.0 - pol.deficit_referral_response * pressure)

@@ -3,7 +3,13 @@
 Each year end, an open practice with fewer than ``closure_list_size`` patients (scaled with the
 world) and an IMD score of at least ``closure_imd`` closes with probability
 ``closure_rate`` x (1 - protection), where protection is the group's community investment share
-over 1% (capped at 1). Its patients are dispersed among the group's other practices.
+over ``closure_full_protection`` (capped at 1). Its patients are dispersed among the group's
+other practices.
+
+Every practice's closure draw is taken up front, one a practice in index order, from the year's
+``behaviour.closure`` stream, and the dispersal of patients draws from its own
+``behaviour.closure_dispersal`` stream: whether one practice closes never shifts the draws that
+decide the others (common random numbers across scenarios).
 """
 
 from __future__ import annotations
@@ -12,10 +18,8 @@ from dataclasses import dataclass
 
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.events import Event
-from ccgabm.params import param
+from ccgabm.params import ASSUMED, param
 from ccgabm.schedule import Phase, When
-
-FULL_PROTECTION = 0.01  # structural: investing 1% of the programme budget stops closures
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,13 @@ class ClosureParams:
         source="8,106 -> 6,495 practices 2013-22 (NHS Digital): ~2.4% a year overall, "
         "concentrated in small practices",
     )
+    closure_full_protection: float = param(
+        0.01, lo=1e-6, hi=1.0, unit="share of programme budget",
+        source=ASSUMED + ": investing 1% of the programme budget in community services "
+        "stops closures",
+        doc="community investment share of the programme budget that stops closures; "
+        "protection rises linearly to it",
+    )
 
 
 class Closures(Behaviour):
@@ -46,13 +57,14 @@ class Closures(Behaviour):
         """Small, deprived practices close unless their group invests in primary care."""
         model = self.model
         beh = model.cfg.behaviour
-        rng = model.streams.fresh("behaviour.closure", model.month // 12)
+        year = model.month // 12
+        draws = model.streams.fresh("behaviour.closure", year).random(len(model.practices))
+        dispersal = model.streams.fresh("behaviour.closure_dispersal", year)
         limit = beh.closure_list_size * model.world.scale
-        for practice in model.practices:
-            u = rng.random()
+        for practice, u in zip(model.practices, draws.tolist(), strict=True):
             if not practice.open or practice.list_size >= limit or practice.imd < beh.closure_imd:
                 continue
             group = practice.group
-            protection = min(1.0, group.investment_share() / FULL_PROTECTION)
+            protection = min(1.0, group.investment_share() / beh.closure_full_protection)
             if len(group.members) > 1 and u < beh.closure_rate * (1.0 - protection):
-                model.close_practice(practice, rng)
+                model.close_practice(practice, dispersal)

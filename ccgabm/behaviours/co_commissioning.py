@@ -45,6 +45,7 @@ class CoCommissioning(Behaviour):
                     "from the chosen year, groups take delegated budgets; neighbours' adoption "
                     "is imitated"),)
     income_kinds = ("delegated_primary_care",)
+    monthly_income_kinds = ("delegated_primary_care",)
 
     def adopt(self) -> None:
         """From the chosen year, groups take delegated budgets; neighbours' adoption is imitated."""

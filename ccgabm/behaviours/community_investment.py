@@ -2,7 +2,8 @@
 
 A group invests ``community_investment`` of its programme budget a year (a scenario knob),
 plus whatever other behaviours add (co-commissioning's delegated funds). Emergency admissions
-of its members' patients fall by ``community_effect`` per share invested (at most 80%).
+of its members' patients fall by ``community_effect`` per share invested, never below
+``community_effect_floor`` of what they were (at most 80% avoided by default).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ccgabm.behaviours.base import Behaviour, Levers
-from ccgabm.params import param
+from ccgabm.params import ASSUMED, param
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,12 @@ class CommunityInvestmentParams:
         2.0, lo=0.0, hi=10.0, unit="share of emergencies avoided per share of budget invested",
         source="Purdy, King's Fund 2010 (avoiding hospital admissions; evidence mixed): assumed",
     )
+    community_effect_floor: float = param(
+        0.2, lo=0.0, hi=1.0, unit="emergency multiplier",
+        source=ASSUMED + ": community services avoid at most 80% of emergency admissions "
+        "(Purdy, King's Fund 2010, finds far smaller effects)",
+        doc="lowest multiplier community investment can put on emergency admissions",
+    )
 
 
 class CommunityInvestment(Behaviour):
@@ -34,7 +41,9 @@ class CommunityInvestment(Behaviour):
         return self.cfg.policy.community_investment
 
     def adjust_levers(self, group, levers: Levers) -> None:
-        levers.emergency *= max(0.2, 1.0 - self.cfg.policy.community_effect * levers.investment)
+        pol = self.cfg.policy
+        levers.emergency *= max(pol.community_effect_floor,
+                                1.0 - pol.community_effect * levers.investment)
 
     def monthly_costs(self, group, allocation: float) -> None:
         invest = group.investment_share()

@@ -1,17 +1,22 @@
 """Decommissioning: a group forecasting overspend proposes a cut; members vote by list size.
 
 At the mid-year forecast, a group whose forecast deficit exceeds ``decommission_threshold``
-(of its income) proposes the cut it expects to save most:
+(of its income) weighs the cuts still open to it:
 
-- restricting procedures of limited clinical value (once): fewer elective admissions; the
-  burden falls on practices whose patients have most electives;
-- cutting community services (up to three times): saves other-services spend and raises
-  emergencies; the burden falls on practices whose patients have most emergency admissions,
-  typically the deprived.
+- restricting procedures of limited clinical value (up to ``max_plcv_restrictions`` times):
+  fewer elective admissions; the burden falls on practices whose patients have most electives;
+- cutting community services (up to ``max_community_cuts`` times): saves ``community_cut`` of
+  community-services spend and raises emergencies; the burden falls on practices whose
+  patients have most emergency admissions, typically the deprived.
 
-A member votes yes when its burden (its share of the cut's burden over its share of the
-population) is at most 1 + ``vote_tolerance`` x its trust in the group. The cut passes with
-more than half the list-size-weighted vote. Outvoted practices lose trust in the winners.
+Each option is compared on its expected saving and on who bears it: the group proposes the
+option with the largest saving among those it expects to pass (members' votes predicted from
+their burden and trust); when none would pass, it proposes the largest saving anyway (a
+contentious cut). A member votes yes when its burden (its share of the cut's burden over its
+share of the population) is at most 1 + ``vote_tolerance`` x its trust in the group. The cut
+passes with more than ``vote_majority`` of the list-size-weighted vote. The losing side
+trusts the winners less (the trust behaviour's ``vote_loss_penalty``). A group formed by a
+fracture inherits the cuts in force in its parent.
 """
 
 from __future__ import annotations
@@ -28,8 +33,6 @@ from ccgabm.patients import Counter
 from ccgabm.schedule import Phase, When
 
 CUTS = ("plcv", "community")
-MAX_COMMUNITY_CUTS = 3  # structural: a group cuts community services at most three times
-MAJORITY = 0.5  # structural: more than half the list-size-weighted vote passes a cut
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,16 @@ class DecommissioningParams:
         doc="cut to elective admissions when procedures of limited clinical value are restricted",
     )
     community_cut: float = param(
-        0.03, lo=0.0, hi=0.5, unit="share of other-services spend",
+        0.05, lo=0.0, hi=0.5, unit="share of community-services spend",
         source=ASSUMED + ": size of a community-services decommissioning decision",
+    )
+    max_community_cuts: int = param(
+        3, lo=0, hi=50, source=ASSUMED + ": community-service cuts a group can make in all",
+    )
+    max_plcv_restrictions: int = param(
+        1, lo=0, hi=50,
+        source="NHS England Evidence-Based Interventions: one national list (2019; a second in "
+        "2020); assumed one restriction a group",
     )
     community_cut_emergency_rr: float = param(
         1.04, lo=1.0, hi=2.0, source=ASSUMED + ": emergencies rise when community services are cut",
@@ -58,6 +69,10 @@ class VoteParams:
         0.5, lo=0.0, hi=5.0,
         source=ASSUMED + ": burden above a fair share a practice accepts, times its trust",
     )
+    vote_majority: float = param(
+        0.5, lo=0.0, hi=1.0, unit="share of list-size-weighted votes",
+        source=ASSUMED + ": a simple majority of the membership passes a cut",
+    )
 
 
 @dataclass
@@ -71,49 +86,67 @@ class Vote:
 
 
 def burden_ratios(usage: np.ndarray, list_sizes: np.ndarray) -> np.ndarray:
-    """Each member's share of the cut's burden divided by its share of the population."""
+    """Each member's share of the cut's burden divided by its share of the population.
+
+    A member with no patients bears none of it (ratio 0); nobody using what is cut: all 1.
+    """
     usage = np.asarray(usage, dtype=float)
     sizes = np.asarray(list_sizes, dtype=float)
-    if usage.sum() <= 0:
+    if usage.sum() <= 0 or sizes.sum() <= 0:
         return np.ones_like(usage)
-    with np.errstate(invalid="ignore", divide="ignore"):  # a practice with no patients left votes no
-        return (usage / usage.sum()) / (sizes / sizes.sum())
+    return np.divide(usage / usage.sum(), sizes / sizes.sum(), out=np.zeros_like(usage),
+                     where=sizes > 0)
 
 
 def vote(cut: str, burden: np.ndarray, trust_in_group: np.ndarray, list_sizes: np.ndarray,
-         tolerance: float) -> Vote:
+         tolerance: float, majority: float) -> Vote:
     """A member votes yes when its burden is within a fair share plus trust-weighted tolerance."""
     yes = burden <= 1.0 + tolerance * trust_in_group
     sizes = np.asarray(list_sizes, dtype=float)
     share = float(sizes[yes].sum() / sizes.sum()) if sizes.sum() > 0 else 0.0
-    return Vote(cut=cut, yes=yes, yes_share=share, passed=share > MAJORITY)
+    return Vote(cut=cut, yes=yes, yes_share=share, passed=share > majority)
 
 
-def expected_saving(cut: str, elective_spend: float, other_services: float, plcv_reduction: float,
-                    community_cut: float) -> float:
+def expected_saving(cut: str, elective_spend: float, community_services: float,
+                    plcv_reduction: float, community_cut: float) -> float:
     """A year's saving the group expects from a cut."""
     if cut == "plcv":
         return plcv_reduction * elective_spend
-    return community_cut * other_services
+    return community_cut * community_services
 
 
 class Decommissioning(Behaviour):
     name = "decommissioning"
     params = {"policy": DecommissioningParams, "behaviour": VoteParams}
-    group_state = {"plcv_restricted": False, "community_cuts": 0}
+    group_state = {"plcv_restrictions": 0, "community_cuts": 0}
     events = (Event.DECOMMISSIONING_PROPOSED, Event.VOTE, Event.DECOMMISSIONING)
     phases = (Phase("decommissioning", When.FORECAST, 80, "round",
-                    "groups forecasting overspend propose a cut; members vote by list size; "
-                    "outvoted practices lose trust in the winners"),)
+                    "groups forecasting overspend weigh cuts on saving and burden, propose one; "
+                    "members vote by list size; the losing side trusts the winners less"),)
     requires = ("trust",)
 
     def setup(self) -> None:
         self.votes_lost = np.zeros(len(self.model.practices), dtype=np.int64)
+        self._lost_in: dict[tuple[int, str], int] = {}
+
+    def votes_lost_in(self, practice: int, group: str) -> int:
+        """Votes ``practice`` lost while a member of ``group``."""
+        return self._lost_in.get((practice, group), 0)
+
+    def group_formed(self, group, parent) -> None:
+        group.plcv_restrictions = parent.plcv_restrictions
+        group.community_cuts = parent.community_cuts
 
     def adjust_levers(self, group, levers: Levers) -> None:
-        levers.emergency *= self.model.cfg.policy.community_cut_emergency_rr ** group.community_cuts
-        if group.plcv_restricted:
-            levers.conversion *= 1.0 - self.cfg.policy.plcv_reduction
+        pol = self.cfg.policy
+        levers.emergency *= pol.community_cut_emergency_rr ** group.community_cuts
+        levers.conversion *= (1.0 - pol.plcv_reduction) ** group.plcv_restrictions
+
+    def options(self, group) -> list[str]:
+        pol = self.cfg.policy
+        return ([c for c, done, most in (("plcv", group.plcv_restrictions, pol.max_plcv_restrictions),
+                                        ("community", group.community_cuts, pol.max_community_cuts))
+                 if done < most])
 
     def round(self) -> None:
         """Groups forecasting overspend propose a cut, members vote, the decision has losers."""
@@ -121,15 +154,11 @@ class Decommissioning(Behaviour):
         costs = model.cfg.costs
         trust = model.behaviours["trust"].network
         months = model.cfg.policy.forecast_month  # months completed before this one starts
-        tolerance = model.cfg.behaviour.vote_tolerance
+        beh = model.cfg.behaviour
         for group in model.active_groups:
             if group.forecast_deficit_share <= pol.decommission_threshold or len(group.members) < 2:
                 continue
-            options = []
-            if not group.plcv_restricted:
-                options.append("plcv")
-            if group.community_cuts < MAX_COMMUNITY_CUTS:
-                options.append("community")
+            options = self.options(group)
             if not options:
                 continue
             members = group.members
@@ -138,43 +167,50 @@ class Decommissioning(Behaviour):
                 "plcv": counts[:, Counter.DAY_CASE] + counts[:, Counter.INPATIENT],
                 "community": counts[:, Counter.EMERGENCY],
             }
-            elective_spend = float(sum(
-                p.year_counts[Counter.DAY_CASE] * costs.day_case
-                + p.year_counts[Counter.INPATIENT] * costs.elective_inpatient for p in members
-            )) * 12.0 / months
+            elective_spend = float(
+                counts[:, Counter.DAY_CASE].sum() * costs.day_case
+                + counts[:, Counter.INPATIENT].sum() * costs.elective_inpatient
+            ) * 12.0 / months
             savings = {
-                cut: expected_saving(cut, elective_spend, group.other_services_cost,
+                cut: expected_saving(cut, elective_spend, group.community_services_cost,
                                      pol.plcv_reduction, pol.community_cut)
                 for cut in options
             }
-            cut = max(options, key=lambda c: savings[c])
             sizes = np.array([p.list_size for p in members])
             idx = np.array([p.index for p in members])
             all_sizes = model.practice_arrays.list_size
             trust_in_group = np.array([trust.mean_trust(p.index, idx, all_sizes) for p in members])
-            burden = burden_ratios(usage[cut], sizes)
-            result = vote(cut, burden, trust_in_group, sizes, tolerance)
+            votes = {cut: vote(cut, burden_ratios(usage[cut], sizes), trust_in_group, sizes,
+                               beh.vote_tolerance, beh.vote_majority) for cut in options}
+            passing = [c for c in options if votes[c].passed]
+            cut = max(passing or options, key=lambda c: (savings[c], c))
+            result = votes[cut]
+            weighed = "; ".join(f"{c}: saving {savings[c]:,.0f}, yes {votes[c].yes_share:.2f}"
+                                for c in options)
             model.record(Event.DECOMMISSIONING_PROPOSED, group=group.code,
-                         value=group.forecast_deficit_share, detail=cut)
+                         value=group.forecast_deficit_share, detail=f"{cut} ({weighed})")
             model.record(Event.VOTE, group=group.code, value=result.yes_share,
                          detail=f"{cut}: {'passed' if result.passed else 'rejected'}")
             winners = idx[result.yes] if result.passed else idx[~result.yes]
             losers = idx[~result.yes] if result.passed else idx[result.yes]
             trust.lost_vote(losers, winners)
             self.votes_lost[losers] += 1
+            for p in losers.tolist():
+                self._lost_in[(p, group.code)] = self._lost_in.get((p, group.code), 0) + 1
             if result.passed:
                 if cut == "plcv":
-                    group.plcv_restricted = True
+                    group.plcv_restrictions += 1
                 else:
                     group.community_cuts += 1
-                    group.other_services_factor *= 1.0 - pol.community_cut
-                    group.other_services_cost *= 1.0 - pol.community_cut
+                    group.community_factor *= 1.0 - pol.community_cut
+                    group.community_services_cost *= 1.0 - pol.community_cut
                 group.set_levers()
                 model.record(Event.DECOMMISSIONING, group=group.code, value=savings[cut],
                              detail=cut)
 
     def group_year_columns(self, group) -> dict[str, Any]:
-        return {"plcv_restricted": group.plcv_restricted, "community_cuts": group.community_cuts}
+        return {"plcv_restrictions": group.plcv_restrictions,
+                "community_cuts": group.community_cuts}
 
     def practice_year_columns(self, practices: np.ndarray) -> dict[str, list]:
         return {"votes_lost": self.votes_lost[practices].tolist()}

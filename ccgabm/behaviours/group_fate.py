@@ -2,14 +2,17 @@
 
 Each year end, after practices' choices:
 
-- a group emptied by departures ends as fractured;
-- a group whose cumulative deficit exceeds ``dissolve_deficit_share`` of its allocation, with a
-  deficit in the year just closed, for ``dissolve_after_years`` years running, is dissolved by
-  the Board: each member goes to the neighbouring group whose members it trusts most;
-- from the year of the running-cost cut, groups below the minimum viable population are merged
-  into their smallest neighbour (forced);
-- a group in deficit merges with its smallest neighbour, also in deficit, when their mutual
-  trust is at least ``initial_trust`` (voluntary).
+- a group emptied by departures ends (``emptied``);
+- a group is *failing* in a year it closes in deficit with a cumulative deficit above
+  ``dissolve_deficit_share`` of its allocation; after ``dissolve_after_years`` failing years
+  running, the Board dissolves it: each member goes to the neighbouring group whose members it
+  trusts most;
+- from ``forced_merger_year``, groups below the minimum viable population are merged by the
+  Board into a neighbour (``merger_partner``: the smallest, or the one its members trust most);
+- a group in deficit merges with a neighbour (``merger_partner``) also in deficit when their
+  members' mutual trust is at least ``merger_trust`` (voluntary).
+
+A group formed by a fracture inherits its parent's failing years.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.events import Event
-from ccgabm.params import param
+from ccgabm.params import ASSUMED, param
 from ccgabm.schedule import Phase, When
 
 
@@ -33,18 +36,43 @@ class GroupFateParams:
     dissolve_after_years: int = param(
         3, lo=1, hi=50, source="NHS England legal directions after repeated deficits (assumed 3)",
     )
+    dissolution_write_off: bool = param(
+        True,
+        source="NHS England cleared commissioners' historic deficits when groups were replaced "
+        "(2022 ICB establishment); assumed for every dissolution",
+        doc="the Board writes off a dissolved group's debt rather than passing it to the groups "
+        "that take its members",
+    )
+    merger_trust: float = param(
+        0.45, lo=0.0, hi=1.0,
+        source=ASSUMED + ": mutual trust two groups' members need to merge voluntarily",
+    )
+    forced_merger_year: int = param(
+        7, lo=0, hi=50, unit="financial year index (0 = 2013/14)",
+        source="NHS England pushed consolidation to one group per system from 2020/21 "
+        "(135 CCGs in April 2020 from 191 in 2019)",
+    )
+    merger_partner: str = param(
+        "smallest", choices=("smallest", "most_trusted"),
+        source=ASSUMED + ": which neighbour a group merges into",
+    )
 
 
 class GroupFate(Behaviour):
     name = "group_fate"
     params = {"behaviour": GroupFateParams}
     group_state = {"deficit_years": 0}
-    events = (Event.FRACTURED, Event.DISSOLVED, Event.MERGER, Event.MERGED, Event.JOIN, Event.LEAVE)
+    events = (Event.EMPTIED, Event.DISSOLVED, Event.VOLUNTARY_MERGER, Event.FORCED_MERGER,
+              Event.JOIN, Event.LEAVE)
     phases = (Phase("group fate", When.YEAR_END, 170, "decide",
                     "groups emptied by departures end; persistently failing groups are "
                     "dissolved; small groups are merged (forced) and groups in deficit merge "
                     "with a trusted neighbour in deficit (voluntary)"),)
     requires = ("trust",)
+    income_kinds = ("debt_write_off",)
+
+    def group_formed(self, group, parent) -> None:
+        group.deficit_years = parent.deficit_years
 
     def decide(self) -> None:
         """Dissolve persistently failing groups; merge small ones; retire emptied ones."""
@@ -53,43 +81,56 @@ class GroupFate(Behaviour):
         year = model.month // 12
         for group in list(model.active_groups):
             if not group.members:
-                model.end_group(group, Event.FRACTURED, [])
+                model.end_group(group, Event.EMPTIED, [])
                 continue
             allocation = model.board.allocations.get(group.code, 0.0)
             failing = (group.balance < -beh.dissolve_deficit_share * allocation
                        and group.last_in_year_result < 0)
             group.deficit_years = group.deficit_years + 1 if failing else 0
             if group.deficit_years >= beh.dissolve_after_years and len(model.active_groups) > 1:
-                model.end_group(group, Event.DISSOLVED, self._receivers_by_trust(group))
+                model.board.dissolved[group.code] = model.month
+                if beh.dissolution_write_off and group.balance < 0:
+                    model.board.pay(group, -group.balance, "debt_write_off")
+                model.end_group(group, Event.DISSOLVED, self._receivers_by_trust(group),
+                                detail=f"{group.deficit_years} failing years")
         minimum = beh.min_group_population * model.world.scale
-        if year + 1 >= beh.running_cost_cut_year:
+        if year >= beh.forced_merger_year:
             for group in sorted(model.active_groups, key=lambda g: g.population):
                 if group.active and group.population < minimum and len(model.active_groups) > 1:
-                    partner = self._smallest_neighbour(group)
+                    partner = self._partner(group)
                     if partner is not None:
                         model.merge_groups(group, partner, forced=True)
-        trust = model.behaviours["trust"].network.trust
         for group in sorted(model.active_groups, key=lambda g: g.code):
             if not group.active or group.balance >= 0:
                 continue
-            partner = self._smallest_neighbour(group)
+            partner = self._partner(group)
             if partner is None or partner.balance >= 0:
                 continue
-            a = np.array([p.index for p in group.members])
-            b = np.array([p.index for p in partner.members])
-            mutual = float(trust[np.ix_(a, b)].mean() + trust[np.ix_(b, a)].mean()) / 2
-            if mutual >= beh.initial_trust:
+            if self.mutual_trust(group, partner) >= beh.merger_trust:
                 small, large = sorted((group, partner), key=lambda g: g.population)
                 model.merge_groups(small, large, forced=False)
+
+    def mutual_trust(self, a, b) -> float:
+        """Mean trust of each group's members in the other's, averaged both ways."""
+        trust = self.model.behaviours["trust"].network.trust
+        ia = np.array([p.index for p in a.members])
+        ib = np.array([p.index for p in b.members])
+        if len(ia) == 0 or len(ib) == 0:
+            return 0.0
+        return float(trust[np.ix_(ia, ib)].mean() + trust[np.ix_(ib, ia)].mean()) / 2
 
     def _active_neighbours(self, group) -> list:
         groups = self.model.groups
         return [groups[c] for c in sorted(group.neighbours)
                 if c in groups and groups[c].active and c != group.code]
 
-    def _smallest_neighbour(self, group):
+    def _partner(self, group):
         options = self._active_neighbours(group)
-        return min(options, key=lambda g: (g.population, g.code)) if options else None
+        if not options:
+            return None
+        if self.cfg.behaviour.merger_partner == "most_trusted":
+            return max(options, key=lambda g: (self.mutual_trust(group, g), g.code))
+        return min(options, key=lambda g: (g.population, g.code))
 
     def _receivers_by_trust(self, group) -> list:
         """For each member, the active neighbouring group whose members it trusts most."""

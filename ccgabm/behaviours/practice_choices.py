@@ -1,13 +1,22 @@
 """Practice choices: each year end, practices weigh staying against leaving.
 
-Alternatives: joining a neighbouring group (a switch, which the Board must approve), or
-leaving with trusted fellow members to form a new group (a coalition of at least
-``min_coalition`` practices and a viable population). A practice's utility for a group is its
-list-size-weighted trust in the members plus ``finance_weight`` x the group's finances; moving
-costs ``switching_cost``. Before the moves, the hedonic-game core stability of every group is
-recorded (would any coalition of members block it?).
+Alternatives:
 
-The game itself (utilities, coalition search, core stability) is in ``ccgabm.coalitions``.
+- leaving with trusted fellow members to form a new group: a **fracture**. The coalition needs
+  at least ``min_coalition`` practices, the Board's minimum viable population, at most
+  ``coalition_cap_share`` of the group's population, and must leave the group viable (unless it
+  is small already). The Board refuses to authorise a new group founded mostly by members of a
+  group it dissolved less than ``reformation_bar_years`` ago;
+- joining a neighbouring group: a **defection**, or a **return** when the practice had belonged
+  to that group before. The Board must approve (``CommissioningBoard.approve_switch``).
+
+A practice's utility for a group is its list-size-weighted trust in the members plus
+``finance_weight`` x the group's finances; moving costs ``switching_cost``. Each departure,
+carried out or refused, is a row of the ``departures`` table with what led to it. Before the
+moves, the hedonic-game core stability of every group is recorded: would any coalition the
+rules allow, or any member free to join a neighbour, rather leave?
+
+The game itself (utilities, rules, coalition search, core stability) is in ``ccgabm.coalitions``.
 """
 
 from __future__ import annotations
@@ -18,7 +27,11 @@ import numpy as np
 
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.coalitions import (
+    Move,
+    Rules,
+    best_neighbour,
     choose_moves,
+    coalition_utilities,
     core_stable,
     group_finance,
     new_group_finance,
@@ -42,6 +55,15 @@ class PracticeChoiceParams:
     min_coalition: int = param(
         2, lo=1, hi=100, source=ASSUMED + ": practices needed to leave together as a fracture",
     )
+    coalition_cap_share: float = param(
+        0.5, lo=0.0, hi=1.0, unit="share of the group's population",
+        source=ASSUMED + ": a fracture is a minority leaving; the majority keeps the group",
+    )
+    reformation_bar_years: int = param(
+        10, lo=0, hi=50, unit="years",
+        source=ASSUMED + ": the Board does not re-authorise, within a decade, a group founded "
+        "mostly by members of a group it dissolved for failure",
+    )
 
 
 @dataclass
@@ -58,13 +80,15 @@ class YearEndView:
 class PracticeChoices(Behaviour):
     name = "practice_choices"
     params = {"behaviour": PracticeChoiceParams}
-    events = (Event.FRACTURE, Event.SWITCH_REFUSED, Event.GROUP_CREATED, Event.JOIN, Event.LEAVE)
+    events = (Event.FRACTURE, Event.DEFECTION, Event.RETURN, Event.MOVE_REFUSED,
+              Event.GROUP_CREATED, Event.JOIN, Event.LEAVE)
     phases = (
         Phase("core stability", When.YEAR_END, 150, "record_core_stability",
-              "whether any coalition of each group's members would block it (hedonic core)"),
+              "whether any coalition of each group's members the rules allow, or any member "
+              "free to join a neighbour, would rather leave (hedonic core)"),
         Phase("practice choices", When.YEAR_END, 160, "choose",
-              "coalitions leave to form new groups (fractures); practices switch to neighbouring "
-              "groups the Board allows"),
+              "coalitions leave to form new groups (fractures); practices join neighbouring "
+              "groups (defections, returns) the Board allows; causes recorded"),
     )
     requires = ("trust",)
 
@@ -123,50 +147,158 @@ class PracticeChoices(Behaviour):
         self._view = (model.month, view)
         return view
 
+    def rules(self, source_population: float | None = None) -> Rules:
+        beh = self.model.cfg.behaviour
+        minimum = beh.min_group_population * self.model.world.scale
+        return Rules(min_size=beh.min_coalition, min_population=minimum,
+                     cap_share=beh.coalition_cap_share, source_minimum=minimum)
+
+    def neighbours(self, view: YearEndView) -> dict[str, set[str]]:
+        return {g.code: {n for n in g.neighbours if n in view.groups}
+                for g in self.model.active_groups}
+
     # ---- phases --------------------------------------------------------------------------------
     def record_core_stability(self) -> None:
-        """Whether any coalition of each group's members would block it, as a group-year flag."""
+        """Whether any move the rules allow would block each group, as a group-year flag."""
         model = self.model
         view = self.view()
         trust = model.behaviours["trust"].network.trust
         finance_for = self.new_finance(view.finance)
         year = model.month // 12
+        rules = self.rules()
+        cost = model.cfg.behaviour.switching_cost
+        neighbours = self.neighbours(view)
         for code, members in view.groups.items():
-            self.core_stability[(year, code)] = core_stable(
-                members, trust, view.stay, view.sizes, finance_for(code),
-                model.cfg.behaviour.switching_cost)
+            stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
+                                 rules)
+            if stable:  # a member free to join a neighbour it prefers also blocks
+                stable = not any(self._defection_allowed(code, int(p), view, neighbours)
+                                 for p in members.tolist())
+            self.core_stability[(year, code)] = stable
+
+    def _defection_allowed(self, code: str, p: int, view: YearEndView,
+                           neighbours: dict[str, set[str]]) -> bool:
+        model = self.model
+        target, u = best_neighbour(p, code, view.groups, neighbours, view.trust_in, view.finance,
+                                   model.cfg.behaviour.switching_cost)
+        if target is None or u <= view.stay[p]:
+            return False
+        minimum = model.cfg.behaviour.min_group_population * model.world.scale
+        return model.board.approve_switch(model.groups[code], model.groups[target],
+                                          int(view.sizes[p]), minimum)
 
     def choose(self) -> None:
-        """Coalitions leave to form new groups; practices switch to neighbours the Board allows."""
+        """Coalitions leave to form new groups; practices join neighbours the Board allows."""
         model = self.model
         beh = model.cfg.behaviour
         view = self.view()
         self._view = None
         minimum = beh.min_group_population * model.world.scale
-        neighbours = {g.code: {n for n in g.neighbours if n in view.groups}
-                      for g in model.active_groups}
+        trust = model.behaviours["trust"].network.trust
         moves = choose_moves(
-            model.behaviours["trust"].network.trust, view.groups, neighbours, view.sizes,
-            view.finance, self.new_finance(view.finance), beh.switching_cost, beh.min_coalition,
-            minimum, trust_in=view.trust_in, stay=view.stay,
+            trust, view.groups, self.neighbours(view), view.sizes, view.finance,
+            self.new_finance(view.finance), beh.switching_cost, self.rules(),
+            trust_in=view.trust_in, stay=view.stay,
         )
         for move in moves:
             source = model.groups[move.source]
             practices = [model.practices[i] for i in move.practices]
             if move.target is None:
-                model.form_group(source, practices)
-            elif model.board.approve_switch(source, model.groups[move.target],
-                                            sum(p.list_size for p in practices), minimum):
-                model.move_practices(practices, model.groups[move.target], reason="switch")
-            else:
-                for p in practices:
-                    model.record(Event.SWITCH_REFUSED, group=move.source, practice=p.code,
-                                 detail=move.target)
+                refusal = self._refuse_new_group(practices)
+                cause = self._cause(Event.FRACTURE, source, move, view, trust)
+                if refusal:
+                    self._refused(Event.FRACTURE, source, practices, "", refusal, cause)
+                    continue
+                group = model.form_group(source, practices)
+                self._done(Event.FRACTURE, source, practices, group.code,
+                           "authorised: viable new group", cause)
                 continue
-            if len(move.practices) >= beh.min_coalition and source.fracture_month is None:
-                source.fracture_month = model.month
-                model.record(Event.FRACTURE, group=source.code, value=len(move.practices),
-                             detail="new group" if move.target is None else move.target)
+            target = model.groups[move.target]
+            returning = [p for p in practices if target.code in model.member_of_before[p.index]]
+            joining = [p for p in practices if target.code not in model.member_of_before[p.index]]
+            for kind, movers in ((Event.RETURN, returning), (Event.DEFECTION, joining)):
+                if not movers:
+                    continue
+                part = Move([p.index for p in movers], move.source, move.target, gain=move.gain)
+                cause = self._cause(kind, source, part, view, trust)
+                if model.board.approve_switch(source, target,
+                                              sum(p.list_size for p in movers), minimum):
+                    model.move_practices(movers, target, reason=str(kind))
+                    self._done(kind, source, movers, target.code, "approved", cause)
+                else:
+                    self._refused(kind, source, movers, target.code,
+                                  "refused: not a neighbour, or the group would fall below the "
+                                  "minimum viable population", cause)
+
+    # ---- the Board's decision and the record -------------------------------------------------
+    def _refuse_new_group(self, founders: list) -> str:
+        """Why the Board refuses to authorise a new group of ``founders`` ("" if it does not)."""
+        model = self.model
+        bar = 12 * model.cfg.behaviour.reformation_bar_years
+        recent = {code for code, month in model.board.dissolved.items()
+                  if model.month - month < bar}
+        if not recent:
+            return ""
+        total = sum(p.list_size for p in founders)
+        from_dissolved = sum(p.list_size for p in founders
+                             if model.member_of_before[p.index] & recent)
+        if total > 0 and from_dissolved > total / 2:
+            return (f"refused: founders mostly from {', '.join(sorted(recent))}, dissolved "
+                    f"less than {bar // 12} years ago")
+        return ""
+
+    def _cause(self, kind: Event, source, move: Move, view: YearEndView,
+               trust: np.ndarray) -> dict:
+        """What led the movers to leave: votes lost, trust, the source's finances."""
+        model = self.model
+        idx = np.array(move.practices)
+        decommissioning = model.behaviours.get("decommissioning")
+        votes = sum(decommissioning.votes_lost_in(int(p), source.code) for p in idx) \
+            if decommissioning is not None else 0
+        if kind == Event.FRACTURE:
+            inside = coalition_utilities(trust, idx, view.sizes, 0.0) if len(idx) > 1 else [0.0]
+            trust_target = float(np.mean(inside))
+        else:
+            trust_target = float(np.mean(view.trust_in[move.target][idx]))
+        allocation = model.board.allocations.get(source.code, 0.0)
+
+        def share(x: float) -> float:
+            return float(x / allocation) if allocation > 0 else float("nan")
+
+        return {
+            "votes_lost": int(votes),
+            "trust_in_source": float(np.mean(view.trust_in[source.code][idx])),
+            "trust_in_target": trust_target,
+            "gain": float(move.gain),
+            "balance_share": share(source.balance),
+            "last_result_share": share(source.last_in_year_result),
+            "deficit_years": int(getattr(source, "deficit_years", 0)),
+            "cuts": int(getattr(source, "community_cuts", 0)
+                        + getattr(source, "plcv_restrictions", 0)),
+        }
+
+    def _row(self, kind: Event, source, practices: list, target: str, board: str,
+             cause: dict) -> None:
+        self.model.datacollector.add_table_row("departures", {
+            "month": self.model.month, "kind": str(kind), "source": source.code,
+            "target": target, "practices": len(practices),
+            "population": int(sum(p.list_size for p in practices)),
+            "members": ";".join(p.code for p in practices), **cause, "board": board,
+        })
+
+    def _done(self, kind: Event, source, practices: list, target: str, board: str,
+              cause: dict) -> None:
+        model = self.model
+        source.first.setdefault(kind, model.month)
+        model.record(kind, group=source.code, value=len(practices), detail=target)
+        self._row(kind, source, practices, target, board, cause)
+
+    def _refused(self, kind: Event, source, practices: list, target: str, board: str,
+                 cause: dict) -> None:
+        for p in practices:
+            self.model.record(Event.MOVE_REFUSED, group=source.code, practice=p.code,
+                              detail=f"{kind} {target}: {board}".replace("  ", " "))
+        self._row(kind, source, practices, target, board, cause)
 
     def summary(self, tables, fates) -> dict:
         stable = list(self.core_stability.values())

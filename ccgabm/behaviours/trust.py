@@ -2,11 +2,20 @@
 
 ``trust[p, q]`` is how much practice p trusts practice q (0..1). It starts at
 ``initial_trust`` within a group and ``trust_outside`` across groups (plus noise). Each year
-end: members of a group that broke even trust each other more (``success_gain``); in a deficit
-year, members whose patients got less spend per need than others trust those others less
-(``fairness_weight``); then all trust drifts back towards its starting pattern
-(``trust_decay``). Practices outvoted in a decommissioning decision trust the winners less
-(``vote_loss_penalty``; applied by the decommissioning behaviour).
+end, in this order:
+
+1. members of a group that broke even trust each other more (``success_gain``);
+2. in a deficit year, members whose patients got less spend per need than others trust those
+   others less (``fairness_weight``);
+3. trust drifts a share ``trust_decay`` of the way towards the level the *current* relation
+   sustains: ``initial_trust`` between members of the same group (time together builds trust,
+   so newcomers come to trust their new group) and ``trust_outside`` between practices in
+   different groups (old ties fade once practices are apart).
+
+Practices outvoted in a decommissioning decision trust the winners less (``vote_loss_penalty``;
+applied by the decommissioning behaviour). Trust inside a group below trust in outsiders
+(``initial_trust < trust_outside``) makes practices prefer their neighbours from the start; it
+is refused unless ``allow_trust_inversion = true`` asks for it.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ccgabm.behaviours.base import Behaviour
-from ccgabm.params import ASSUMED, param
+from ccgabm.params import ASSUMED, ConfigError, param
 from ccgabm.schedule import Phase, When
 
 
@@ -39,7 +48,13 @@ class TrustParams:
         0.08, lo=0.0, hi=1.0, source=ASSUMED + ": trust lost in the winners by a practice outvoted",
     )
     trust_decay: float = param(
-        0.05, lo=0.0, hi=1.0, source=ASSUMED + ": yearly drift of trust back to its starting level",
+        0.1, lo=0.0, hi=1.0,
+        source=ASSUMED + ": yearly drift of trust towards the level its current relation sustains",
+    )
+    allow_trust_inversion: bool = param(
+        False, source="modelling safeguard",
+        doc="allow initial_trust below trust_outside (practices trusting neighbouring groups "
+        "more than their own from the start)",
     )
 
 
@@ -51,8 +66,6 @@ class TrustNetwork:
         same = group_ids[:, None] == group_ids[None, :]
         base = np.where(same, cfg.initial_trust, cfg.trust_outside).astype(np.float32)
         noise = rng.normal(0.0, cfg.trust_noise_sd, (n, n)).astype(np.float32)
-        # Trust decays towards its starting pattern: keep that target pre-multiplied.
-        self._decay_target = (np.float32(cfg.trust_decay) * base).astype(np.float32)
         self.trust = np.clip(base + noise, 0.0, 1.0)
         np.fill_diagonal(self.trust, 1.0)
         self.cfg = cfg
@@ -80,11 +93,19 @@ class TrustNetwork:
         idx = np.ix_(members, members)
         self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
 
-    def decay(self) -> None:
-        """Memories fade: trust drifts back towards its starting level."""
+    def decay(self, groups: list[np.ndarray]) -> None:
+        """Trust drifts towards ``initial_trust`` among co-members (``groups``: each group's
+        members) and towards ``trust_outside`` between practices in different groups."""
         rate = np.float32(self.cfg.trust_decay)
+        outside = np.float32(self.cfg.trust_outside)
+        inside = np.float32(self.cfg.initial_trust)
         self.trust *= np.float32(1.0) - rate  # in place: the matrix is large for England
-        self.trust += self._decay_target
+        self.trust += rate * outside
+        lift = rate * (inside - outside)
+        for members in groups:
+            if len(members):
+                idx = np.ix_(members, members)
+                self.trust[idx] += lift
         np.fill_diagonal(self.trust, 1.0)
 
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
@@ -100,7 +121,19 @@ class Trust(Behaviour):
     params = {"behaviour": TrustParams}
     phases = (Phase("trust", When.YEAR_END, 140, "update",
                     "trust within each group: shared success, unfairness of spend vs need in "
-                    "deficit years, then decay towards the starting pattern"),)
+                    "deficit years, then drift towards the level each relation sustains "
+                    "(co-members: initial trust; apart: trust in outsiders)"),)
+
+    @classmethod
+    def check_config(cls, cfg) -> None:
+        beh = cfg.behaviour
+        if beh.initial_trust < beh.trust_outside and not beh.allow_trust_inversion:
+            raise ConfigError(
+                f"[behaviour] initial_trust = {beh.initial_trust:g} is below trust_outside = "
+                f"{beh.trust_outside:g}: practices would trust neighbouring groups more than their "
+                "own; set initial_trust >= trust_outside, or allow_trust_inversion = true if "
+                "that is intended"
+            )
 
     def setup(self) -> None:
         model = self.model
@@ -112,8 +145,10 @@ class Trust(Behaviour):
     def update(self) -> None:
         """Year-end trust updates within each group, then decay towards starting levels."""
         arrays = self.model.practice_arrays
+        members = []
         for group in self.model.active_groups:
-            idx = np.array([p.index for p in group.members])
+            idx = np.array([p.index for p in group.members], dtype=np.int64)
+            members.append(idx)
             if len(idx) == 0:
                 continue
             if group.last_in_year_result >= 0:
@@ -121,4 +156,4 @@ class Trust(Behaviour):
             else:
                 need = np.array([max(p.need_weight, 1e-9) for p in group.members])
                 self.network.unfairness(idx, arrays.spend_year[idx] / need)
-        self.network.decay()
+        self.network.decay(members)

@@ -63,18 +63,23 @@ PUBLISHED: dict[str, Published] = {p.key: p for p in (
     Published("cocomm_closures", "without that investment small deprived practices close",
               SEED_PULSE, "direction", 1.0, 1.0),
     Published("dilemma_budget", "a deprived practice joining the affluent group gains budget per need",
-              SEED_PULSE, "direction", 1.0, 1.0),
+              "Pulse, 2012 (report on a GP practice in a deprived area choosing between its "
+              "historic partners and an affluent neighbouring CCG)", "direction", 1.0, 1.0),
     Published("dilemma_inequality",
               "inequality between the joining practice and its old deprived neighbours widens",
-              SEED_PULSE, "direction", 1.0, 1.0),
+              "Pulse, 2012 (report on a GP practice in a deprived area choosing between its "
+              "historic partners and an affluent neighbouring CCG)", "direction", 1.0, 1.0),
     Published("dilemma_gap", "the joined group's fracture risk rises with the deprivation gap",
-              SEED_PULSE, "direction", 1.0, 1.0),
+              "Pulse, 2012 (report on a GP practice in a deprived area choosing between its "
+              "historic partners and an affluent neighbouring CCG)", "direction", 1.0, 1.0),
     Published("dilemma_trust", "the joined group's fracture risk falls with initial trust",
-              SEED_PULSE, "direction", -1.0, -1.0),
+              "Pulse, 2012 (report on a GP practice in a deprived area choosing between its "
+              "historic partners and an affluent neighbouring CCG)", "direction", -1.0, -1.0),
     Published("fracture_pressure", "fracture risk rises with budget pressure",
               f"{HYPOTHESIS}: decommissioning under overspend is where groups fracture",
               "direction", 1.0, 1.0),
-    Published("fracture_gap", "fracture risk rises with the deprivation gap",
+    Published("fracture_spread",
+              "fracture risk rises with the deprivation spread inside groups (contentious cuts)",
               f"{SEED_PULSE}; {HYPOTHESIS}", "direction", 1.0, 1.0),
     Published("fracture_trust", "fracture risk falls with initial trust",
               f"{SEED_PULSE}; {HYPOTHESIS}", "direction", -1.0, -1.0),

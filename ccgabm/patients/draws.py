@@ -39,6 +39,7 @@ class Decision(IntEnum):
     REG_IMD_A = 12
     REG_IMD_B = 13
     REG_LTC = 14
+    DEFERRED = 15
 
 
 # Length of a month's key array, indexed by decision value (index 0 is computed but unused).

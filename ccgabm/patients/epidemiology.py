@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     from ccgabm.config import Config
 
 __all__ = [
-    "AGES", "AGE_BAND_SHARES", "IMD_BY_CODE", "IMD_QUINTILE_SPAN", "IMD_REFERENCE", "LTCS",
-    "RateTables", "age_band_probabilities", "build_rate_tables", "ltc_lambda", "to_monthly",
+    "AGES", "AGE_BAND_SHARES", "IMD_BY_CODE", "LTCS", "RateTables", "age_band_probabilities",
+    "build_rate_tables", "ltc_lambda", "to_monthly",
 ]
 
 # Share of the population by 5-year age band, 0-4 ... 85-89, 90+
@@ -26,8 +26,6 @@ __all__ = [
 AGE_BAND_SHARES = np.array(
     [5.8, 6.2, 5.9, 5.5, 6.1, 6.8, 6.8, 6.6, 6.1, 6.6, 6.9, 6.4, 5.5, 5.0, 5.0, 3.6, 2.6, 1.6, 0.9]
 )
-IMD_REFERENCE = 21.7  # mean IMD 2019 LSOA score, England (MHCLG)
-IMD_QUINTILE_SPAN = 35.0  # difference in mean IMD, most vs least deprived quintile (MHCLG)
 
 AGES = np.arange(AGE_MAX + 1, dtype=np.float64)
 LTCS = np.arange(MAX_LTC + 1, dtype=np.float64)
@@ -40,9 +38,11 @@ def to_monthly(annual: np.ndarray) -> np.ndarray:
 
 
 def ltc_lambda(cfg: Config, age: np.ndarray, imd: np.ndarray) -> np.ndarray:
-    """Expected number of long-term conditions by age and IMD (Poisson mean)."""
+    """Expected number of long-term conditions by age and IMD (Poisson mean): onset comes
+    ``population.ltc_deprivation_years_earlier`` years earlier per ``population.imd_quintile_span``
+    of IMD above ``population.imd_reference``."""
     pop = cfg.population
-    shift = pop.ltc_deprivation_years_earlier * (imd - IMD_REFERENCE) / IMD_QUINTILE_SPAN
+    shift = pop.ltc_deprivation_years_earlier * (imd - pop.imd_reference) / pop.imd_quintile_span
     return pop.ltc_rate_at_30 * np.exp(pop.ltc_growth_per_year * (age + shift - 30.0))
 
 
@@ -64,7 +64,7 @@ def build_rate_tables(cfg: Config) -> RateTables:
     pop, ref, em, hosp, cost = cfg.population, cfg.referral, cfg.emergency, cfg.hospital, cfg.costs
     age = AGES[:, None]
     ltc = LTCS[None, :]
-    lam_age = ltc_lambda(cfg, AGES, np.full_like(AGES, IMD_REFERENCE))[:, None]
+    lam_age = ltc_lambda(cfg, AGES, np.full_like(AGES, pop.imd_reference))[:, None]
     hr = pop.mortality_hr_per_ltc
     q = np.exp(pop.mortality_log_intercept + pop.mortality_log_slope * age)
     # Scale by hr^ltc / E[hr^L] (L ~ Poisson) so age-specific mortality matches the life table.
@@ -78,7 +78,9 @@ def build_rate_tables(cfg: Config) -> RateTables:
         ref.need_rate * np.exp(ref.need_age_slope * (age - 40.0)) * ref.need_rr_per_ltc**ltc, 0, 1
     )
     emergency = np.clip(em.base_rate * np.exp(em.age_slope * (age - 40.0)) * em.rr_per_ltc**ltc, 0, 1)
-    dep_emergency = np.exp(em.deprivation_log_rr_per_10_imd * (IMD_BY_CODE - IMD_REFERENCE) / 10.0)
+    dep_emergency = np.exp(
+        em.deprivation_log_rr_per_10_imd * (IMD_BY_CODE - pop.imd_reference) / 10.0
+    )
 
     elective_cost = cost.outpatient + hosp.elective_conversion * (
         hosp.inpatient_share * cost.elective_inpatient

@@ -1,8 +1,10 @@
 """Compiled monthly kernel over patients stored contiguously by practice block.
 
 One pass over the occupied slots of every block applies, in order: death, new long-term
-condition, elective treatment from the waiting list, emergency admission, need and referral;
-free slots take new registrations. Each decision draws from a counter-based hash of
+condition, elective treatment from the waiting list, emergency admission, need and referral,
+and an emergency admission for need a group's lever held back (a referral its lever
+prevented, an admission its procedure restriction prevented); free slots take new
+registrations. Each decision draws from a counter-based hash of
 (seed, month, decision, slot), so results do not depend on the number of threads.
 Counts are accumulated per thread in integers and summed afterwards (exact, order-free).
 
@@ -70,6 +72,7 @@ class Counter(IntEnum):
     LIST_END = "list_end"
     UNFILLED = "registrations_unfilled"
     WAIT_MONTHS_TREATED = "wait_months_treated"
+    DEFERRED_EMERGENCY = "deferred_emergency"
 
 
 N_COUNTERS = len(Counter)
@@ -111,8 +114,10 @@ class Levers(NamedTuple):
     """This month's practice levers and hospital treatment cut-offs, as the kernel reads them."""
 
     refer: np.ndarray  # float64 [practice]: probability that a need is referred
+    refer_free: np.ndarray  # float64 [practice]: the same without the group's referral lever
     emergency: np.ndarray  # float64 [practice]: relative risk of emergency admission
     conversion: np.ndarray  # float64 [practice]: probability an outpatient is admitted
+    conversion_free: np.ndarray  # float64 [practice]: the same without procedure restrictions
     hospital: np.ndarray  # int64 [practice]: hospital serving the practice
     hospital_cut: np.ndarray  # int64 [hospital]: waits above the cut are treated
     hospital_frac: np.ndarray  # float64 [hospital]: share treated of those at the cut
@@ -127,6 +132,9 @@ class Constants(NamedTuple):
     waiting_rr: float  # relative risk of emergency admission while waiting
     birth_share: float  # share of new registrations that are newborns
     imd_sd: float  # SD of a patient's IMD score around the practice's
+    deferred_emergency: float  # probability that need held back by a group lever returns
+    newcomer_age_min: int  # youngest age of adults registering (years)
+    newcomer_age_span: int  # number of single years of age adults register at
 
 
 class Month(NamedTuple):
@@ -224,8 +232,11 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     block_owner = blocks.owner
     block_reg = month.registrations
     practice_refer = levers.refer
+    practice_refer_free = levers.refer_free
     practice_emerg = levers.emergency
     practice_conversion = levers.conversion
+    practice_conversion_free = levers.conversion_free
+    deferred = constants.deferred_emergency
     practice_hospital = levers.hospital
     hosp_cut = levers.hospital_cut
     hosp_frac = levers.hospital_frac
@@ -251,6 +262,7 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     k_convert = keys[Decision.CONVERT]
     k_inpat = keys[Decision.INPATIENT]
     k_reg = keys[Decision.REGISTER]
+    k_deferred = keys[Decision.DEFERRED]
     # per-thread accumulators in rows of ``scratch`` padded apart (no false sharing)
     acc = out.scratch[tid, _ACC:_ACC + N_COUNTERS]
     acc[:] = 0
@@ -285,8 +297,10 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 cut = hosp_cut[h]
                 frac = hosp_frac[h]
                 p_refer = practice_refer[p]
+                p_refer_free = practice_refer_free[p]
                 p_emerg = practice_emerg[p]
                 p_conv = practice_conversion[p]
+                p_conv_free = practice_conversion_free[p]
             age = (mon - birth_month[i]) // 12
             if age > AGE_MAX:
                 age = AGE_MAX
@@ -306,16 +320,20 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 acc[Counter.LTC_ONSETS] += 1
             w = wait[i]
             treated = False
+            held_back = False  # need a group lever held back this month (deferred need)
             if w > 0:
                 if w > cut or (w == cut and _uniform(k_treat, i) < frac):
                     treated = True
                     acc[Counter.OUTPATIENT] += 1
                     acc[Counter.WAIT_MONTHS_TREATED] += w
-                    if _uniform(k_convert, i) < p_conv:
+                    u = _uniform(k_convert, i)
+                    if u < p_conv:
                         if _uniform(k_inpat, i) < inpatient_share:
                             acc[Counter.INPATIENT] += 1
                         else:
                             acc[Counter.DAY_CASE] += 1
+                    elif u < p_conv_free:
+                        held_back = True
                     w = 0
                 elif w < MAX_WAIT:
                     w += 1
@@ -326,17 +344,21 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 acc[Counter.EMERGENCY] += 1
                 lq[q, 1] += 1
             # need arises (the patient's draw), then the practice decides (its own draw)
-            if (
-                w == 0
-                and not treated
-                and _uniform(k_need, i) < need_t[age, nl]
-                and _uniform(k_refer, i) < p_refer
-            ):
-                w = 1
-                acc[Counter.REFERRALS] += 1
-                if ref_year[i] != fy:
-                    ref_year[i] = fy
-                    acc[Counter.NEWLY_REFERRED] += 1
+            if w == 0 and not treated and _uniform(k_need, i) < need_t[age, nl]:
+                u = _uniform(k_refer, i)
+                if u < p_refer:
+                    w = 1
+                    acc[Counter.REFERRALS] += 1
+                    if ref_year[i] != fy:
+                        ref_year[i] = fy
+                        acc[Counter.NEWLY_REFERRED] += 1
+                elif u < p_refer_free:
+                    held_back = True
+            # need held back by a group's lever returns as an emergency admission
+            if held_back and _uniform(k_deferred, i) < deferred:
+                acc[Counter.EMERGENCY] += 1
+                acc[Counter.DEFERRED_EMERGENCY] += 1
+                lq[q, 1] += 1
             if w > 0:
                 wait[i] = w
                 acc[Counter.WAITING] += 1
@@ -369,7 +391,8 @@ def _register(i, owner, patients, tables, constants, month):
     """Fill free slot ``i`` with a newborn or an in-moving adult registering at ``owner``."""
     keys = month.keys
     newborn = _uniform(keys[Decision.REG_KIND], i) < constants.birth_share
-    age = 0 if newborn else 18 + int(_uniform(keys[Decision.REG_AGE], i) * 27.0)
+    age = 0 if newborn else constants.newcomer_age_min + int(
+        _uniform(keys[Decision.REG_AGE], i) * constants.newcomer_age_span)
     u1 = max(_uniform(keys[Decision.REG_IMD_A], i), 1e-12)
     u2 = _uniform(keys[Decision.REG_IMD_B], i)
     z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)

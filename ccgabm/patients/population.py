@@ -37,6 +37,8 @@ class PracticeLevers:
     emergency: np.ndarray  # relative risk of emergency admission (community services)
     conversion: np.ndarray  # probability that a first outpatient leads to an elective admission
     hospital: np.ndarray  # index of the hospital that serves the practice's group
+    refer_free: np.ndarray | None = None  # ``refer`` without group levers (None: the same)
+    conversion_free: np.ndarray | None = None  # ``conversion`` without restrictions
 
 
 @dataclass
@@ -103,6 +105,9 @@ class Population:
                 cfg.population.birth_rate + cfg.population.in_registration_rate, 1e-12
             )),
             imd_sd=float(cfg.population.patient_imd_sd),
+            deferred_emergency=float(cfg.emergency.deferred_need_emergency),
+            newcomer_age_min=int(cfg.population.newcomer_age_min),
+            newcomer_age_span=int(cfg.population.newcomer_age_max - cfg.population.newcomer_age_min + 1),
         )
         self.warm_up()
 
@@ -244,10 +249,15 @@ class Population:
             keys=month_keys(self.seed, month),
             registrations=owner_sizes.astype(np.float64) * self._reg_rate,
         )
+        refer = _as(levers.refer, np.float64)
+        conversion = _as(levers.conversion, np.float64)
         kernel_levers = kernel.Levers(
-            refer=_as(levers.refer, np.float64),
+            refer=refer,
+            refer_free=refer if levers.refer_free is None else _as(levers.refer_free, np.float64),
             emergency=_as(levers.emergency, np.float64),
-            conversion=_as(levers.conversion, np.float64),
+            conversion=conversion,
+            conversion_free=conversion if levers.conversion_free is None
+            else _as(levers.conversion_free, np.float64),
             hospital=_as(levers.hospital, np.int64),
             hospital_cut=_as(hosp_cut, np.int64),
             hospital_frac=_as(hosp_frac, np.float64),

@@ -64,8 +64,11 @@ FATE_COLUMNS = (
     "group_id",
     "start_month",
     "end_month",
-    "fractured",
+    "fate",
     "fracture_month",
+    "defection_month",
+    "return_month",
+    "fractured",
     "dissolved",
     "merged",
 )

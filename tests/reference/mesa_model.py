@@ -15,6 +15,8 @@ model's own random generator (``mesa.Model.random``), one call per decision:
 5. need, then the practice's referral decision, which puts the patient on the waiting list;
 
 then each practice registers new patients (newborns and in-movers) at the registration rate.
+Need held back by a group's lever (the kernel's deferred emergencies) cannot arise under fixed
+levers with no group lever, so it is left out here (``tests/test_group_dynamics.py`` tests it).
 The organisations are reduced to fixed practice levers and fixed hospital capacities
 (``PatientWorld``), identical for both implementations.
 """
@@ -168,7 +170,9 @@ class ReferenceModel(mesa.Model):
     def _register(self, p: int) -> None:
         """A newborn, or an adult moving in, registers at practice ``p``."""
         rand = self.random.random
-        age = 0 if rand() < self.birth_share else 18 + int(rand() * 27.0)
+        pop = self.cfg.population
+        span = pop.newcomer_age_max - pop.newcomer_age_min + 1
+        age = 0 if rand() < self.birth_share else pop.newcomer_age_min + int(rand() * span)
         score = self.practice_imd[p] + self.imd_sd * self.random.gauss(0.0, 1.0)
         code = min(max(int(round(score * IMD_CODE_SCALE)), 1), 255)
         ltc = 0 if age == 0 else min(int(self.rng.poisson(self.tables.lam[age, code])), MAX_LTC)
