@@ -16,7 +16,7 @@ from ccgabm import core
 from ccgabm.agents import CommissioningGroup, Practice
 from ccgabm.behaviours import REGISTERED, Behaviour, check_registry
 from ccgabm.config import PARAMETER_OWNER, SECTIONS
-from ccgabm.events import Event
+from ccgabm.events import ENDINGS, Event
 from ccgabm.model import CommissioningModel
 from ccgabm.params import ConfigError, param
 from ccgabm.schedule import When, declared_phases, schedule_text
@@ -99,7 +99,7 @@ def test_organisations_are_mesa_agents_and_retired_ones_are_removed():
     assert set(model.agents_by_type[CommissioningGroup]) == set(model.active_groups)
     assert not (set(closed) | set(ended)) & set(model.agents)
     fates = {g.fate for g in ended}
-    assert fates <= {Event.MERGED, Event.DISSOLVED, Event.FRACTURED}
+    assert fates <= set(ENDINGS)
 
 
 def test_datacollector_gives_the_tables_and_agent_variables():

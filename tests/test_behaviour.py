@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import fisher_exact
 from support import ROOT, small_config
 
 from ccgabm.behaviours.decommissioning import burden_ratios, vote
-from ccgabm.coalitions import core_stable
+from ccgabm.coalitions import Rules, core_stable
 from ccgabm.config import load_config
 from ccgabm.model import CommissioningModel
 from ccgabm.simulate import run_simulation
@@ -29,13 +28,26 @@ def test_vote_with_known_weights():
     burden = burden_ratios(np.array([10, 10, 40]), np.array([100, 100, 100]))
     assert burden == pytest.approx([0.5, 0.5, 2.0])
     trust = np.array([0.5, 0.5, 0.5])
-    result = vote("community", burden, trust, np.array([100, 100, 100]), tolerance=0.5)
+    result = vote("community", burden, trust, np.array([100, 100, 100]), tolerance=0.5,
+                  majority=0.5)
     assert result.yes.tolist() == [True, True, False]
     assert result.yes_share == pytest.approx(2 / 3) and result.passed
-    heavy = vote("community", burden, trust, np.array([100, 100, 300]), tolerance=0.5)
+    heavy = vote("community", burden, trust, np.array([100, 100, 300]), tolerance=0.5,
+                 majority=0.5)
     assert heavy.yes_share == pytest.approx(0.4) and not heavy.passed
-    tolerant = vote("community", burden, np.ones(3), np.array([100, 100, 300]), tolerance=1.5)
+    tolerant = vote("community", burden, np.ones(3), np.array([100, 100, 300]), tolerance=1.5,
+                    majority=0.5)
     assert tolerant.passed  # trust widens what a practice accepts: 2.0 <= 1 + 1.5 * 1
+    assert not vote("community", burden, trust, np.array([100, 100, 100]), tolerance=0.5,
+                    majority=0.7).passed  # 2/3 does not pass a two-thirds-plus rule
+
+
+def test_burden_of_a_member_without_patients_is_zero_not_nan():
+    burden = burden_ratios(np.array([5.0, 0.0, 5.0]), np.array([100, 0, 100]))
+    assert np.isfinite(burden).all() and burden.tolist() == [1.0, 0.0, 1.0]
+    result = vote("community", burden, np.full(3, 0.5), np.array([100, 0, 100]), tolerance=0.5,
+                  majority=0.5)
+    assert result.yes.all()  # the empty member does not count as a "no"
 
 
 def test_core_stability_exact_small_case():
@@ -44,11 +56,12 @@ def test_core_stability_exact_small_case():
     trust = np.full((3, 3), 0.6, dtype=np.float32)
     np.fill_diagonal(trust, 1.0)
     stay = {p: 0.6 for p in range(3)}
-    assert core_stable(members, trust, stay, sizes, lambda pop: 0.0, switching_cost=0.1)
+    rules = Rules(min_size=1, cap_share=1.0)
+    assert core_stable(members, trust, stay, sizes, lambda pop: 0.0, 0.1, rules)
     trust[0, 1] = trust[1, 0] = 1.0  # 0 and 1 trust each other fully, distrust 2
     trust[0, 2] = trust[1, 2] = 0.0
     stay = {0: 0.5, 1: 0.5, 2: 0.3}
-    assert not core_stable(members, trust, stay, sizes, lambda pop: 0.0, switching_cost=0.1)
+    assert not core_stable(members, trust, stay, sizes, lambda pop: 0.0, 0.1, rules)
 
 
 def test_distrusted_members_leave_together_as_a_fracture():
@@ -69,16 +82,19 @@ def test_distrusted_members_leave_together_as_a_fracture():
     model._in_step = False
     model.check_invariants()
     assert len(model.groups) == before + 1
-    assert model.groups["G00"].fracture_month == model.month - 1
+    assert model.groups["G00"].first["fracture"] == model.month - 1
     new = model.groups["G00.1"]
     assert sorted(p.index for p in new.members) == sorted(rebels)
     assert kinds(model).get("fracture") == 1
 
 
 def test_no_pressure_high_trust_nobody_leaves():
+    # groups this small (10,000 patients) cannot carry a fixed running cost: without it and at
+    # their capitation target, nothing pushes them into deficit
     cfg = small_config(**{"run.years": 4, "behaviour.initial_trust": 0.9,
                           "finance.budget_pressure": 0.0, "region.deprivation_gap": 0.0,
-                          "behaviour.min_group_population": 0})
+                          "behaviour.min_group_population": 0, "finance.running_cost_fixed": 0.0,
+                          "finance.initial_distance_sd": 0.0})
     model = run_checked(cfg, seed=2)
     counts = kinds(model)
     assert counts.get("leave", 0) == 0 and counts.get("fracture", 0) == 0
@@ -155,18 +171,6 @@ def test_dilemma_choices_move_the_right_practices(choice, movers):
     assert (focal.group.code == d.affluent) == (choice != "stay")
 
 
-def test_high_gap_low_trust_fractures_more_than_homogeneous_high_trust():
-    base = load_config(ROOT / "configs" / "baseline.toml").with_overrides(
-        {"world.scale": 0.2, "run.years": 6, "finance.budget_pressure": 0.03})
-    risky = base.with_overrides({"region.deprivation_gap": 35.0, "behaviour.initial_trust": 0.3})
-    calm = base.with_overrides({"region.deprivation_gap": 0.0, "behaviour.initial_trust": 0.9})
-    n = 14
-    risky_f = sum(run_simulation(risky, seed=s).summary["any_fracture"] for s in range(n))
-    calm_f = sum(run_simulation(calm, seed=s).summary["any_fracture"] for s in range(n))
-    _, p_value = fisher_exact([[risky_f, n - risky_f], [calm_f, n - calm_f]], alternative="greater")
-    assert risky_f > calm_f and p_value < 0.05
-
-
 def test_invariants_hold_through_mergers_fractures_closures_and_dissolutions():
     cfg = small_config(**{"run.years": 8, "region.n_groups": 4, "region.practices_per_group": 5,
                           "finance.budget_pressure": 0.05, "behaviour.initial_trust": 0.3,
@@ -177,4 +181,4 @@ def test_invariants_hold_through_mergers_fractures_closures_and_dissolutions():
     for seed in range(3):
         seen |= set(kinds(run_checked(cfg, seed=seed)))
     assert {"practice_closed", "leave"} <= seen
-    assert seen & {"merger", "dissolved", "fracture"}
+    assert seen & {"voluntary_merger", "forced_merger", "dissolved", "fracture", "defection"}

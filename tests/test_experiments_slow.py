@@ -78,15 +78,21 @@ def test_group_size_cost_per_head_falls_steeply_below_100k(tmp_path):
     assert below.value < 2 * above.value  # at least twice as steep (both negative)
 
 
-def test_fracture_risk_falls_with_trust(tmp_path):
-    axes = {"finance.budget_pressure": [0.04], "region.deprivation_gap": [30.0],
-            "behaviour.initial_trust": [0.2, 0.8]}
-    runs, fates = sweep(tmp_path, "fracture_map", 12,
-                        {"region.target_population": 60_000, "run.years": 5}, axes)
+def test_fractures_need_pressure_and_follow_lost_votes(tmp_path):
+    """In a polarised region, pressure makes fractures likely, and each follows lost votes."""
+    axes = {"finance.budget_pressure": [0.0, 0.01], "region.imd_sd_within_group": [20.0],
+            "behaviour.initial_trust": [0.8]}
+    fixed = {"region.target_population": 600_000, "world.scale": 0.1,
+             "finance.initial_distance_sd": 0.0}
+    runs, fates = sweep(tmp_path, "fracture_map", 12, fixed, axes)
     from ccgabm.analysis import fracture_indicators
 
-    hit = fracture_indicators(runs, fates, 5)
-    low = hit[runs["behaviour.initial_trust"] == 0.2]
-    high = hit[runs["behaviour.initial_trust"] == 0.8]
-    diff = newcombe_difference(int(high.sum()), len(high), int(low.sum()), len(low))
-    assert diff.high < 0, diff
+    hit = fracture_indicators(runs, fates, 10)
+    calm = hit[runs["finance.budget_pressure"] == 0.0]
+    pressed = hit[runs["finance.budget_pressure"] == 0.01]
+    diff = newcombe_difference(int(pressed.sum()), len(pressed), int(calm.sum()), len(calm))
+    assert diff.low > 0, diff
+    # every fracture traces back to lost votes or to the Board placing strangers in the group
+    traced = runs["fractures_after_lost_votes"] + runs["fractures_after_placement"]
+    assert (traced >= runs["fractures"]).all()
+    assert runs["fractures_after_lost_votes"].sum() >= 0.5 * runs["fractures"].sum()

@@ -20,13 +20,20 @@ from ccgabm.patients.epidemiology import age_band_probabilities
 from ccgabm.rng import Streams
 
 
-def run_population(months: int = 14, headroom: float | None = None):
+def run_population(months: int = 14, headroom: float | None = None, free: str | None = None):
+    """``free``: None (no free levers given), "same" (given, equal to the levers) or "above"
+    (the levers hold need back: free referral and conversion probabilities above them)."""
     cfg = Config().with_overrides({"run.years": 2, **({"world.headroom": headroom}
                                                        if headroom is not None else {})})
     r = np.random.default_rng(1)
     n = 9
     pop = Population(cfg, r.integers(300, 2500, n), r.uniform(5, 60, n), Streams(77))
     levers = PracticeLevers(r.uniform(0.2, 0.6, n), np.ones(n), np.full(n, 0.25), np.arange(n) % 2)
+    if free is not None:
+        extra = 0.3 if free == "above" else 0.0
+        levers = PracticeLevers(levers.refer, levers.emergency, levers.conversion, levers.hospital,
+                                refer_free=levers.refer + extra,
+                                conversion_free=levers.conversion + extra)
     sizes = pop.list_sizes()
     out = []
     for month in range(months):
@@ -86,15 +93,35 @@ def test_month_keys_match_the_reference_implementation():
 
 
 def test_counters_and_decisions_are_numbered_as_the_tables_and_streams_expect():
-    assert [int(c) for c in Counter] == list(range(14)) and len(Counter) == kernel.N_COUNTERS
+    assert [int(c) for c in Counter] == list(range(15)) and len(Counter) == kernel.N_COUNTERS
     assert COUNTER_NAMES == (
         "person_months", "deaths", "registrations", "referrals", "newly_referred", "outpatient",
         "day_case", "elective_inpatient", "emergency", "waiting", "ltc_onsets", "list_end",
-        "registrations_unfilled", "wait_months_treated",
+        "registrations_unfilled", "wait_months_treated", "deferred_emergency",
     )
     assert Counter.WAIT_MONTHS_TREATED == 13 and Counter.INPATIENT.column == "elective_inpatient"
-    # decision values select the draw streams: keys[d] hashes d + 1
-    assert [int(d) for d in Decision] == list(range(1, 15)) and N_KEYS == 15
+    assert Counter.DEFERRED_EMERGENCY == 14  # added last: earlier columns keep their numbers
+    # decision values select the draw streams: keys[d] hashes d + 1; a new stream is added
+    # last, so the existing streams (and every draw they make) are unchanged
+    assert [int(d) for d in Decision] == list(range(1, 16)) and N_KEYS == 16
+    assert Decision.DEFERRED == 15 and Decision.REG_LTC == 14
+
+
+def test_free_levers_default_to_the_levers_and_held_back_need_returns_as_emergencies():
+    plain, same_, above = run_population(), run_population(free="same"), run_population(free="above")
+    assert same(plain, same_)  # free levers equal to the levers: nothing is held back
+    deferred = Counter.DEFERRED_EMERGENCY
+    assert all(o[0][:, deferred].sum() == 0 for o in plain[1])
+    held = sum(o[0][:, deferred].sum() for o in above[1])
+    assert held > 0
+    for (c_plain, _, q_plain), (c_above, _, q_above) in zip(plain[1], above[1], strict=True):
+        # holding need back changes no patient's state: every other count is the same, and
+        # the extra emergency admissions are exactly the deferred ones
+        others = [c for c in Counter if c not in (Counter.EMERGENCY, deferred)]
+        assert np.array_equal(c_plain[:, others], c_above[:, others])
+        assert np.array_equal(c_above[:, Counter.EMERGENCY] - c_plain[:, Counter.EMERGENCY],
+                              c_above[:, deferred])
+        assert q_above[:, 1].sum() - q_plain[:, 1].sum() == c_above[:, deferred].sum()
 
 
 _SERIAL_THEN_PARALLEL = textwrap.dedent("""

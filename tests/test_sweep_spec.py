@@ -9,14 +9,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_sweep_engine import FakeConfig, fake_load_config, fake_run
+from test_sweep_engine import fake_load_config, fake_run
 
 from ccgabm.sweep import SpecError, build_plan, load_spec, parse_spec, run_seeds, run_sweep
 from ccgabm.sweep.design import design_points
 
 GOOD: dict[str, Any] = {
     "sweep": {"base": "baseline.toml", "seed": 1, "replications": 2},
-    "axes": {"finance.budget_pressure": [0.0, 0.02], "behaviour.initial_trust": [0.2, 0.8]},
+    "axes": {"finance.budget_pressure": [0.0, 0.02], "behaviour.initial_trust": [0.4, 0.8]},
 }
 
 
@@ -140,8 +140,24 @@ def test_fracture_map_spec_is_valid() -> None:
     assert spec.sampling == "grid" and spec.replications >= 97
     assert len(design_points(spec)) == 27
     assert os.path.normpath(spec.base) == str(root / "configs" / "baseline.toml")
-    plan = build_plan(spec, lambda _: FakeConfig())  # names checked against the fake only
+    assert {a.name: list(a.values) for a in spec.axes} == {
+        "finance.budget_pressure": [0.0, 0.01, 0.02],
+        "region.imd_sd_within_group": [4.0, 12.0, 20.0],
+        "behaviour.initial_trust": [0.4, 0.6, 0.8],
+    }
+    assert spec.fixed == {"region.target_population": 900000, "world.scale": 0.2}
+    plan = build_plan(spec)  # every point checked by the model's own config
     assert plan.n_runs == 27 * spec.replications
+    assert plan.points["config_digest"].nunique() == 27
+    for cfg in plan.configs:  # trust inside a group never below trust in outsiders
+        assert cfg.behaviour.initial_trust >= cfg.behaviour.trust_outside
+        assert not cfg.behaviour.allow_trust_inversion
+        assert cfg.region.target_population == 900000 and cfg.world.scale == pytest.approx(0.2)
+    # the experiment's spec runs the same design
+    other = load_spec(root / "configs" / "experiments" / "fracture_map.toml")
+    for name in ("seed", "replications", "sampling", "axes", "fixed", "keep"):
+        assert getattr(other, name) == getattr(spec, name), name
+    assert os.path.normpath(other.base) == os.path.normpath(spec.base)
 
 
 def test_seeds_are_distinct_and_reproducible() -> None:
@@ -176,3 +192,11 @@ def test_real_config_contract(tmp_path: Path) -> None:
     bad = parse_spec({**data, "axes": {"finance.no_such_thing": [1.0]}}, base_dir=tmp_path)
     with pytest.raises(SpecError, match="no_such_thing"):
         build_plan(bad)
+    # trust inside groups below trust in outsiders is refused at the point that asks for it,
+    # unless the spec says it is intended
+    inverted = {**data, "axes": {"behaviour.initial_trust": [0.5, 0.2]}}
+    with pytest.raises(SpecError, match=r"point 1 .*initial_trust = 0.2 is below trust_outside"):
+        build_plan(parse_spec(inverted, base_dir=tmp_path))
+    allowed = {**inverted, "fixed": {"behaviour.allow_trust_inversion": True}}
+    plan = build_plan(parse_spec(allowed, base_dir=tmp_path))
+    assert [c.behaviour.initial_trust for c in plan.configs] == [0.5, 0.2]

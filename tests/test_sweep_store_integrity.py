@@ -297,7 +297,7 @@ def test_staging_leftovers_cleaned_on_start(specs, tmp_path: Path) -> None:
         out / "fates" / ".tmp-point-00000_rep-000.parquet.x3",
         out / "failures" / ".tmp-point-00000_rep-000.json.x4",
         out / "analysis" / ".tmp-report.md.x5",
-        out / "analysis" / ".tmp-staging" / "survival.png",
+        out / "analysis" / ".tmp-staging" / "cumulative_incidence.png",
         out / ".trash-emptying" / "runs" / "point-00000_rep-000.parquet",
     ]
     for path in leftovers:

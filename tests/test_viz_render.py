@@ -149,9 +149,14 @@ def test_groups_that_form_and_end_get_their_own_series(small_model):
     model.step()
     model.step()
     assert len(model.series.balance[new.code][0]) == 2  # one last point (zero), then no more
-    kinds = [e["kind"] for e in model.log_events(50)]
-    assert {"group_created", "join", "leave", "merger"} <= set(kinds)
-    assert "ccgabm-events" in C.events_html(model) and "merger" in C.events_html(model)
+    events = model.log_events(50)
+    assert {"group_created", "join", "leave", "forced_merger"} <= {e["kind"] for e in events}
+    # a merger is recorded on the group that ends, naming the group it merged into
+    mergers = [e for e in events if e["kind"] == "forced_merger"]
+    assert [(e["group"], e["detail"]) for e in mergers] == [(new.code, parent.code)]
+    assert model.event_counts()["forced_merger"] == 1
+    shown = C.events_html(model)
+    assert "ccgabm-events" in shown and "forced_merger 1" in shown and ">forced_merger<" in shown
     svg = C.charts_image(model).decode()  # a new group mid-run gets a line and a colour
     assert C.group_colours(model)[new.code] in svg
 
