@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_sweep_arguments(sub.add_parser("sweep", help="run a parameter sweep (resumable)"))
     add_analyze_arguments(
-        sub.add_parser("analyze", help="fracture risk, survival and sensitivity of a sweep")
+        sub.add_parser("analyze", help="fracture risk, event incidence and sensitivity of a sweep")
     )
 
     from ccgabm.viz import add_viz_arguments

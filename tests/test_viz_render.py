@@ -78,6 +78,8 @@ def test_sidebar_has_sliders_and_seed_box(small_model):
     assert sliders["Budget pressure"] == pytest.approx(0.0)
     assert sliders["Deprivation gap (IMD points)"] == pytest.approx(15.0)
     assert sliders["Initial trust"] == pytest.approx(0.6)
+    trust = next(w for w in rc.find(v.Slider).widgets if w.label == "Initial trust")
+    assert trust.min == pytest.approx(0.3)  # never below trust in outsiders
     rc.find(v.TextField, label="Seed").assert_single()
     rc.find(v.Btn, children=["▶"]).assert_single()  # play
 

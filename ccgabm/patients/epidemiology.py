@@ -55,8 +55,9 @@ class RateTables(NamedTuple):
     emergency: np.ndarray  # [age, ltc] monthly emergency probability at reference IMD
     dep_emergency: np.ndarray  # [imd code] relative risk of emergency admission
     lam: np.ndarray  # [age, imd code] expected conditions (for new registrants)
-    capitation: np.ndarray  # [age, ltc] expected annual modelled cost (need weight)
-    dep_capitation: np.ndarray  # [imd code] deprivation factor of the need weight
+    capitation: np.ndarray  # [age, ltc] expected annual elective cost (need weight, part 1)
+    capitation_emergency: np.ndarray  # [age, ltc] expected annual emergency cost at reference IMD
+    dep_capitation: np.ndarray  # [imd code] deprivation factor of the emergency part
 
 
 def build_rate_tables(cfg: Config) -> RateTables:
@@ -86,7 +87,10 @@ def build_rate_tables(cfg: Config) -> RateTables:
         hosp.inpatient_share * cost.elective_inpatient
         + (1 - hosp.inpatient_share) * cost.day_case
     )
-    capitation = 12.0 * (need * ref.refer_probability * elective_cost + emergency * cost.non_elective)
+    # The need weight is the expected modelled cost: elective care by age and conditions, and
+    # emergency care by age, conditions and deprivation (only emergencies follow deprivation).
+    capitation = 12.0 * need * ref.refer_probability * elective_cost
+    capitation_emergency = 12.0 * emergency * cost.non_elective
     return RateTables(
         death=np.ascontiguousarray(death),
         onset=np.ascontiguousarray(onset),
@@ -95,6 +99,7 @@ def build_rate_tables(cfg: Config) -> RateTables:
         dep_emergency=dep_emergency,
         lam=np.ascontiguousarray(lam),
         capitation=np.ascontiguousarray(capitation),
+        capitation_emergency=np.ascontiguousarray(capitation_emergency),
         dep_capitation=dep_emergency.copy(),
     )
 

@@ -419,7 +419,8 @@ def need_weights(patients, blocks, chunks, month_index, tables, out):
     birth_month, practice, imd_code = patients.birth_month, patients.practice, patients.imd_code
     ltc, alive = patients.ltc, patients.alive
     block_start, block_hi = blocks.start, blocks.hi
-    weight_t, dep_weight = tables.capitation, tables.dep_capitation
+    elective_t, emergency_t = tables.capitation, tables.capitation_emergency
+    dep_weight = tables.dep_capitation
     for c in prange(chunks.shape[0] - 1):
         tid = numba.get_thread_id()
         for b in range(chunks[c], chunks[c + 1]):
@@ -429,7 +430,8 @@ def need_weights(patients, blocks, chunks, month_index, tables, out):
                 age = (month_index - birth_month[i]) // 12
                 if age > AGE_MAX:
                     age = AGE_MAX
-                wgt = weight_t[age, ltc[i]] * dep_weight[imd_code[i]]
+                nl = ltc[i]
+                wgt = elective_t[age, nl] + emergency_t[age, nl] * dep_weight[imd_code[i]]
                 out[tid, practice[i]] += np.int64(wgt * 1e6 + 0.5)
 
 

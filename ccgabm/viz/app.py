@@ -63,9 +63,11 @@ def make_model_params(config_path: str | Path | None = None) -> dict:
             "type": "SliderFloat", "label": "Deprivation gap (IMD points)",
             "value": cfg.region.deprivation_gap, "min": 0.0, "max": 60.0, "step": 1.0,
         }
+    # trust inside a group starts no lower than trust in outsiders (no accidental inversion)
     params["initial_trust"] = {
         "type": "SliderFloat", "label": "Initial trust", "value": cfg.behaviour.initial_trust,
-        "min": 0.0, "max": 1.0, "step": 0.05,
+        "min": 0.0 if cfg.behaviour.allow_trust_inversion else cfg.behaviour.trust_outside,
+        "max": 1.0, "step": 0.05,
     }
     # Mesa 3.5.1 hands InputText values over as str (mesa#3516): VizModel coerces them.
     params["seed"] = {"type": "InputText", "label": "Seed", "value": str(cfg.run.seed)}
