@@ -99,7 +99,10 @@ def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
     total = float(list_sizes[members].sum())
     mutual = (trust[seed, others] + trust[others, seed]) / 2.0
     order = np.argsort(-mutual, kind="stable")
-    friends = others[order][mutual[order] >= np.median(mutual)]
+    ranked = mutual[order]  # most trusted first
+    n = len(ranked)
+    median = (ranked[(n - 1) // 2] + ranked[n // 2]) / 2.0
+    friends = others[order][ranked >= median]
     coalition = np.concatenate([[seed], friends])
     while len(coalition) > 1 and list_sizes[coalition].sum() > rules.cap_share * total:
         coalition = coalition[:-1]
@@ -212,19 +215,18 @@ def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes:
             for code, members in groups.items() for p in members}
 
 
-def best_neighbour(p: int, own: str, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
-                   trust_in: dict[str, np.ndarray], finance: dict[str, float],
-                   switching_cost: float) -> tuple[str | None, float]:
-    """The neighbouring group a practice likes best, and its utility there."""
-    best, best_u = None, -np.inf
-    for code in sorted(neighbours.get(own, ())):
-        members = groups.get(code)
-        if members is None or len(members) == 0:
-            continue
-        u = float(trust_in[code][p]) + finance[code] - switching_cost
-        if u > best_u:
-            best, best_u = code, u
-    return best, best_u
+def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray],
+                    neighbours: dict[str, set[str]], trust_in: dict[str, np.ndarray],
+                    finance: dict[str, float], switching_cost: float
+                    ) -> tuple[list[str | None], np.ndarray]:
+    """For each of ``members`` of group ``own``: the neighbouring group it likes best (the
+    first in code order among equals; None without a neighbour) and its utility there."""
+    options = [c for c in sorted(neighbours.get(own, ())) if len(groups.get(c, ())) > 0]
+    if not options:
+        return [None] * len(members), np.full(len(members), -np.inf)
+    utility = np.stack([trust_in[c][members] + finance[c] - switching_cost for c in options])
+    best = np.argmax(utility, axis=0)
+    return [options[i] for i in best.tolist()], utility[best, np.arange(len(members))]
 
 
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
@@ -256,11 +258,11 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
                 taken.update(int(p) for p in coalition)
                 break
         by_target: dict[str, list[tuple[int, float]]] = {}
-        for p in members.tolist():
+        targets, utility = best_neighbours(members, code, groups, neighbours, trust_in, finance,
+                                           switching_cost)
+        for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
             if p in taken:
                 continue
-            target, u = best_neighbour(p, code, groups, neighbours, trust_in, finance,
-                                       switching_cost)
             if target is not None and u > stay[p]:
                 by_target.setdefault(target, []).append((p, u - stay[p]))
         for target, chosen in sorted(by_target.items()):

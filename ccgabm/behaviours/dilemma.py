@@ -279,12 +279,9 @@ class Dilemma(Behaviour):
         w = self.cfg.dilemma.welcome
         if w <= 0 or not newcomers or not accepting:
             return
-        trust = self.model.behaviours["trust"].network.trust
-        inside = np.float32(self.cfg.behaviour.initial_trust)
-        for rows, cols in ((newcomers, accepting), (accepting, newcomers)):
-            idx = np.ix_(rows, cols)
-            current = trust[idx]
-            trust[idx] = current + np.float32(w) * np.clip(inside - current, 0.0, None)
+        network = self.model.behaviours["trust"].network
+        network.raise_towards_members(np.array(newcomers), np.array(accepting), w)
+        network.raise_towards_members(np.array(accepting), np.array(newcomers), w)
 
     # ---- results -----------------------------------------------------------------------------
     def summary(self, tables: dict[str, pd.DataFrame], fates: pd.DataFrame) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from ccgabm.behaviours.base import Behaviour
 from ccgabm.coalitions import (
     Move,
     Rules,
-    best_neighbour,
+    best_neighbours,
     choose_moves,
     coalition_utilities,
     core_stable,
@@ -172,20 +172,21 @@ class PracticeChoices(Behaviour):
             stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
                                  rules)
             if stable:  # a member free to join a neighbour it prefers also blocks
-                stable = not any(self._defection_allowed(code, int(p), view, neighbours)
-                                 for p in members.tolist())
+                stable = not self._defection_allowed(code, members, view, neighbours)
             self.core_stability[(year, code)] = stable
 
-    def _defection_allowed(self, code: str, p: int, view: YearEndView,
+    def _defection_allowed(self, code: str, members: np.ndarray, view: YearEndView,
                            neighbours: dict[str, set[str]]) -> bool:
+        """Whether any member prefers a neighbouring group the Board would let it join."""
         model = self.model
-        target, u = best_neighbour(p, code, view.groups, neighbours, view.trust_in, view.finance,
-                                   model.cfg.behaviour.switching_cost)
-        if target is None or u <= view.stay[p]:
-            return False
+        targets, utility = best_neighbours(members, code, view.groups, neighbours, view.trust_in,
+                                           view.finance, model.cfg.behaviour.switching_cost)
         minimum = model.cfg.behaviour.min_group_population * model.world.scale
-        return model.board.approve_switch(model.groups[code], model.groups[target],
-                                          int(view.sizes[p]), minimum)
+        for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
+            if target is not None and u > view.stay[p] and model.board.approve_switch(
+                    model.groups[code], model.groups[target], int(view.sizes[p]), minimum):
+                return True
+        return False
 
     def choose(self) -> None:
         """Coalitions leave to form new groups; practices join neighbours the Board allows."""

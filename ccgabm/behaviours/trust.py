@@ -93,6 +93,17 @@ class TrustNetwork:
         idx = np.ix_(members, members)
         self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
 
+    def raise_towards_members(self, rows: np.ndarray, cols: np.ndarray, share: float) -> None:
+        """``rows`` trust ``cols`` ``share`` of the way more towards the level co-members'
+        trust drifts to (``initial_trust``); trust above that level is kept."""
+        if len(rows) == 0 or len(cols) == 0 or share <= 0:
+            return
+        idx = np.ix_(rows, cols)
+        current = self.trust[idx]
+        inside = np.float32(self.cfg.initial_trust)
+        self.trust[idx] = current + np.float32(share) * np.clip(inside - current, 0.0, None)
+        np.fill_diagonal(self.trust, 1.0)
+
     def decay(self, groups: list[np.ndarray]) -> None:
         """Trust drifts towards ``initial_trust`` among co-members (``groups``: each group's
         members) and towards ``trust_outside`` between practices in different groups."""
