@@ -220,7 +220,7 @@ class CommissioningModel(mesa.Model):
 
         The new group takes the founders' share of the parent's balance and inherits the
         parent's decisions and record (each behaviour's ``group_formed``: cuts in force,
-        failing years, delegated budgets).
+        failing years); it applies for delegated budgets afresh.
         """
         n = sum(1 for code in self.groups if code.startswith(parent.code + "."))
         group = CommissioningGroup(self, f"{parent.code}.{n + 1}", parent.hospital)
