@@ -29,7 +29,8 @@ PHASES = (
     Phase("group levers", When.YEAR_START, 50, "group_levers",
           "each group sets its levers from its behaviours' policies"),
     Phase("capacity", When.YEAR_START, 60, "capacity",
-          "each hospital plans capacity from last year's referrals"),
+          "each hospital plans capacity from last year's referrals (the first year: from the "
+          "referrals expected under the levers just set)"),
     Phase("forecast", When.FORECAST, 70, "forecast",
           "groups forecast their year-end result; levers respond to forecast overspend"),
     Phase("practice levers", When.MONTHLY, 90, "practice_levers",
