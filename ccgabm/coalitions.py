@@ -7,8 +7,9 @@ practice-choices behaviour (``ccgabm.behaviours.practice_choices``):
   term (budget per need against national, last year's result; for a new group, the extra
   fixed running cost per head of a smaller group);
 - the rules a leaving coalition must meet (``Rules``): at least ``min_size`` practices, a
-  viable population, at most ``cap_share`` of the group's population, and a source left viable
-  (unless it is small already);
+  viable population, at most ``cap_share`` of the group's population, a source left viable
+  (unless it is small already), and not founded mostly (by list size) by members of a group
+  the Board dissolved recently (``barred``);
 - core stability: whether any coalition of members the rules allow would rather leave together
   (exact enumeration for groups of up to ``EXACT_LIMIT`` members; greedy search from the
   ``HEURISTIC_SEEDS`` least satisfied members above that: it can miss a blocking coalition,
@@ -59,21 +60,36 @@ def group_finance(allocation: float, need_weight: float, national_rate: float,
 # ---- the rules of leaving ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rules:
-    """What a coalition leaving a group to form a new one must meet (the Board's rules)."""
+    """What a coalition leaving a group to form a new one must meet (the Board's rules).
+
+    ``barred`` flags practices (by index) that were members of a group the Board dissolved
+    recently: it does not authorise a new group more than half of whose patients (by list
+    size) are theirs. None: no practice is barred.
+    """
 
     min_size: int = 2  # practices
     min_population: float = 0.0  # a new group's viable population
     cap_share: float = 0.5  # at most this share of the group's population leaves together
     source_minimum: float = 0.0  # the group left behind keeps this population (if it had it)
+    barred: np.ndarray | None = None  # bool per practice index
 
     def allows(self, population: np.ndarray | float, size: np.ndarray | int,
-               group_population: float) -> np.ndarray | bool:
-        """Whether coalitions of ``population`` patients and ``size`` practices may leave."""
+               group_population: float,
+               barred_population: np.ndarray | float = 0.0) -> np.ndarray | bool:
+        """Whether coalitions of ``population`` patients and ``size`` practices may leave;
+        ``barred_population``: how many of their patients are barred practices'."""
         population = np.asarray(population, dtype=float)
         remaining_ok = (group_population - population >= self.source_minimum) | (
             group_population < self.source_minimum)
         return ((np.asarray(size) >= self.min_size) & (population >= self.min_population)
-                & (population <= self.cap_share * group_population) & remaining_ok)
+                & (population <= self.cap_share * group_population) & remaining_ok
+                & ~(np.asarray(barred_population, dtype=float) > population / 2.0))
+
+    def barred_population(self, coalition: np.ndarray, list_sizes: np.ndarray) -> float:
+        """Patients of the barred practices in ``coalition``."""
+        if self.barred is None:
+            return 0.0
+        return float(list_sizes[coalition][self.barred[coalition]].sum())
 
 
 # ---- core stability ---------------------------------------------------------------------------
@@ -108,7 +124,8 @@ def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
         coalition = coalition[:-1]
     while len(coalition) >= rules.min_size:
         population = float(list_sizes[coalition].sum())
-        if not rules.allows(population, len(coalition), total):
+        if not rules.allows(population, len(coalition), total,
+                            rules.barred_population(coalition, list_sizes)):
             return None
         finance = finance_of(population)
         u = coalition_utilities(trust, coalition, list_sizes, finance) - switching_cost
@@ -151,7 +168,8 @@ def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: dic
     inside = ((codes[:, None] >> np.arange(m)[None, :]) & 1).astype(bool)
     sizes = list_sizes[members].astype(float)
     population = inside @ sizes
-    allowed = rules.allows(population, inside.sum(axis=1), float(sizes.sum()))
+    barred = inside @ (sizes * rules.barred[members]) if rules.barred is not None else 0.0
+    allowed = rules.allows(population, inside.sum(axis=1), float(sizes.sum()), barred)
     if not np.any(allowed):
         return False
     inside, population = inside[allowed], population[allowed]

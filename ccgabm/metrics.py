@@ -281,9 +281,9 @@ def departure_causes(departures: pd.DataFrame, events: pd.DataFrame) -> dict[str
     """How many carried-out fractures and defections followed what (``departures`` table).
 
     *After lost votes*: the movers had lost at least one decommissioning vote in the group
-    they left. *After placement*: the group they left had taken in members placed by the
-    Board (a dissolution or a merger) before they left. A departure can be both or neither;
-    *refused*: departures the Board refused.
+    they left (since they last joined it). *After placement*: the group they left had taken in
+    members placed by the Board (from a group it dissolved or merged by force) before they
+    left. A departure can be both or neither; *refused*: departures the Board refused.
     """
     out = {"fractures_after_lost_votes": 0, "fractures_after_placement": 0,
            "defections_after_lost_votes": 0, "departures_refused": 0}
@@ -293,7 +293,7 @@ def departure_causes(departures: pd.DataFrame, events: pd.DataFrame) -> dict[str
     out["departures_refused"] = int(refused.sum())
     done = departures[~refused]
     placed = events[(events["kind"] == Event.JOIN) & events["detail"].str.match(
-        f"({Event.DISSOLVED}|{Event.VOLUNTARY_MERGER}|{Event.FORCED_MERGER}) <-")] \
+        f"({Event.DISSOLVED}|{Event.FORCED_MERGER}) <-")] \
         if not events.empty else events
     first_placed = placed.groupby("group")["month"].min() if len(placed) else pd.Series(dtype=float)
     fractures = done[done["kind"] == Event.FRACTURE]

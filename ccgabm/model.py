@@ -96,6 +96,7 @@ class CommissioningModel(mesa.Model):
             self.practices.append(practice)
         # every group each practice has belonged to (a move back to one is a return)
         self.member_of_before: list[set[str]] = [{p.group.code} for p in self.practices]
+        self.joined_month = np.zeros(len(self.practices), dtype=np.int64)  # current membership
 
         self.population = Population(
             config, table["list_size"].to_numpy(), table["imd"].to_numpy(), self.streams
@@ -210,6 +211,7 @@ class CommissioningModel(mesa.Model):
                 continue
             target.add_member(practice)
             self.member_of_before[practice.index].add(target.code)
+            self.joined_month[practice.index] = self.month
             self.record(Event.LEAVE, group=source.code, practice=practice.code,
                         detail=f"{reason} -> {target.code}")
             self.record(Event.JOIN, group=target.code, practice=practice.code,
@@ -244,8 +246,9 @@ class CommissioningModel(mesa.Model):
         """Retire a group: members go to ``receivers`` (one per member); balance follows them."""
         members = list(group.members)
         population = max(group.population, 1)
+        balance = group.balance  # shared out by list size as it stands before any transfer
         for practice, receiver in zip(members, receivers, strict=True):
-            share = group.balance * practice.list_size / population if receivers else 0.0
+            share = balance * practice.list_size / population
             self.transfer(group, receiver, share)
             self.move_practices([practice], receiver, reason=fate, carry_balance=False)
         if abs(group.balance) > 0 and receivers:

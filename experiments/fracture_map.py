@@ -35,7 +35,7 @@ TRUST = "behaviour.initial_trust"
 QUICK = {
     "replications": 1,
     "axes": {PRESSURE: [0.0, 0.02], SPREAD: [4.0, 20.0], TRUST: [0.4, 0.8]},
-    "fixed": {"region.target_population": 300000, "world.scale": 0.1, "run.years": 4},
+    "fixed": {"region.target_population": 600000, "world.scale": 0.05, "run.years": 4},
 }
 FULL_RUNS = 2700
 # run-level counts of each event kind and of the traced causes (``ccgabm.metrics``)

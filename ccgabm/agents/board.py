@@ -26,7 +26,8 @@ class CommissioningBoard(mesa.Agent):
         self.other_share: float | None = None  # share of budgets for unmodelled services
         self.first_year_expected = 0.0  # the first year's unpressured national budget
         self.practice_rate: dict[int, float] = {}  # member's group budget per need, last year
-        self.dissolved: dict[str, int] = {}  # groups the Board dissolved: month of dissolution
+        # groups the Board dissolved: (month, indices of the practices that were members then)
+        self.dissolved: dict[str, tuple[int, frozenset[int]]] = {}
 
     def allocate(
         self,
@@ -98,7 +99,8 @@ class CommissioningBoard(mesa.Agent):
         """Boundary and size rules for practices moving between groups.
 
         The target must be an active neighbour, and the source must keep at least the minimum
-        viable population (or be small already, in which case the Board will merge it).
+        viable population (or be small already: the Board merges small groups from
+        ``forced_merger_year``).
         """
         if not target.active or target.code not in source.neighbours:
             return False

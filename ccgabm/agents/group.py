@@ -139,7 +139,7 @@ class CommissioningGroup(mesa.Agent):
         return row
 
     def retire(self, fate: str, month: int) -> None:
-        """The group ends (fractured, merged or dissolved) and leaves the model's agents."""
+        """The group ends (one of ``ccgabm.events.ENDINGS``) and leaves the model's agents."""
         self.active = False
         self.fate = str(fate)
         self.ended_month = month + 1

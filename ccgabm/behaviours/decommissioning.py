@@ -58,7 +58,7 @@ class DecommissioningParams:
         1.04, lo=1.0, hi=2.0, source=ASSUMED + ": emergencies rise when community services are cut",
     )
     decommission_threshold: float = param(
-        0.005, lo=0.0, hi=0.2, unit="forecast deficit as share of allocation",
+        0.005, lo=0.0, hi=0.2, unit="forecast deficit as share of forecast income",
         source="NHS England business rules: CCGs must plan a 0.5%-1% surplus",
     )
 
@@ -127,11 +127,13 @@ class Decommissioning(Behaviour):
 
     def setup(self) -> None:
         self.votes_lost = np.zeros(len(self.model.practices), dtype=np.int64)
-        self._lost_in: dict[tuple[int, str], int] = {}
+        self._lost_in: dict[tuple[int, str], list[int]] = {}  # months of votes lost there
 
     def votes_lost_in(self, practice: int, group: str) -> int:
-        """Votes ``practice`` lost while a member of ``group``."""
-        return self._lost_in.get((practice, group), 0)
+        """Votes ``practice`` lost in ``group`` since it last joined it."""
+        months = self._lost_in.get((practice, group), [])
+        since = int(self.model.joined_month[practice])
+        return sum(1 for m in months if m >= since)
 
     def group_formed(self, group, parent) -> None:
         group.plcv_restrictions = parent.plcv_restrictions
@@ -196,7 +198,7 @@ class Decommissioning(Behaviour):
             trust.lost_vote(losers, winners)
             self.votes_lost[losers] += 1
             for p in losers.tolist():
-                self._lost_in[(p, group.code)] = self._lost_in.get((p, group.code), 0) + 1
+                self._lost_in.setdefault((p, group.code), []).append(model.month)
             if result.passed:
                 if cut == "plcv":
                     group.plcv_restrictions += 1

@@ -12,7 +12,8 @@ Each year end, after practices' choices:
 - a group in deficit merges with a neighbour (``merger_partner``) also in deficit when their
   members' mutual trust is at least ``merger_trust`` (voluntary).
 
-A group formed by a fracture inherits its parent's failing years.
+A group formed by a fracture at this year end inherits its parent's failing years and takes no
+part in this year's fate (its first accounts are next year's).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class GroupFate(Behaviour):
         model = self.model
         beh = model.cfg.behaviour
         year = model.month // 12
-        for group in list(model.active_groups):
+        settled = [g for g in model.active_groups if g.created_month <= model.month]
+        for group in list(settled):
             if not group.members:
                 model.end_group(group, Event.EMPTIED, [])
                 continue
@@ -88,19 +90,20 @@ class GroupFate(Behaviour):
                        and group.last_in_year_result < 0)
             group.deficit_years = group.deficit_years + 1 if failing else 0
             if group.deficit_years >= beh.dissolve_after_years and len(model.active_groups) > 1:
-                model.board.dissolved[group.code] = model.month
+                model.board.dissolved[group.code] = (model.month,
+                                                     frozenset(p.index for p in group.members))
                 if beh.dissolution_write_off and group.balance < 0:
                     model.board.pay(group, -group.balance, "debt_write_off")
                 model.end_group(group, Event.DISSOLVED, self._receivers_by_trust(group),
                                 detail=f"{group.deficit_years} failing years")
         minimum = beh.min_group_population * model.world.scale
         if year >= beh.forced_merger_year:
-            for group in sorted(model.active_groups, key=lambda g: g.population):
+            for group in sorted(settled, key=lambda g: g.population):
                 if group.active and group.population < minimum and len(model.active_groups) > 1:
                     partner = self._partner(group)
                     if partner is not None:
                         model.merge_groups(group, partner, forced=True)
-        for group in sorted(model.active_groups, key=lambda g: g.code):
+        for group in sorted(settled, key=lambda g: g.code):
             if not group.active or group.balance >= 0:
                 continue
             partner = self._partner(group)
@@ -120,9 +123,11 @@ class GroupFate(Behaviour):
         return float(trust[np.ix_(ia, ib)].mean() + trust[np.ix_(ib, ia)].mean()) / 2
 
     def _active_neighbours(self, group) -> list:
-        groups = self.model.groups
+        """Neighbours in play, except groups formed at this year end (no accounts yet)."""
+        groups, month = self.model.groups, self.model.month
         return [groups[c] for c in sorted(group.neighbours)
-                if c in groups and groups[c].active and c != group.code]
+                if c in groups and groups[c].active and c != group.code
+                and groups[c].created_month <= month]
 
     def _partner(self, group):
         options = self._active_neighbours(group)

@@ -5,14 +5,16 @@ Alternatives:
 - leaving with trusted fellow members to form a new group: a **fracture**. The coalition needs
   at least ``min_coalition`` practices, the Board's minimum viable population, at most
   ``coalition_cap_share`` of the group's population, and must leave the group viable (unless it
-  is small already). The Board refuses to authorise a new group founded mostly by members of a
-  group it dissolved less than ``reformation_bar_years`` ago;
+  is small already), and the Board does not authorise a new group founded mostly (by list size)
+  by practices that were members of a group it dissolved less than ``reformation_bar_years``
+  ago. Practices know these rules: coalitions are sought only among those the Board authorises;
 - joining a neighbouring group: a **defection**, or a **return** when the practice had belonged
   to that group before. The Board must approve (``CommissioningBoard.approve_switch``).
 
 A practice's utility for a group is its list-size-weighted trust in the members plus
-``finance_weight`` x the group's finances; moving costs ``switching_cost``. Each departure,
-carried out or refused, is a row of the ``departures`` table with what led to it. Before the
+``finance_weight`` x the group's finances; moving costs ``switching_cost``. Each fracture, and
+each defection or return carried out or refused, is a row of the ``departures`` table with what
+led to it. Before the
 moves, the hedonic-game core stability of every group is recorded: would any coalition the
 rules allow, or any member free to join a neighbour, rather leave?
 
@@ -147,11 +149,18 @@ class PracticeChoices(Behaviour):
         self._view = (model.month, view)
         return view
 
-    def rules(self, source_population: float | None = None) -> Rules:
-        beh = self.model.cfg.behaviour
-        minimum = beh.min_group_population * self.model.world.scale
+    def rules(self) -> Rules:
+        """The Board's rules for a leaving coalition this year end (``coalitions.Rules``)."""
+        model = self.model
+        beh = model.cfg.behaviour
+        minimum = beh.min_group_population * model.world.scale
+        barred = np.zeros(len(model.practices), dtype=bool)
+        for month, members in model.board.dissolved.values():
+            if model.month - month < 12 * beh.reformation_bar_years:
+                barred[list(members)] = True
         return Rules(min_size=beh.min_coalition, min_population=minimum,
-                     cap_share=beh.coalition_cap_share, source_minimum=minimum)
+                     cap_share=beh.coalition_cap_share, source_minimum=minimum,
+                     barred=barred if barred.any() else None)
 
     def neighbours(self, view: YearEndView) -> dict[str, set[str]]:
         return {g.code: {n for n in g.neighbours if n in view.groups}
@@ -204,12 +213,8 @@ class PracticeChoices(Behaviour):
         for move in moves:
             source = model.groups[move.source]
             practices = [model.practices[i] for i in move.practices]
-            if move.target is None:
-                refusal = self._refuse_new_group(practices)
+            if move.target is None:  # the search only forms coalitions the Board authorises
                 cause = self._cause(Event.FRACTURE, source, move, view, trust)
-                if refusal:
-                    self._refused(Event.FRACTURE, source, practices, "", refusal, cause)
-                    continue
                 group = model.form_group(source, practices)
                 self._done(Event.FRACTURE, source, practices, group.code,
                            "authorised: viable new group", cause)
@@ -231,23 +236,7 @@ class PracticeChoices(Behaviour):
                                   "refused: not a neighbour, or the group would fall below the "
                                   "minimum viable population", cause)
 
-    # ---- the Board's decision and the record -------------------------------------------------
-    def _refuse_new_group(self, founders: list) -> str:
-        """Why the Board refuses to authorise a new group of ``founders`` ("" if it does not)."""
-        model = self.model
-        bar = 12 * model.cfg.behaviour.reformation_bar_years
-        recent = {code for code, month in model.board.dissolved.items()
-                  if model.month - month < bar}
-        if not recent:
-            return ""
-        total = sum(p.list_size for p in founders)
-        from_dissolved = sum(p.list_size for p in founders
-                             if model.member_of_before[p.index] & recent)
-        if total > 0 and from_dissolved > total / 2:
-            return (f"refused: founders mostly from {', '.join(sorted(recent))}, dissolved "
-                    f"less than {bar // 12} years ago")
-        return ""
-
+    # ---- the record ----------------------------------------------------------------------------
     def _cause(self, kind: Event, source, move: Move, view: YearEndView,
                trust: np.ndarray) -> dict:
         """What led the movers to leave: votes lost, trust, the source's finances."""

@@ -154,7 +154,8 @@ class Trust(Behaviour):
                                     model.streams.get("behaviour.trust"))
 
     def update(self) -> None:
-        """Year-end trust updates within each group, then decay towards starting levels."""
+        """Year-end trust updates within each group, then drift towards the level each
+        relation sustains."""
         arrays = self.model.practice_arrays
         members = []
         for group in self.model.active_groups:
