@@ -5,7 +5,7 @@ groups x trust inside groups, with the traced cause of each fracture and defecti
 Runs the sweep, then ``ccgabm.analysis.analyze`` (tables, heatmaps, cumulative incidence
 under competing risks) and adds the directional checks and a table of causes: how many
 fractures followed lost decommissioning votes, how many followed the Board placing members
-of a dissolved or merged group into the group that fractured.
+of a group it dissolved or merged by force into the group that fractured.
 
     python experiments/fracture_map.py [--quick] [--replications N] [--out DIR] [--jobs N]
 """
@@ -114,6 +114,11 @@ def interpretation(df: pd.DataFrame, present: list[str]) -> str:
     share = f"{after_votes / fractures:.0%}" if fractures else "none"
     passing = (": cuts pass, and the losers are the minority that bears them"
                if votes and rejected < 0.1 * votes else "")
+    upstream = ("Most fractures therefore have a dissolution upstream: a group fails for years "
+                "running, the Board dissolves it and places its members with the neighbours they "
+                "trust most, and the enlarged host, holding practices its members do not trust "
+                "and still cutting, loses a coalition of its own members. "
+                if fractures and after_placement > 0.8 * fractures else "")
     return f"""
 This map is the model's own prediction; no published figure exists to compare it with, so the
 table at the top checks only the directions the mechanism (and the Pulse report) lead one to
@@ -134,8 +139,9 @@ of the vote and how much a coalition of fellow losers is worth to its members.
 
 In this sweep, {fractures} fractures were carried out; {after_votes} ({share}) came after their
 members had lost decommissioning votes in the group they left, and {after_placement} came from
-groups into which the Board had placed members of a dissolved or merged group (a departure can
-be both). Of {votes} decommissioning votes, {rejected} were rejected{passing}. Where
+groups into which the Board had placed members of a group it dissolved or merged by force (a
+departure can be both). {upstream}Of {votes} decommissioning votes, {rejected} were
+rejected{passing}. Where
 pressure is highest, persistent deficits end groups by dissolution (a competing risk: a
 dissolved group cannot fracture later), which is why the cumulative incidence of each event
 kind (competing risks, in `sweep/analysis/`) matters more than the probability of a fracture
