@@ -309,3 +309,17 @@ def test_votes_lost_count_only_the_current_membership():
     assert decommissioning.votes_lost_in(practice.index, "G00") == 0
     decommissioning._lost_in[(practice.index, "G00")].append(18)
     assert decommissioning.votes_lost_in(practice.index, "G00") == 1
+
+
+def test_deprivation_raises_only_the_emergency_part_of_need_weights():
+    """Need weights: elective care by age and conditions, emergencies also by deprivation."""
+    def weights(code: int, **costs) -> float:
+        cfg = small_config(**{f"costs.{k}": v for k, v in costs.items()})
+        population = CommissioningModel(cfg, seed=1).population
+        population.patients.imd_code[:] = code
+        return float(population.need_weights(0).sum())
+
+    elective_only = {"non_elective": 0.0}
+    assert weights(20, **elective_only) == pytest.approx(weights(100, **elective_only))
+    emergency_only = {"outpatient": 0.0, "day_case": 0.0, "elective_inpatient": 0.0}
+    assert weights(100, **emergency_only) > 1.5 * weights(20, **emergency_only)
