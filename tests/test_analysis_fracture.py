@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_sweep_engine import FakeResult, fake_load_config
+from test_sweep_engine import FakeResult, fake_load_config, fake_result
 
 from ccgabm.analysis import (
     AnalysisError,
@@ -83,27 +83,7 @@ def fake_run(config, seed: int) -> FakeResult:
     def first(t: np.ndarray) -> np.ndarray:
         return np.where(np.floor(t) <= np.where(ended, end, horizon - 1), np.floor(t), np.nan)
 
-    fracture_month = first(t_fracture)
-    fates = pd.DataFrame(
-        {
-            "group_id": [f"g{i}" for i in range(n)],
-            "start_month": np.zeros(n, dtype=int),
-            "end_month": end,
-            "fate": fate,
-            "fracture_month": fracture_month,
-            "defection_month": first(t_defect),
-            "return_month": np.full(n, np.nan),
-            "fractured": ~np.isnan(fracture_month),
-            "dissolved": fate == "dissolved",
-            "merged": np.isin(fate, ["voluntary_merger", "forced_merger"]),
-        }
-    )
-    summary = {
-        "emergency_admissions_per_1000": float(98 + rng.normal()),
-        "n_groups_end": int(n - ended.sum()),
-        "note": "fake",
-    }
-    return FakeResult(summary, fates)
+    return fake_result(rng, end, fate, first(t_fracture), first(t_defect), np.full(n, np.nan))
 
 
 def _fates() -> pd.DataFrame:

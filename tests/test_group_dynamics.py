@@ -144,13 +144,17 @@ def test_newcomers_build_trust_and_old_ties_fade():
     assert one.trust[1, 2] == pytest.approx(0.8 * cfg.trust_outside + 0.2 * cfg.initial_trust)
 
 
-def test_core_stability_counts_only_moves_the_rules_allow():
-    sizes = np.full(3, 1000)
-    members = np.arange(3)
+def blocking_pair():
+    """Three practices of 1,000 patients; 0 and 1 trust each other fully and 2 not at all, so
+    {0, 1} would rather leave together: (members, trust, stay utilities, list sizes)."""
     trust = np.full((3, 3), 0.6, dtype=np.float32)
     trust[0, 1] = trust[1, 0] = 1.0
     trust[0, 2] = trust[1, 2] = 0.0
-    stay = {0: 0.5, 1: 0.5, 2: 0.3}
+    return np.arange(3), trust, {0: 0.5, 1: 0.5, 2: 0.3}, np.full(3, 1000)
+
+
+def test_core_stability_counts_only_moves_the_rules_allow():
+    members, trust, stay, sizes = blocking_pair()
     open_rules = Rules(min_size=2, cap_share=1.0)
     assert not core_stable(members, trust, stay, sizes, lambda pop: 0.0, 0.1, open_rules)
     # the blocking coalition {0, 1} is 2/3 of the group: above a cap of one half
@@ -285,12 +289,7 @@ def test_a_dissolved_groups_balance_is_shared_by_list_size():
 
 
 def test_core_stability_honours_the_boards_reformation_bar():
-    sizes = np.full(3, 1000)
-    members = np.arange(3)
-    trust = np.full((3, 3), 0.6, dtype=np.float32)
-    trust[0, 1] = trust[1, 0] = 1.0
-    trust[0, 2] = trust[1, 2] = 0.0
-    stay = {0: 0.5, 1: 0.5, 2: 0.3}
+    members, trust, stay, sizes = blocking_pair()
     rules = Rules(min_size=2, cap_share=1.0)
     assert not core_stable(members, trust, stay, sizes, lambda pop: 0.0, 0.1, rules)
     barred = Rules(min_size=2, cap_share=1.0, barred=np.array([True, True, False]))

@@ -115,7 +115,14 @@ def fake_run(config: FakeConfig, seed: int) -> FakeResult:
     def first(t: np.ndarray) -> np.ndarray:  # the month it first happened, if the group was still there
         return np.where(t < np.minimum(t_end, horizon), np.ceil(t), np.nan)
 
-    fracture_month = first(t_fracture)
+    return fake_result(rng, end, fate, first(t_fracture), first(t_defect), first(t_return))
+
+
+def fake_result(rng: np.random.Generator, end: np.ndarray, fate: np.ndarray,
+                fracture_month: np.ndarray, defection_month: np.ndarray,
+                return_month: np.ndarray) -> FakeResult:
+    """A fake run's result: the group fates table of the engine's contract and a summary."""
+    n = len(end)
     fates = pd.DataFrame(
         {
             "group_id": [f"g{i}" for i in range(n)],
@@ -123,8 +130,8 @@ def fake_run(config: FakeConfig, seed: int) -> FakeResult:
             "end_month": end,
             "fate": fate,
             "fracture_month": fracture_month,
-            "defection_month": first(t_defect),
-            "return_month": first(t_return),
+            "defection_month": defection_month,
+            "return_month": return_month,
             "fractured": ~np.isnan(fracture_month),
             "dissolved": fate == "dissolved",
             "merged": np.isin(fate, ["voluntary_merger", "forced_merger"]),
@@ -132,7 +139,7 @@ def fake_run(config: FakeConfig, seed: int) -> FakeResult:
     )
     summary = {
         "emergency_admissions_per_1000": float(98 + rng.normal()),
-        "n_groups_end": int(n - ended.sum()),
+        "n_groups_end": int(n - (fate != "").sum()),
         "note": "fake",
     }
     return FakeResult(summary, fates)
