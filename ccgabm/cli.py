@@ -1,4 +1,4 @@
-"""Command line: ccgabm run | sweep | analyze | viz | bench | params | schedule."""
+"""Command line: ccgabm run | sweep | calibrate | analyze | viz | bench | params | schedule."""
 
 from __future__ import annotations
 
@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     from ccgabm.sweep.cli import add_sweep_arguments
 
     add_sweep_arguments(sub.add_parser("sweep", help="run a parameter sweep (resumable)"))
+    from ccgabm.calibrate.cli import add_calibrate_arguments
+
+    add_calibrate_arguments(
+        sub.add_parser("calibrate", help="fit free parameters to observed targets (Optuna; resumable)")
+    )
     add_analyze_arguments(
         sub.add_parser("analyze", help="fracture risk, event incidence and sensitivity of a sweep")
     )
@@ -128,6 +133,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return cli_sweep(args)
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ccgabm.calibrate.cli import cli_calibrate
+
+    return cli_calibrate(args)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from ccgabm.analysis import cli_analyze
 
@@ -147,7 +158,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "analyze": cmd_analyze, "viz": cmd_viz,
+    "run": cmd_run, "params": cmd_params, "sweep": cmd_sweep, "calibrate": cmd_calibrate,
+    "analyze": cmd_analyze, "viz": cmd_viz,
     "bench": cmd_bench, "schedule": cmd_schedule,
 }
 

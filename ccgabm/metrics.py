@@ -324,6 +324,15 @@ def _ratio(num: float, den: float) -> float:
     return float(num / den) if den else float("nan")
 
 
+EXTRA_FIGURES = (  # the names extra_figures returns
+    "x_group_population", "x_group_population_start", "x_running_cost_per_head",
+    "x_running_cost_per_head_y0", "x_running_cost_over_allowance_per_head",
+    "x_referral_management_cost_per_patient", "x_in_year_result_per_head", "x_spend_per_head",
+    "x_income_per_head", "x_deficit_share", "x_quality_premium_per_head", "x_community_investment_per_head",
+    "x_outpatients_per_1000", "x_practice_closures", "x_co_commissioning_group_years", "x_group_years",
+)
+
+
 def extra_figures(tables: dict[str, pd.DataFrame], config: Config) -> dict[str, float]:
     """The ``x_*`` figures: running costs, premiums, investment and deficits per head, ..."""
     gy = tables["group_year"]

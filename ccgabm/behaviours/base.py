@@ -64,6 +64,7 @@ class Behaviour:
     income_kinds: ClassVar[tuple[str, ...]] = ()
     monthly_income_kinds: ClassVar[tuple[str, ...]] = ()
     requires: ClassVar[tuple[str, ...]] = ()
+    figures: ClassVar[tuple[str, ...]] = ()  # names ``summary`` may return (targets of a calibration)
 
     def __init__(self, model: CommissioningModel) -> None:
         self.model = model
@@ -115,5 +116,5 @@ class Behaviour:
 
     # ---- results -----------------------------------------------------------------------------
     def summary(self, tables: dict[str, pd.DataFrame], fates: pd.DataFrame) -> dict[str, Any]:
-        """Run-level figures this behaviour adds to the summary."""
+        """Run-level figures this behaviour adds to the summary (their names in ``figures``)."""
         return {}

@@ -79,6 +79,8 @@ class CoCommissioning(Behaviour):
     def group_year_columns(self, group) -> dict[str, Any]:
         return {"co_commissioning": group.co_commissioning}
 
+    figures = ("groups_co_commissioning_end",)
+
     def summary(self, tables, fates) -> dict[str, Any]:
         from ccgabm.agents.group import CommissioningGroup
 

@@ -117,6 +117,9 @@ class Decision:
                 "dilemma_moved": self.moved}
 
 
+# What a cohort's practice-years got (``cohort_figures``).
+COHORT_FIGURES = ("budget_per_need", "spend_per_need", "mean_wait_months", "restricted_share",
+                  "emergency_per_1000")
 # Event kinds whose risk within the window is reported for the affluent and deprived groups.
 RISK_KINDS: dict[str, tuple[Event, ...]] = {
     "fracture": (Event.FRACTURE,),
@@ -136,6 +139,14 @@ class Dilemma(Behaviour):
                     "default): for join or negotiate the affluent group votes on accepting the "
                     "newcomers and the Board approves the move, or nobody moves"),)
     requires = ("trust", "decommissioning")
+    figures = (
+        "dilemma_acceptance_share", "dilemma_dilution", "dilemma_group_accepted", "dilemma_board_approved",
+        "dilemma_moved", "dilemma_window_years", "dilemma_budget_per_need_gap",
+        "dilemma_spend_per_need_gap", "dilemma_emergency_gap_per_1000", "dilemma_wait_gap_months",
+        *(f"dilemma_{who}_{k}" for who in ("focal", "neighbours") for k in COHORT_FIGURES),
+        *(f"dilemma_{side}_{k}" for side in ("affluent", "deprived") for k in (*RISK_KINDS, "result_share")),
+        "dilemma_focal_in_affluent_end", "dilemma_focal_returned",
+    )
 
     @classmethod
     def check_config(cls, cfg) -> None:
@@ -307,8 +318,7 @@ def cohort_figures(rows: pd.DataFrame, group_year: pd.DataFrame) -> dict[str, fl
     """
     nan = float("nan")
     if rows.empty:
-        return dict.fromkeys(("budget_per_need", "spend_per_need", "mean_wait_months",
-                              "restricted_share", "emergency_per_1000"), nan)
+        return dict.fromkeys(COHORT_FIGURES, nan)
     cols = ["year", "group", "allocation", "need_weight"]
     if "plcv_restrictions" in group_year.columns:
         cols.append("plcv_restrictions")

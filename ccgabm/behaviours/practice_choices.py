@@ -290,6 +290,8 @@ class PracticeChoices(Behaviour):
                               detail=f"{kind} {target}: {board}".replace("  ", " "))
         self._row(kind, source, practices, target, board, cause)
 
+    figures = ("core_stable_share",)
+
     def summary(self, tables, fates) -> dict:
         stable = list(self.core_stability.values())
         return {"core_stable_share": float(np.mean(stable)) if stable else float("nan")}

@@ -1,6 +1,7 @@
 """Sampling designs: turn a spec's axes into a table of points (one row per point).
 
-``grid`` is the Cartesian product in declaration order (last axis fastest); ``lhs`` uses
+``grid`` is the Cartesian product in declaration order (last axis fastest); ``list`` takes
+point i from the i-th value of every axis (explicit points, e.g. calibration candidates); ``lhs`` uses
 ``scipy.stats.qmc.LatinHypercube``; ``sobol`` and ``morris`` use SALib so that its analysers
 can read the results back in the same row order.
 """
@@ -40,6 +41,8 @@ def design_points(spec: SweepSpec, max_runs: int | None = MAX_RUNS) -> pd.DataFr
         rows = list(itertools.product(*(a.values for a in spec.axes)))
         table = pd.DataFrame(rows, columns=names, dtype=object)
         table = table.infer_objects()
+    elif spec.sampling == "list":
+        table = pd.DataFrame({a.name: list(a.values) for a in spec.axes}, columns=names).infer_objects()
     else:
         table = pd.DataFrame(_sample(spec), columns=names)
     table.insert(0, "point_id", np.arange(len(table), dtype=np.int64))

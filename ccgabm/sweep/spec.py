@@ -39,7 +39,7 @@ __all__ = [
     "parse_spec",
 ]
 
-SAMPLINGS = ("grid", "lhs", "sobol", "morris")
+SAMPLINGS = ("grid", "list", "lhs", "sobol", "morris")
 MAX_RUNS = 1_000_000  # runs (points x replications) a sweep may plan without force
 # Memory the plan takes per run (seeds, identities), measured: about 1 GB for a million runs.
 # Even with force, a plan that would not fit in the memory available is refused.
@@ -113,6 +113,8 @@ def design_size(sampling: str, axis_counts: list[int], samples: int | None) -> i
     d = len(axis_counts)
     if sampling == "grid":
         return math.prod(axis_counts)
+    if sampling == "list":  # point i takes the i-th value of every axis (lengths checked equal)
+        return axis_counts[0] if axis_counts else 0
     n = int(samples or 0)
     if sampling == "sobol":
         return n * (2 * d + 2)
@@ -148,6 +150,8 @@ def check_size(
     if max_runs is not None and runs > max_runs:
         if sampling == "grid":
             shape = " x ".join(f"{c:,}" for c in axis_counts) + " grid values"
+        elif sampling == "list":
+            shape = f"{points:,} listed points"
         elif sampling == "sobol":
             shape = f"{samples:,} samples x (2 x {len(axis_counts)} axes + 2)"
         elif sampling == "morris":
@@ -260,9 +264,9 @@ def parse_spec(
     if not isinstance(description, str):
         raise SpecError(f"[sweep] description must be a string, got {description!r}")
 
-    if sampling == "grid":
+    if sampling in ("grid", "list"):
         if samples is not None:
-            raise SpecError("[sweep] samples is only used with lhs, sobol or morris, not grid")
+            raise SpecError(f"[sweep] samples is only used with lhs, sobol or morris, not {sampling}")
     elif samples is None:
         raise SpecError(f"[sweep] samples is required with sampling = {sampling!r}")
     if sampling == "sobol" and samples & (samples - 1):
@@ -280,8 +284,12 @@ def parse_spec(
     if not axes_data:
         raise SpecError("[axes] is empty: name at least one parameter to vary")
     counts = [_axis_count(value, sampling) for value in axes_data.values()]
+    if sampling == "list" and len(set(counts)) > 1:
+        shown = ", ".join(f"{name!r}: {n}" for name, n in zip(axes_data, counts, strict=True))
+        raise SpecError(f"[axes] with sampling = 'list' every axis lists one value per point; "
+                        f"the lengths differ ({shown})")
     check_size(sampling, counts, samples, replications, max_runs)
-    if sampling == "grid":  # each axis's values are built next: never more than memory holds
+    if sampling in ("grid", "list"):  # each axis's values are built next: never more than memory holds
         _check_axis_memory(axes_data, counts)
     axes = tuple(_axis(name, value, sampling) for name, value in axes_data.items())
     if sampling in ("sobol", "morris") and len(axes) < 2:
@@ -377,9 +385,9 @@ def _axis(name: str, value: Any, sampling: str) -> Axis:
     where = f"[axes] {name!r}"
     _dotted(where, name)
     if isinstance(value, list):
-        if sampling != "grid":
+        if sampling not in ("grid", "list"):
             raise SpecError(
-                f"{where}: a list of values needs sampling = 'grid'; with {sampling!r} "
+                f"{where}: a list of values needs sampling = 'grid' or 'list'; with {sampling!r} "
                 "give a range { low = ..., high = ... }"
             )
         if not value:
@@ -387,10 +395,12 @@ def _axis(name: str, value: Any, sampling: str) -> Axis:
         for v in value:
             if not _is_scalar(v):
                 raise SpecError(f"{where}: values must be numbers, bools or strings, got {v!r}")
-        if len(set(map(repr, value))) != len(value):
+        if sampling == "grid" and len(set(map(repr, value))) != len(value):
             raise SpecError(f"{where} repeats a value in {value!r}; values must be distinct")
         return Axis(name=name, values=tuple(value))
     if isinstance(value, dict):
+        if sampling == "list":
+            raise SpecError(f"{where}: sampling = 'list' needs a list of values, one per point")
         allowed = {"low": "lower bound", "high": "upper bound"}
         if sampling == "grid":
             allowed["num"] = "number of evenly spaced values (int >= 2)"
