@@ -243,15 +243,48 @@ def _tell(study: Any, trial: Any, fit: Fit) -> None:
         study.tell(trial, state=TrialState.FAIL)
 
 
-def _orphans(study: Any, out: Path) -> dict[str, list[Any]]:
-    """Running trials of this output folder (left by a killed calibration), by batch."""
-    from optuna.trial import TrialState
+def _orphans(study: Any, spec: CalibrationSpec, digest: str, out: Path, own_storage: bool
+             ) -> list[tuple[str, list[Any], list[bool]]]:
+    """Trials left running by a killed calibration of this output folder, as batches to finish:
+    ``(batch name, every trial of the batch in point order, which of them are still running)``.
 
-    owned: dict[str, list[Any]] = {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get("out_dir") == str(out.resolve()) and "batch" in t.user_attrs:
-            owned.setdefault(t.user_attrs["batch"], []).append(t)
-    return {k: sorted(v, key=lambda t: t.user_attrs["point"]) for k, v in sorted(owned.items())}
+    A batch is rerun whole (its sweep store then only runs what is missing), so its candidate
+    list, and with it the sweep, is the one it started with. A running trial that never got its
+    batch (killed while candidates were being asked) is given one and its missing parameters,
+    when the storage is this folder's own (nobody else can be running it).
+    """
+    from optuna.trial import Trial, TrialState
+
+    here = str(out.resolve())
+    trials = study.get_trials(deepcopy=False)
+    running = {t.number for t in trials if t.state == TrialState.RUNNING}
+    unclaimed = [t for t in trials if t.number in running and "batch" not in t.user_attrs]
+    if own_storage and unclaimed:
+        name = f"{digest}-r{unclaimed[0].number:05d}"
+        for point, frozen in enumerate(unclaimed):
+            trial = Trial(study, frozen._trial_id)
+            _claim(trial, here, name, point)
+            for p in spec.parameters:
+                _suggest(trial, p)
+        trials = study.get_trials(deepcopy=False)
+    batches: dict[str, list[Any]] = {}
+    for t in trials:
+        if t.user_attrs.get("out_dir") == here and "batch" in t.user_attrs:
+            batches.setdefault(t.user_attrs["batch"], []).append(t)
+    out_batches = []
+    for name, members in sorted(batches.items()):
+        members.sort(key=lambda t: t.user_attrs["point"])
+        flags = [t.number in running for t in members]
+        if any(flags):
+            out_batches.append((name, members, flags))
+    return out_batches
+
+
+def _claim(trial: Any, out_dir: str, batch: str, point: int) -> None:
+    """Mark a trial as point ``point`` of ``batch`` in the calibration writing ``out_dir``."""
+    trial.set_user_attr("out_dir", out_dir)
+    trial.set_user_attr("batch", batch)
+    trial.set_user_attr("point", point)
 
 
 def _counts(study: Any) -> tuple[int, int]:
@@ -332,7 +365,7 @@ def run_calibration(
                                    spec_digest=digest)
         with _cluster(backend, scheduler, jobs) as address:
             runner = _Runner(spec, out, jobs, backend, address, run_fn)
-            _search(study, runner, spec, digest, out, total, progress, result)
+            _search(study, runner, spec, digest, out, total, progress, result, own_storage=storage is None)
             best = _best(study)
             if best is not None and spec.check_replications:
                 name = f"{digest}-check-t{best.number:05d}"
@@ -357,29 +390,29 @@ def _with_parameters(spec: CalibrationSpec, parameters: tuple[Parameter, ...]) -
 
 
 def _search(study: Any, runner: _Runner, spec: CalibrationSpec, digest: str, out: Path, total: int,
-            progress: bool, result: CalibrationResult) -> None:
+            progress: bool, result: CalibrationResult, own_storage: bool) -> None:
     """Finish interrupted trials, then ask, run and tell batches until the study holds ``total``."""
     from tqdm.auto import tqdm
 
+    orphans = _orphans(study, spec, digest, out, own_storage)
     busy, _ = _counts(study)
-    bar = tqdm(total=max(total, busy), initial=busy - sum(map(len, _orphans(study, out).values())),
+    bar = tqdm(total=max(total, busy), initial=busy - sum(sum(f) for _, _, f in orphans),
                desc="calibrate", unit="trial", disable=not progress, file=sys.stderr)
     with bar:
-        for name, frozen in _orphans(study, out).items():
-            fits = runner.evaluate(name, [dict(t.params) for t in frozen], spec.seed, spec.replications)
-            for t, fit in zip(frozen, fits, strict=True):
-                _tell(study, t, fit)
-                result.n_resumed += 1
-                bar.update(1)
+        for name, members, still_running in orphans:
+            fits = runner.evaluate(name, [dict(t.params) for t in members], spec.seed, spec.replications)
+            for t, fit, pending in zip(members, fits, still_running, strict=True):
+                if pending:
+                    _tell(study, t, fit)
+                    result.n_resumed += 1
+                    bar.update(1)
             _show_best(bar, study)
         while (busy := _counts(study)[0]) < total:
             asked = []
             name = f"{digest}-t{len(study.trials):05d}"
             for point in range(min(spec.batch, total - busy)):
                 trial = study.ask()
-                trial.set_user_attr("out_dir", str(out.resolve()))
-                trial.set_user_attr("batch", name)
-                trial.set_user_attr("point", point)
+                _claim(trial, str(out.resolve()), name, point)
                 asked.append((trial, {p.name: _suggest(trial, p) for p in spec.parameters}))
             fits = runner.evaluate(name, [c for _, c in asked], spec.seed, spec.replications)
             for (trial, _), fit in zip(asked, fits, strict=True):
