@@ -38,7 +38,7 @@ BAD = [
     (_with(("sweep", "seed"), None, delete=True), "seed is required"),
     (_with(("sweep", "seed"), "12"), "seed must be an int >= 0, got '12'"),
     (_with(("sweep", "replications"), 0), "replications must be an int >= 1, got 0"),
-    (_with(("sweep", "sampling"), "random"), "sampling must be one of grid, lhs, sobol, morris"),
+    (_with(("sweep", "sampling"), "random"), "sampling must be one of grid, list, lhs, sobol, morris"),
     (_with(("sweep", "samples"), 8), "samples is only used with lhs, sobol or morris"),
     (_with(("axes",), {}), "[axes] is empty"),
     (_with(("axes", "finance.budget_pressure"), []), "empty list"),

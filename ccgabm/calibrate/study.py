@@ -249,17 +249,25 @@ def _orphans(study: Any, spec: CalibrationSpec, digest: str, out: Path, own_stor
     ``(batch name, every trial of the batch in point order, which of them are still running)``.
 
     A batch is rerun whole (its sweep store then only runs what is missing), so its candidate
-    list, and with it the sweep, is the one it started with. A running trial that never got its
-    batch (killed while candidates were being asked) is given one and its missing parameters,
-    when the storage is this folder's own (nobody else can be running it).
+    list, and with it the sweep, is the one it started with: a batch runs only once all its
+    trials are claimed and drawn. A running trial killed while candidates were being asked
+    (unclaimed, or parameters missing) is given a batch of its own and its missing parameters;
+    one with no folder recorded is taken only when the storage is this folder's own (with a
+    shared storage it may be another machine's).
     """
     from optuna.trial import Trial, TrialState
 
     here = str(out.resolve())
+    names = {p.name for p in spec.parameters}
+
+    def ready(t: Any) -> bool:  # claimed by a batch, every parameter drawn
+        return {"out_dir", "batch", "point"} <= t.user_attrs.keys() and names <= t.params.keys()
+
     trials = study.get_trials(deepcopy=False)
     running = {t.number for t in trials if t.state == TrialState.RUNNING}
-    unclaimed = [t for t in trials if t.number in running and "batch" not in t.user_attrs]
-    if own_storage and unclaimed:
+    unclaimed = [t for t in trials if t.number in running and not ready(t)
+                 and (own_storage or t.user_attrs.get("out_dir") == here)]
+    if unclaimed:
         name = f"{digest}-r{unclaimed[0].number:05d}"
         for point, frozen in enumerate(unclaimed):
             trial = Trial(study, frozen._trial_id)
@@ -269,7 +277,7 @@ def _orphans(study: Any, spec: CalibrationSpec, digest: str, out: Path, own_stor
         trials = study.get_trials(deepcopy=False)
     batches: dict[str, list[Any]] = {}
     for t in trials:
-        if t.user_attrs.get("out_dir") == here and "batch" in t.user_attrs:
+        if t.user_attrs.get("out_dir") == here and ready(t):
             batches.setdefault(t.user_attrs["batch"], []).append(t)
     out_batches = []
     for name, members in sorted(batches.items()):
