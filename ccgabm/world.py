@@ -229,17 +229,22 @@ def _kept_world_from_table(cfg: Config, streams: Streams) -> World:
     })
     kept = load_frame("world", key)
     if kept is not None:
-        _table(cfg)  # the table's warnings, as a fresh build gives them
         frame, meta = kept
-        rng.bit_generator.state = meta["stream"]
-        return World(
-            practices=frame,
-            group_codes=meta["group_codes"],
-            group_hospital=meta["group_hospital"],
-            hospital_names=meta["hospital_names"],
-            neighbours={code: set(codes) for code, codes in meta["neighbours"].items()},
-            scale=meta["scale"],
-        )
+        try:
+            world = World(
+                practices=frame,
+                group_codes=list(meta["group_codes"]),
+                group_hospital=dict(meta["group_hospital"]),
+                hospital_names=list(meta["hospital_names"]),
+                neighbours={code: set(codes) for code, codes in meta["neighbours"].items()},
+                scale=float(meta["scale"]),
+            )
+            rng.bit_generator.state = meta["stream"]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a malformed entry: rebuilt below
+        else:
+            _table(cfg)  # the table's warnings, as a fresh build gives them
+            return world
     world = world_from_table(cfg, streams)
     save_frame("world", key, world.practices, {
         "stream": rng.bit_generator.state,

@@ -153,3 +153,16 @@ def test_entries_beyond_the_limit_are_pruned_oldest_first(tmp_path, cache, monke
     assert sorted(p.name for p in cache.iterdir()) == ["world-k3.npz", "world-k9.npz"]
     kept = world_cache.load_frame("world", "k9")
     assert kept is not None and kept[0].equals(frame)
+
+
+def test_an_entry_with_a_malformed_header_is_rebuilt(tmp_path, cache, monkeypatch):
+    cfg = write_world(tmp_path)
+    fresh = run(cfg)
+    entry = next(cache.glob("world-*.npz"))
+    key = entry.stem.split("-", 1)[1]
+    world_cache.save_frame("world", key, pd.DataFrame({"code": ["P000"]}), {"scale": "x"})
+    builds = []
+    build = world.world_from_table
+    monkeypatch.setattr(world, "world_from_table", lambda *a: builds.append(a) or build(*a))
+    assert_same(fresh, run(cfg))
+    assert len(builds) == 1
