@@ -95,7 +95,7 @@ def _read_kept(path: Path, where: str) -> tuple[pd.DataFrame, str]:
     """``_read`` through the start-up cache (``ccgabm.world_cache``), keyed by the file's
     contents: a table read and checked once is not parsed again."""
     try:
-        key = entry_key("table", {"sha256": file_digest(path)})
+        key = entry_key("table", {"sha256": file_digest(path), "max_practices": MAX_PRACTICES})
     except OSError:
         return _read(path, where)  # reading reports the problem
     kept = load_frame("table", key)
