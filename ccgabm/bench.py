@@ -1,25 +1,41 @@
 """``ccgabm bench``: speed and memory of a run.
 
-    ccgabm bench [CONFIG] [--scale S] [--years Y] [--threads N] [--json FILE]
+    ccgabm bench [CONFIG] [--scale S] [--years Y] [--threads N] [--json FILE] [--save]
+    ccgabm bench --history
 
 Builds the model of CONFIG (default: England from the practice table), runs it to the
 horizon and prints: start-up time, patient-months per second, time per monthly step broken
 down by phase (from ``model.timings``) and peak memory. The speed of the vectorised
 population against one ``mesa.Agent`` per patient is measured by benchmarks/mesa_ratio.py.
+
+``--save`` keeps the result in the history folder (``--results``, default
+``benchmarks/results``): one JSON file per run, named by its UTC start time and a tag of the
+machine, holding the machine's description (CPU, cores, memory, OS, Python and library
+versions, git commit) beside the figures. ``--history`` prints that folder as a table, oldest
+first within each scenario and machine, with the change in speed from the run before.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import hashlib
 import json
 import os
 import platform
+import re
 import resource
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG = "configs/england.toml"
+RESULTS = "benchmarks/results"
+SOURCE_ROOT = Path(__file__).resolve().parents[1]  # the checkout holding this package
+HISTORY_FIGURES = ("patients_start", "startup_s", "simulate_s", "patient_months_per_s",
+                   "peak_rss_bytes")  # what --history shows of each run
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +47,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="root seed (default: [run] seed)")
     parser.add_argument("--threads", type=int, help="numba threads (default: all)")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--save", action="store_true",
+                        help="keep the results in the history folder (--results), one file per run")
+    parser.add_argument("--history", action="store_true",
+                        help="print the kept results as a table (runs nothing)")
+    parser.add_argument("--results", default=RESULTS,
+                        help=f"history folder for --save and --history (default: {RESULTS})")
+    parser.add_argument("--tag", help="machine tag in the saved file's name (default: from the machine)")
 
 
 def peak_rss_bytes() -> int:
@@ -78,16 +101,84 @@ def time_model_run(cfg) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
+    """The machine and software a run was timed on (a field that cannot be read is None)."""
+    import mesa
     import numba
+    import numpy
+    import pandas
+
+    from ccgabm import __version__
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
         "cpus": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_model": cpu_model(),
+        "memory_bytes": memory_total(),
+        "os": platform.platform(),
+        "machine": platform.machine(),
         "numba_threads": numba.get_num_threads(),
         "threading_layer": _threading_layer(),
         "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "numba": numba.__version__,
+        "pandas": pandas.__version__,
+        "mesa": mesa.__version__,
+        "ccgabm": __version__,
+        "git_commit": git_commit(),
         "load_average_1m_at_end": load[0],
     }
+
+
+def cpu_model() -> str | None:
+    """The processor's name (Linux: /proc/cpuinfo; macOS: sysctl), or what platform says."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith(("model name", "Model", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if sys.platform == "darwin":
+        name = _command(["sysctl", "-n", "machdep.cpu.brand_string"])
+        if name:
+            return name
+    return platform.processor() or None
+
+
+def memory_total() -> int | None:
+    """Physical memory in bytes."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout this package runs from, with ``+dirty`` when tracked files
+    differ from it; None outside a git checkout."""
+    commit = _command(["git", "rev-parse", "HEAD"], cwd=SOURCE_ROOT)
+    if not commit:
+        return None
+    changed = _command(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SOURCE_ROOT)
+    return commit + ("+dirty" if changed else "")
+
+
+def _command(args: list[str], cwd: Path | None = None) -> str | None:
+    """A command's trimmed output; None when it is missing or fails."""
+    try:
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def machine_tag(info: dict[str, Any]) -> str:
+    """Short name of a machine for result files: OS, cores and a digest of host and CPU
+    (the same on every run of one machine; the host name itself is not written)."""
+    digest = hashlib.sha256(f"{platform.node()}|{info['cpu_model']}|{info['memory_bytes']}"
+                            .encode()).hexdigest()[:6]
+    return f"{platform.system().lower()}-{info['cpus']}cpu-{digest}"
 
 
 def _threading_layer() -> str:
@@ -123,13 +214,20 @@ def format_report(result: dict[str, Any]) -> str:
 
 
 def cli_bench(args: argparse.Namespace) -> int:
-    """Run the benchmark the arguments describe; print it (and write JSON if asked)."""
+    """Run the benchmark the arguments describe; print it (and write JSON if asked), or
+    print the history (``--history``)."""
     import numba
 
     from ccgabm.config import load_config, run_overrides
     from ccgabm.outputs import check_text_target, write_text_file
     from ccgabm.params import ConfigError
 
+    if args.history:
+        results, skipped = load_history(args.results)
+        print(format_history(results))
+        if skipped:
+            print(f"skipped {len(skipped)} files that are not bench results: {', '.join(skipped)}")
+        return 0
     if args.threads is not None:
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             raise ConfigError(f"--threads {args.threads} is not allowed: must be between 1 and "
@@ -137,14 +235,99 @@ def cli_bench(args: argparse.Namespace) -> int:
         numba.set_num_threads(args.threads)
     if args.json:
         check_text_target(args.json, "--json")  # before the run, not after it
+    if args.save:
+        check_text_target(Path(args.results) / "result.json", "--results")
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", args.tag):
+        raise ConfigError(f"--tag {args.tag!r} is not allowed: 1 to 40 letters, digits, '.', '_' "
+                          "or '-'")
     overrides = run_overrides(args.years, args.scale, args.seed)
     cfg = load_config(args.config).with_overrides(overrides)
+    started = dt.datetime.now(dt.UTC)
     result: dict[str, Any] = {"config": str(args.config), "scale": cfg.world.scale,
+                              "years": cfg.run.years, "seed": cfg.run.seed,
+                              "started_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
                               "run": time_model_run(cfg), "machine": machine()}
+    result["machine_tag"] = args.tag or machine_tag(result["machine"])
     print(format_report(result))
+    text = json.dumps(result, indent=2) + "\n"
     if args.json:
-        write_text_file(args.json, json.dumps(result, indent=2) + "\n", "--json")
+        write_text_file(args.json, text, "--json")
+    if args.save:
+        path = save_result(result, text, args.results)
+        print(f"kept in {path}")
     return 0
+
+
+def save_result(result: dict[str, Any], text: str, folder: str | os.PathLike) -> Path:
+    """Write one run's JSON into the history folder as ``<UTC start>-<machine tag>.json``
+    (``-2``, ``-3``, ... added when that name is taken); never replaces a kept result."""
+    from ccgabm.outputs import write_text_file
+
+    stamp = result["started_utc"].replace("-", "").replace(":", "")
+    stem = f"{stamp}-{result['machine_tag']}"
+    folder = Path(folder)
+    path, n = folder / f"{stem}.json", 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.json"
+    return write_text_file(path, text, "--results")
+
+
+def load_history(folder: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every kept result in ``folder``, each with ``file`` (its name) added, and the names of
+    the JSON files skipped because they are not bench results."""
+    from ccgabm.params import ConfigError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"--results {str(folder)!r} is not a folder of kept results "
+                          "(ccgabm bench --save writes them)")
+    results, skipped = [], []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            ok = all(isinstance(result.get(k), dict) for k in ("run", "machine")) and all(
+                isinstance(result["run"].get(k), int | float) for k in HISTORY_FIGURES)
+        except (OSError, ValueError, AttributeError):
+            ok = False
+        if ok:
+            results.append({**result, "file": path.name})
+        else:
+            skipped.append(path.name)
+    return results, skipped
+
+
+def format_history(results: list[dict[str, Any]]) -> str:
+    """The kept results as a table: one line per run, grouped by scenario (config, scale,
+    years) and machine, oldest first, with the change in patient-months/s from the run before
+    in the same group."""
+    if not results:
+        return "no kept results (ccgabm bench --save keeps one)"
+
+    def group(r: dict[str, Any]) -> tuple:
+        return (r["config"], r["scale"], r.get("years"), r.get("machine_tag", ""))
+
+    header = (f"{'started (UTC)':<20} {'machine':<22} {'commit':<9} {'config':<22} {'scale':>6} "
+              f"{'patients':>10} {'start-up s':>10} {'simulate s':>10} {'patient-months/s':>17} "
+              f"{'change':>7} {'peak GiB':>8} {'threads':>7} {'load':>5}")
+    lines = [header, "-" * len(header)]
+    previous: dict[tuple, float] = {}
+    for r in sorted(results, key=lambda r: (group(r), r.get("started_utc", ""), r["file"])):
+        run, m = r["run"], r["machine"]
+        key = group(r)
+        speed = run["patient_months_per_s"]
+        change = f"{100 * (speed / previous[key] - 1):+6.1f}%" if key in previous else ""
+        previous[key] = speed
+        commit = (m.get("git_commit") or "")[:7] + ("+" if "dirty" in (m.get("git_commit") or "")
+                                                    else "")
+        lines.append(
+            f"{r.get('started_utc', '?'):<20} {r.get('machine_tag', '?'):<22} {commit:<9} "
+            f"{Path(r['config']).name[:22]:<22} {r['scale']:>6g} {run['patients_start']:>10,} "
+            f"{run['startup_s']:>10.2f} {run['simulate_s']:>10.2f} {speed:>17,.0f} {change:>7} "
+            f"{run['peak_rss_bytes'] / 2**30:>8.2f} {m.get('numba_threads', '?'):>7} "
+            f"{m.get('load_average_1m_at_end', float('nan')):>5.1f}"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 import warnings
@@ -12,7 +13,34 @@ from ccgabm.params import CcgabmError, InputWarning
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: ``error: <command>: <problem> (see <command> --help)``."""
+    """argparse with a one-line error: ``error: <command>: <problem> (see <command> --help)``.
+
+    ``arguments="module:function"`` names the function that adds a sub-command's arguments; it
+    is imported and called when that sub-command is parsed or its help shown, so a command
+    never loads the modules of the others.
+    """
+
+    def __init__(self, *args, arguments: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._arguments = arguments
+
+    def _add_pending_arguments(self) -> None:
+        if self._arguments is not None:
+            module, function = self._arguments.split(":")
+            self._arguments = None
+            getattr(importlib.import_module(module), function)(self)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._add_pending_arguments()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._add_pending_arguments()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._add_pending_arguments()
+        return super().format_help()
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
@@ -43,28 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run even when the estimated memory exceeds what is available")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
-    from ccgabm.analysis.cli import add_analyze_arguments
-    from ccgabm.sweep.cli import add_sweep_arguments
-
-    add_sweep_arguments(sub.add_parser("sweep", help="run a parameter sweep (resumable)"))
-    from ccgabm.calibrate.cli import add_calibrate_arguments
-
-    add_calibrate_arguments(
-        sub.add_parser("calibrate", help="fit free parameters to observed targets (Optuna; resumable)")
-    )
-    add_analyze_arguments(
-        sub.add_parser("analyze", help="fracture risk, event incidence and sensitivity of a sweep")
-    )
-
-    from ccgabm.viz import add_viz_arguments
-
-    add_viz_arguments(sub.add_parser("viz", help="serve the interactive browser view (Mesa SolaraViz)"))
-
-    from ccgabm.bench import add_bench_arguments
-
-    add_bench_arguments(
-        sub.add_parser("bench", help="time a run by phase and peak memory (patient-months per second)")
-    )
+    sub.add_parser("sweep", help="run a parameter sweep (resumable)",
+                   arguments="ccgabm.sweep.cli:add_sweep_arguments")
+    sub.add_parser("calibrate", help="fit free parameters to observed targets (Optuna; resumable)",
+                   arguments="ccgabm.calibrate.cli:add_calibrate_arguments")
+    sub.add_parser("analyze", help="fracture risk, event incidence and sensitivity of a sweep",
+                   arguments="ccgabm.analysis.cli:add_analyze_arguments")
+    sub.add_parser("viz", help="serve the interactive browser view (Mesa SolaraViz)",
+                   arguments="ccgabm.viz:add_viz_arguments")
+    sub.add_parser("bench", help="time a run by phase and peak memory (patient-months per second)",
+                   arguments="ccgabm.bench:add_bench_arguments")
 
     params = sub.add_parser("params", help="print the parameter table (Markdown)")
     params.add_argument("--out", help="write to this file instead of stdout")

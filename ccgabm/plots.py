@@ -1,20 +1,23 @@
-"""The overview figure a researcher looks at first."""
+"""The overview figure a researcher looks at first.
+
+Drawn on a ``matplotlib.figure.Figure`` of its own and saved by the Agg renderer: no pyplot,
+no global backend choice, and matplotlib is imported only when a figure is drawn.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import pandas as pd
 
 
 def overview_figure(tables: dict[str, pd.DataFrame], summary: dict, path: Path) -> None:
     """Four panels: activity rates, group balances, deprivation gradient, membership."""
+    from matplotlib.figure import Figure
+
     monthly, groups = tables["monthly"], tables["group_year"]
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    fig = Figure(figsize=(12, 8), layout="constrained")
+    axes = fig.subplots(2, 2)
     years = monthly["month"] / 12.0
     ax = axes[0, 0]
     for col, label in (("emergency", "emergency admissions"), ("referrals", "referrals"),
@@ -37,8 +40,12 @@ def overview_figure(tables: dict[str, pd.DataFrame], summary: dict, path: Path) 
            xlabel="deprivation quintile (5 = most deprived)", ylabel="per 1,000 a year")
     ax = axes[1, 1]
     members = groups.pivot_table(index="year", columns="group", values="members", aggfunc="sum")
-    members.index = members.index + 1
-    members.plot.area(ax=ax, legend=members.shape[1] <= 12, linewidth=0)
+    members = members.fillna(0)
+    ax.stackplot(members.index + 1, members.to_numpy().T, labels=members.columns.tolist(),
+                 linewidth=0)
+    if members.shape[1] <= 12:
+        ax.legend(title="group")
+    ax.set_ylim(0, None)
     ax.set(title=f"Group membership (groups at end: {summary['n_groups_end']})", xlabel="year",
            ylabel="member practices")
     fig.suptitle(
@@ -47,4 +54,3 @@ def overview_figure(tables: dict[str, pd.DataFrame], summary: dict, path: Path) 
         f"/1,000, referred {100 * summary['share_referred_per_year']:.1f}%/yr"
     )
     fig.savefig(path, dpi=110)
-    plt.close(fig)

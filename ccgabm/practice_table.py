@@ -27,6 +27,7 @@ import pandas as pd
 
 from ccgabm.config import MAX_PRACTICES
 from ccgabm.params import ConfigError, InputWarning, one_line
+from ccgabm.world_cache import entry_key, file_digest, load_frame, save_frame
 
 COLUMNS = {
     "practice_code": "code",
@@ -41,8 +42,6 @@ IMD_ALLOWED = (0.0, 100.0)
 """Range of an IMD 2019 score a table may hold."""
 IMD_MIN, IMD_MAX = 1.0, 90.0
 """Range of practice IMD scores the model uses (scores outside are clipped to it)."""
-
-
 
 
 def _shown(value: object) -> str:
@@ -66,7 +65,8 @@ def load_practice_table(path: str | Path) -> pd.DataFrame:
     Raises ``ConfigError`` naming the file and the problem when the table cannot be used;
     warns (``InputWarning``) when practices are left out or scores filled or clipped. The
     last table read is kept: reading the same unchanged file again returns a copy of it (and
-    repeats its warning) without parsing the file again.
+    repeats its warning) without parsing the file again; across runs, a table with the same
+    contents is taken from the start-up cache (``ccgabm.world_cache``).
     """
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(f"[world] table_path must be a file path, got {type(path).__name__}")
@@ -82,16 +82,32 @@ def load_practice_table(path: str | Path) -> pd.DataFrame:
     except OSError as exc:
         raise ConfigError(f"{where}: cannot be read ({exc.strerror or exc})") from None
     if key not in _last:
-        df, note = _read(path, where)
+        df, note = _read_kept(path, where)
         _last.clear()
         _last[key] = (df, note)
     df, note = _last[key]
     if note:
-        warnings.warn(note, InputWarning, stacklevel=2)
+        warnings.warn(f"{where}: {note}", InputWarning, stacklevel=2)
     return df.copy()
 
 
+def _read_kept(path: Path, where: str) -> tuple[pd.DataFrame, str]:
+    """``_read`` through the start-up cache (``ccgabm.world_cache``), keyed by the file's
+    contents: a table read and checked once is not parsed again."""
+    try:
+        key = entry_key("table", {"sha256": file_digest(path), "max_practices": MAX_PRACTICES})
+    except OSError:
+        return _read(path, where)  # reading reports the problem
+    kept = load_frame("table", key)
+    if kept is not None and isinstance(kept[1].get("note"), str):
+        return kept[0], kept[1]["note"]
+    df, note = _read(path, where)
+    save_frame("table", key, df, {"note": note})
+    return df, note
+
+
 def _read(path: Path, where: str) -> tuple[pd.DataFrame, str]:
+    """The checked table and what was left out, filled or clipped ('' when nothing was)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -207,4 +223,4 @@ def _read(path: Path, where: str) -> tuple[pd.DataFrame, str]:
             "clipped to that range"
         )
     df["postcode"] = df["postcode"].fillna("")
-    return df.reset_index(drop=True), (f"{where}: " + "; ".join(notes) if notes else "")
+    return df.reset_index(drop=True), "; ".join(notes)

@@ -2,14 +2,18 @@
 
 Three kinds: a synthetic region from the config, a practice table read from a file
 (``--scale`` keeps every practice and samples patients), and a synthetic England with
-the statistics of the January 2021 practice table.
+the statistics of the January 2021 practice table. A world from a table is kept in the
+start-up cache (``ccgabm.world_cache``) and taken from there by later runs with the same
+table contents, world parameters and seed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,6 +22,7 @@ from ccgabm.config import MAX_PRACTICES, Config
 from ccgabm.params import ConfigError
 from ccgabm.practice_table import IMD_MAX, IMD_MIN, load_practice_table
 from ccgabm.rng import Streams
+from ccgabm.world_cache import entry_key, file_digest, load_frame, save_frame
 
 __all__ = [
     "World", "SizeEstimate", "build_world", "estimate_size", "check_size", "available_memory",
@@ -30,6 +35,7 @@ BYTES_PER_SLOT = 9  # patient arrays: two 16-bit and five 8-bit fields per patie
 BYTES_PER_PATIENT = 36  # draws of the starting population (ages, deprivation, conditions)
 BYTES_PER_PRACTICE_PAIR = 24  # trust between practices: practices^2 float32 (float64 drawn)
 BYTES_FIXED = 100 * 2**20  # record tables, organisations, compiled kernels
+TABLE_STREAM = "world.table"  # the random stream a world from a table draws from
 
 
 @dataclass(frozen=True)
@@ -82,19 +88,23 @@ def estimate_size(cfg: Config) -> SizeEstimate:
 
 
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation now (None when it cannot be read)."""
-    try:
-        import psutil
+    """Bytes of memory available to a new allocation now (None when it cannot be read).
 
-        return int(psutil.virtual_memory().available)
-    except Exception:  # psutil missing or unable to read: fall back to /proc/meminfo
-        pass
+    Linux's own figure (``MemAvailable`` in /proc/meminfo, which psutil reports there too),
+    else psutil's.
+    """
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or unable to read
         pass
     return None
 
@@ -130,12 +140,16 @@ def check_size(cfg: Config, force: bool = False) -> SizeEstimate:
     return size
 
 
-def _table(cfg: Config) -> pd.DataFrame:
+def _table_path(cfg: Config) -> Path:
     if not cfg.world.table_path:
         raise ConfigError(
             "[world] table_path = '' is not allowed when kind = 'table': name a CSV file"
         )
-    return load_practice_table(cfg.resolve_path(cfg.world.table_path))
+    return cfg.resolve_path(cfg.world.table_path)
+
+
+def _table(cfg: Config) -> pd.DataFrame:
+    return load_practice_table(_table_path(cfg))
 
 
 @dataclass
@@ -156,7 +170,7 @@ def build_world(cfg: Config, streams: Streams) -> World:
     if kind == "region":
         world = synthetic_region(cfg, streams)
     elif kind == "table":
-        world = world_from_table(cfg, streams)
+        world = _kept_world_from_table(cfg, streams)
     else:
         world = synthetic_england(cfg, streams)
     return world
@@ -200,10 +214,53 @@ def synthetic_region(cfg: Config, streams: Streams) -> World:
     )
 
 
+def _kept_world_from_table(cfg: Config, streams: Streams) -> World:
+    """``world_from_table`` through the start-up cache (``ccgabm.world_cache``): the world and
+    the state of its random stream after the build are those of a fresh build."""
+    rng = streams.get(TABLE_STREAM)
+    try:
+        digest = file_digest(_table_path(cfg))
+    except OSError:
+        return world_from_table(cfg, streams)  # reading the table reports the problem
+    world_params = {k: v for k, v in dataclasses.asdict(cfg.world).items() if k != "table_path"}
+    key = entry_key("world", {
+        "table_sha256": digest, "world": world_params, "england": dataclasses.asdict(cfg.england),
+        "stream": rng.bit_generator.state,
+    })
+    kept = load_frame("world", key)
+    if kept is not None:
+        frame, meta = kept
+        try:
+            world = World(
+                practices=frame,
+                group_codes=list(meta["group_codes"]),
+                group_hospital=dict(meta["group_hospital"]),
+                hospital_names=list(meta["hospital_names"]),
+                neighbours={code: set(codes) for code, codes in meta["neighbours"].items()},
+                scale=float(meta["scale"]),
+            )
+            rng.bit_generator.state = meta["stream"]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            pass  # a malformed entry: rebuilt below
+        else:
+            _table(cfg)  # the table's warnings, as a fresh build gives them
+            return world
+    world = world_from_table(cfg, streams)
+    save_frame("world", key, world.practices, {
+        "stream": rng.bit_generator.state,
+        "group_codes": world.group_codes,
+        "group_hospital": world.group_hospital,
+        "hospital_names": world.hospital_names,
+        "neighbours": {code: sorted(codes) for code, codes in world.neighbours.items()},
+        "scale": world.scale,
+    })
+    return world
+
+
 def world_from_table(cfg: Config, streams: Streams) -> World:
     """Every practice of a table; patients sampled at ``scale``; neighbours by postcode area."""
     df = _table(cfg)
-    rng = streams.get("world.table")
+    rng = streams.get(TABLE_STREAM)
     if cfg.world.scale < 1.0:
         sampled = rng.binomial(df["list_size"].to_numpy(np.int64), cfg.world.scale)
         df["list_size"] = np.maximum(sampled, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -54,3 +55,44 @@ def test_mesa_ratio_script_compares_both_sides(tmp_path):
     ref = json.loads(out.read_text())
     assert ref["ratio"] > 1 and ref["mesa_patient_months_per_s"] > 0
     assert "ratio" in done.stdout
+
+
+def test_saved_results_are_kept_one_file_per_run_and_tabulated(tmp_path, capsys):
+    folder = tmp_path / "results"
+    args = [str(ROOT / "configs" / "baseline.toml"), "--years", "1", "--scale", "0.02", "--save",
+            "--results", str(folder)]
+    assert main(args) == 0
+    assert main([*args, "--tag", "laptop-a"]) == 0
+    files = sorted(folder.glob("*.json"))
+    assert len(files) == 2
+    tagged = [f for f in files if f.name.endswith("-laptop-a.json")]
+    assert len(tagged) == 1 and re.fullmatch(r"\d{8}T\d{6}Z-laptop-a\.json", tagged[0].name)
+    result = json.loads(tagged[0].read_text())
+    m = result["machine"]
+    for key in ("cpu_model", "cpus", "memory_bytes", "os", "python", "numpy", "numba", "git_commit"):
+        assert key in m
+    assert m["cpus"] >= 1 and result["machine_tag"] == "laptop-a" and result["years"] == 1
+    (folder / "notes.json").write_text('{"not": "a result"}')
+    capsys.readouterr()
+    assert main(["--history", "--results", str(folder)]) == 0
+    text = capsys.readouterr().out
+    assert "laptop-a" in text and "baseline.toml" in text and "patient-months/s" in text
+    assert "skipped 1 files" in text and "notes.json" in text
+
+
+def test_save_never_replaces_a_kept_result(tmp_path):
+    from ccgabm.bench import save_result
+
+    result = {"started_utc": "2026-01-02T03:04:05Z", "machine_tag": "m"}
+    first = save_result(result, "{}\n", tmp_path)
+    second = save_result(result, "{}\n", tmp_path)
+    assert [first.name, second.name] == ["20260102T030405Z-m.json", "20260102T030405Z-m-2.json"]
+
+
+def test_bad_tag_and_missing_history_folder_are_one_line_errors(tmp_path, capsys):
+    from ccgabm.cli import main as cli_main
+
+    assert cli_main(["bench", "configs/baseline.toml", "--save", "--tag", "a/b"]) == 2
+    assert cli_main(["bench", "--history", "--results", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "--tag" in err[0] and "--results" in err[1]

@@ -51,3 +51,38 @@ def test_missing_config_and_bad_years(tmp_path):
     proc = ccgabm("run", str(write_small(tmp_path)), "--out", str(tmp_path / "o"), "--years", "0")
     assert proc.returncode == 2 and "positive integer" in proc.stderr
     assert not (tmp_path / "o").exists()
+
+
+# Modules of other commands (and plotting front ends) that `ccgabm run` must not load.
+NOT_FOR_RUN = ("ccgabm.analysis", "ccgabm.sweep", "ccgabm.viz", "matplotlib.pyplot", "scipy.stats",
+               "dask", "lifelines", "SALib", "optuna", "solara", "altair", "mesa.visualization",
+               "pandas.plotting._matplotlib")
+
+
+def test_each_command_loads_only_what_it_needs(tmp_path):
+    """`run` loads no other command's modules; `params` and `--help` load no plotting at all."""
+    code = (
+        "import sys\n"
+        "from ccgabm.cli import main\n"
+        "main(sys.argv[1:])\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    cfg = write_small(tmp_path)
+    run = subprocess.run([sys.executable, "-c", code, "run", str(cfg), "--out", str(tmp_path / "o"),
+                          "--no-progress"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    loaded = set(run.stdout.split())
+    assert "matplotlib" in loaded  # overview.png is drawn
+    assert not [m for m in loaded if m.startswith(NOT_FOR_RUN)]
+    params = subprocess.run([sys.executable, "-c", code, "params"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert params.returncode == 0, params.stderr
+    assert not [m for m in params.stdout.split() if m.startswith(("matplotlib", *NOT_FOR_RUN))]
+
+
+def test_sub_command_help_lists_its_own_options():
+    """A sub-command's options are added when it is used, and its help shows them."""
+    for command, option in (("sweep", "--backend"), ("analyze", "--years"), ("bench", "--json"),
+                            ("viz", "--port")):
+        proc = ccgabm(command, "--help")
+        assert proc.returncode == 0 and option in proc.stdout, (command, proc.stderr)

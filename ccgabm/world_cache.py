@@ -1,0 +1,167 @@
+"""A cache of what start-up reads and builds once: checked practice tables and assembled worlds.
+
+Reading a practice table (parse, check, fill) and assembling its world (sampled lists,
+positions, groups, hospitals, neighbourhoods) gives the same result every time for the same
+file contents, parameters and seed, so the result is kept and reused by later runs. An entry
+is one ``.npz`` file (plain arrays, no pickles) holding a table's columns and a JSON header;
+its name is a digest of everything the result depends on (``entry_key``): the caller's inputs
+(the table file's SHA-256, the parameters that shape the world, the seed) with the versions
+of ccgabm, numpy and pandas and the source of the modules that read and build worlds, so a
+change to any of them misses the cache instead of reusing a stale entry.
+
+The cache folder is ``$CCGABM_CACHE`` when set (``off``, ``0`` or an empty value turns the
+cache off), else ``$XDG_CACHE_HOME/ccgabm`` or ``~/.cache/ccgabm``; entries live in its
+``worlds`` folder. An entry is written whole: into a temporary file beside it, then renamed
+into place, so a killed run never leaves half an entry. An entry that cannot be read, or
+whose header does not match its key, is ignored (and replaced by the rebuilt result). The
+cache never stops a run: a folder that cannot be written just means nothing is kept. Each
+kind keeps its most recently used ``MAX_ENTRIES`` entries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ccgabm.outputs import usual_mode
+
+__all__ = ["cache_folder", "entry_key", "file_digest", "load_frame", "save_frame"]
+
+FORMAT = 1  # layout of an entry; changing it misses every older entry
+MAX_ENTRIES = 32  # entries kept per kind (assumed; an England entry is under 1 MB)
+OFF = ("", "0", "off", "false", "no")
+CODE = ("world.py", "practice_table.py", "rng.py", "world_cache.py")  # modules shaping a world
+
+_digests: dict[tuple, str] = {}
+
+
+def cache_folder() -> Path | None:
+    """The folder holding entries, or None when the cache is turned off."""
+    chosen = os.environ.get("CCGABM_CACHE")
+    if chosen is not None:
+        return None if chosen.strip().lower() in OFF else Path(chosen).expanduser() / "worlds"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ccgabm" / "worlds"
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's contents (kept per path, size and modification time)."""
+    stat = os.stat(path)
+    memo = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+    if memo not in _digests:
+        with open(path, "rb") as fh:
+            _digests[memo] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return _digests[memo]
+
+
+def _code_digest() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in CODE:
+        digest.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def entry_key(kind: str, inputs: dict[str, Any]) -> str:
+    """Name of the entry of ``kind`` built from ``inputs`` (plain data) by this code."""
+    from ccgabm import __version__
+
+    memo = ("code",)
+    if memo not in _digests:
+        _digests[memo] = _code_digest()
+    text = json.dumps({
+        "format": FORMAT, "kind": kind, "ccgabm": __version__, "numpy": np.__version__,
+        "pandas": pd.__version__, "code": _digests[memo], "inputs": inputs,
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _path(folder: Path, kind: str, key: str) -> Path:
+    return folder / f"{kind}-{key}.npz"
+
+
+def load_frame(kind: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    """The table and header kept under ``key``, or None (no cache, no entry, unreadable)."""
+    folder = cache_folder()
+    if folder is None:
+        return None
+    path = _path(folder, kind, key)
+    try:
+        with np.load(path, allow_pickle=False) as entry:
+            header = json.loads(str(entry["header"][()]))
+            if header.get("format") != FORMAT or header.get("key") != key:
+                return None
+            columns = {}
+            for name, text in zip(header["columns"], header["text"], strict=True):
+                values = entry[f"column_{len(columns)}"]
+                columns[name] = values.astype(object) if text else values
+        frame = pd.DataFrame(columns)
+        if len(frame) != header["rows"]:
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: kept when older entries are pruned
+        return frame, header["meta"]
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+        return None
+
+
+def save_frame(kind: str, key: str, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """Keep ``frame`` (numeric and text columns, a plain index) and ``meta`` (plain data)
+    under ``key``; nothing is kept when the cache is off or cannot be written."""
+    folder = cache_folder()
+    if folder is None:
+        return
+    arrays, text = {}, []
+    for i, name in enumerate(frame.columns):
+        values = frame[name].to_numpy()
+        is_text = values.dtype == object
+        if is_text:
+            if not all(type(v) is str and "\0" not in v for v in values):
+                return  # only plain strings round-trip exactly
+            values = values.astype(str)
+        elif values.dtype.kind not in "biuf":
+            return
+        arrays[f"column_{i}"] = values
+        text.append(is_text)
+    header = {"format": FORMAT, "key": key, "rows": len(frame),
+              "columns": [str(c) for c in frame.columns], "text": text, "meta": meta}
+    try:
+        arrays["header"] = np.array(json.dumps(header, allow_nan=False))
+    except (TypeError, ValueError):  # meta that is not plain data is not kept
+        return
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-{key}.", suffix=".tmp", dir=folder)
+        os.fchmod(fd, usual_mode(0o666))  # as a plain open() would make it
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, _path(folder, kind, key))
+        tmp = None
+        _prune(folder, kind)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _prune(folder: Path, kind: str) -> None:
+    """Delete all but the ``MAX_ENTRIES`` most recently used entries of ``kind``."""
+    entries = []
+    for path in folder.glob(f"{kind}-*.npz"):
+        with contextlib.suppress(OSError):
+            entries.append((path.stat().st_mtime_ns, path))
+    for _, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -1,0 +1,168 @@
+"""The start-up cache: a kept practice table and world give results identical to a fresh build,
+and an entry that is missing, damaged or foreign is rebuilt, never trusted."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ccgabm.practice_table as practice_table
+import ccgabm.world as world
+import ccgabm.world_cache as world_cache
+from ccgabm.config import load_config
+from ccgabm.params import InputWarning
+from ccgabm.simulate import run_simulation
+
+
+def write_world(tmp_path, blank_imd=True):
+    """A small practice table (one blank IMD score, filled with a warning) and its scenario."""
+    rng = np.random.default_rng(5)
+    rows = ["practice_code,ccg_code,postcode,registered_patients_2021_01_01,imd2019_score"]
+    for i in range(18):
+        imd = "" if blank_imd and i == 4 else f"{rng.uniform(5, 60):.2f}"
+        rows.append(f"P{i:03d},C{i % 3},{'NE' if i % 2 else 'DH'}{i} 1AA,{int(rng.integers(1500, 4000))},"
+                    f"{imd}")
+    (tmp_path / "practices.csv").write_text("\n".join(rows) + "\n")
+    cfg = tmp_path / "world.toml"
+    cfg.write_text('[run]\nyears = 2\nseed = 11\n[world]\nkind = "table"\n'
+                   'table_path = "practices.csv"\nscale = 0.5\n')
+    return load_config(cfg)
+
+
+def run(cfg):
+    """A run with the in-process memo of the last table cleared (as in a new process)."""
+    practice_table._last.clear()
+    with pytest.warns(InputWarning, match="blank imd2019_score"):
+        return run_simulation(cfg)
+
+
+def assert_same(a, b):
+    """Every figure, table and fate equal to the last bit (NaN equal to NaN)."""
+    assert json.dumps(a.summary, sort_keys=True, default=str) == json.dumps(b.summary, sort_keys=True,
+                                                                            default=str)
+    assert a.tables.keys() == b.tables.keys()
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True)
+    pd.testing.assert_frame_equal(a.group_fates, b.group_fates, check_exact=True)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CCGABM_CACHE", str(folder))
+    return folder / "worlds"
+
+
+def count_reads(monkeypatch):
+    calls = []
+    read = practice_table._read
+
+    def counted(*args):
+        calls.append(args)
+        return read(*args)
+
+    monkeypatch.setattr(practice_table, "_read", counted)
+    return calls
+
+
+def test_results_are_identical_with_and_without_the_cache(tmp_path, cache, monkeypatch):
+    cfg = write_world(tmp_path)
+    monkeypatch.setenv("CCGABM_CACHE", "off")
+    fresh = run(cfg)
+    assert not cache.exists()
+    monkeypatch.setenv("CCGABM_CACHE", str(cache.parent))
+    reads = count_reads(monkeypatch)
+    builds = []
+    build = world.world_from_table
+    monkeypatch.setattr(world, "world_from_table", lambda *a: builds.append(a) or build(*a))
+    first = run(cfg)  # builds and keeps the table and the world
+    assert len(reads) == 1 and len(builds) == 1
+    assert sorted(p.name.split("-")[0] for p in cache.iterdir()) == ["table", "world"]
+    kept = run(cfg)  # takes both from the cache: the CSV is neither parsed nor assembled again
+    assert len(reads) == 1 and len(builds) == 1
+    assert_same(fresh, first)
+    assert_same(fresh, kept)
+
+
+def test_a_damaged_or_foreign_entry_is_rebuilt(tmp_path, cache, monkeypatch):
+    cfg = write_world(tmp_path)
+    fresh = run(cfg)
+    table = next(cache.glob("table-*.npz"))
+    world = next(cache.glob("world-*.npz"))
+    table.write_bytes(world.read_bytes())  # a valid entry under another entry's name
+    world.write_bytes(world.read_bytes()[:200])  # cut short, as by a full disk
+    reads = count_reads(monkeypatch)
+    assert_same(fresh, run(cfg))
+    assert len(reads) == 1  # the foreign table entry was not used
+    assert_same(fresh, run(cfg))  # both entries were replaced by good ones
+    assert len(reads) == 1
+
+
+def test_a_changed_table_is_read_again(tmp_path, cache, monkeypatch):
+    cfg = write_world(tmp_path)
+    run(cfg)
+    write_world(tmp_path, blank_imd=False)  # same path, other contents
+    reads = count_reads(monkeypatch)
+    practice_table._last.clear()
+    result = run_simulation(cfg)
+    assert len(reads) == 1
+    assert len(list(cache.glob("world-*.npz"))) == 2
+    monkeypatch.setenv("CCGABM_CACHE", "off")
+    practice_table._last.clear()
+    assert_same(run_simulation(cfg), result)
+
+
+def test_a_failed_write_leaves_no_entry_and_no_temporary_file(tmp_path, cache, monkeypatch):
+    cfg = write_world(tmp_path)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(world_cache.np, "savez", full_disk)
+    run(cfg)  # the run itself succeeds
+    assert cache.is_dir() and not list(cache.iterdir())
+
+
+def test_cache_can_be_turned_off_or_unwritable(tmp_path, monkeypatch):
+    cfg = write_world(tmp_path)
+    for value in ("off", "0", ""):
+        monkeypatch.setenv("CCGABM_CACHE", value)
+        assert world_cache.cache_folder() is None
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("CCGABM_CACHE", str(blocked))
+    run(cfg)  # nothing kept, nothing refused
+    monkeypatch.delenv("CCGABM_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert world_cache.cache_folder() == tmp_path / "xdg" / "ccgabm" / "worlds"
+
+
+def test_entries_beyond_the_limit_are_pruned_oldest_first(tmp_path, cache, monkeypatch):
+    monkeypatch.setattr(world_cache, "MAX_ENTRIES", 2)
+    frame = pd.DataFrame({"a": [1, 2]})
+    for i in range(4):
+        world_cache.save_frame("world", f"k{i}", frame, {})
+        path = cache / f"world-k{i}.npz"
+        stamp = 1_000_000_000 + i
+        os.utime(path, (stamp, stamp))
+    world_cache.save_frame("world", "k9", frame, {})
+    assert sorted(p.name for p in cache.iterdir()) == ["world-k3.npz", "world-k9.npz"]
+    kept = world_cache.load_frame("world", "k9")
+    assert kept is not None and kept[0].equals(frame)
+
+
+def test_an_entry_with_a_malformed_header_is_rebuilt(tmp_path, cache, monkeypatch):
+    cfg = write_world(tmp_path)
+    fresh = run(cfg)
+    entry = next(cache.glob("world-*.npz"))
+    key = entry.stem.split("-", 1)[1]
+    world_cache.save_frame("world", key, pd.DataFrame({"code": ["P000"]}), {"scale": "x"})
+    builds = []
+    build = world.world_from_table
+    monkeypatch.setattr(world, "world_from_table", lambda *a: builds.append(a) or build(*a))
+    assert_same(fresh, run(cfg))
+    assert len(builds) == 1
