@@ -58,15 +58,23 @@ class TrustParams:
     )
 
 
+TRUST_BLOCK_ROWS = 256  # rows of the trust matrix drawn at a time (a cache-sized block)
+
+
 class TrustNetwork:
     """``trust[p, q]`` is how much practice p trusts practice q (0..1)."""
 
     def __init__(self, group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator) -> None:
         n = len(group_ids)
-        same = group_ids[:, None] == group_ids[None, :]
-        base = np.where(same, cfg.initial_trust, cfg.trust_outside).astype(np.float32)
-        noise = rng.normal(0.0, cfg.trust_noise_sd, (n, n)).astype(np.float32)
-        self.trust = np.clip(base + noise, 0.0, 1.0)
+        self.trust = np.empty((n, n), dtype=np.float32)
+        inside, outside = np.float32(cfg.initial_trust), np.float32(cfg.trust_outside)
+        # Built in blocks of rows: the same draws, in the same order, as one (n, n) draw, without
+        # England's 44M-entry float64 temporaries.
+        for start in range(0, n, TRUST_BLOCK_ROWS):
+            rows = self.trust[start:start + TRUST_BLOCK_ROWS]
+            rows[:] = rng.normal(0.0, cfg.trust_noise_sd, rows.shape)
+            rows += np.where(group_ids[start:start + len(rows), None] == group_ids[None, :], inside, outside)
+            np.clip(rows, 0.0, 1.0, out=rows)
         np.fill_diagonal(self.trust, 1.0)
         self.cfg = cfg
 
