@@ -125,7 +125,7 @@ BAD_SPECS = [
     (("calibration", "sampler"), "gp", "sampler must be one of"),
     (("calibration", "replicates"), 2, "unknown key 'replicates'"),
     (("calibration", "seed"), _DELETE, "seed is required"),
-    (("calibration", "replications"), 0, "replications must be an int >= 1"),
+    (("calibration", "replications"), 0, "replications must be an int from 1 to 1,000, got 0"),
     (("parameters", "referral.need_rate"), {"low": 0.04, "high": 0.01}, "low must be < high"),
     (("parameters", "referral.need_rate"), {"low": 0.0, "high": 0.04, "log": True},
      "log-scale search needs low > 0"),
@@ -133,6 +133,9 @@ BAD_SPECS = [
     (("parameters", "needrate"), {"low": 0.01, "high": 0.02}, "dotted 'section.name'"),
     (("targets", 0, "output"), "referrals_per_100", "did you mean 'referrals_per_1000'"),
     (("targets", 0, "sd"), 0.0, "sd must be > 0"),
+    (("targets", 0, "sd"), 1e-170, "at least 1e-150"),
+    (("calibration", "replications"), 10**6, "replications must be an int from 1 to 1,000, got 1000000"),
+    (("parameters", "run.seed"), {"low": 1, "high": 9}, "'run.seed' cannot be calibrated"),
     (("targets", 0, "weight"), -1.0, "weight must be > 0"),
     (("targets", 0, "years"), [0], "years goes with series"),
     (("targets", 1, "series"), "group", "not a known series (did you mean 'groups'"),
@@ -258,6 +261,7 @@ def test_bad_storage_url_is_one_line(tmp_path, capsys):
                  "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "cannot open the study" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # nothing written
 
 
 def test_failed_candidates_are_failed_trials_not_crashes(tmp_path):
@@ -303,6 +307,7 @@ def test_resume_after_sigkill_keeps_the_count_and_duplicates_nothing(tmp_path):
     study = optuna.load_study(study_name="c", storage=f"sqlite:///{out / 'study.db'}")
     running = {t.number: t.params for t in study.trials if t.state.name == "RUNNING"}
     assert running
+    out = out.rename(tmp_path / "moved")  # the folder's trials go with it
     result = run_calibration(spec, out, jobs=1, trials=12, run_fn=fake_run, progress=False)
     assert result.n_resumed == len(running)
     study = optuna.load_study(study_name="c", storage=f"sqlite:///{out / 'study.db'}")
@@ -376,3 +381,85 @@ def test_dask_cluster_gives_the_loky_results(tmp_path):
         study = optuna.load_study(study_name="c", storage=f"sqlite:///{tmp_path / backend / 'study.db'}")
         losses[backend] = [(t.params, t.value) for t in study.trials]
     assert len(losses["loky"]) == 2 and losses["dask"] == losses["loky"]
+
+
+def test_a_candidate_the_config_refuses_is_a_failed_trial(tmp_path):
+    data = spec_data(trials=6)
+    data["parameters"] = {"population.newcomer_age_min": {"low": 18, "high": 44},  # each bound alone is
+                          "population.newcomer_age_max": {"low": 18, "high": 44}}  # allowed, not every pair
+    result = run_calibration(write_spec(tmp_path / "c.toml", data), tmp_path / "out", run_fn=fake_run,
+                             progress=False)
+    table = pd.read_csv(tmp_path / "out" / "trials.csv")
+    refused = table[table["error"].fillna("").str.contains("rejected by the config")]
+    assert result.n_trials == 6 and len(refused) >= 1
+    assert (refused["population.newcomer_age_min"] > refused["population.newcomer_age_max"]).all()
+    assert (table["state"] != "RUNNING").all()
+
+
+def test_one_replicate_report_and_a_changed_check(tmp_path):
+    spec = write_spec(tmp_path / "c.toml", spec_data(replications=1, trials=2, check_replications=3))
+    run_calibration(spec, tmp_path / "out", run_fn=fake_run, progress=False)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "the model's noise is not estimated" in report and "(n/a, n/a)" in report
+    assert "importances need 20 or more" in report
+    write_spec(tmp_path / "c.toml", spec_data(replications=1, trials=2, check_replications=1))
+    again = run_calibration(spec, tmp_path / "out", run_fn=fake_run, progress=False)
+    assert again.check is not None and again.check.ok and again.n_new == 0
+
+
+CHECK_SEEDS = set()  # filled by the test below: the check rerun's seeds
+
+
+def fail_on_check(config, seed: int) -> FakeResult:
+    if seed in CHECK_SEEDS:
+        raise RuntimeError("the check's runs fail")
+    return fake_run(config, seed)
+
+
+def test_a_failed_check_is_reported_not_a_number(tmp_path):
+    from ccgabm.calibrate.batches import check_seed
+    from ccgabm.sweep import run_seeds
+
+    CHECK_SEEDS.update(s.seed for s in run_seeds(check_seed(3), 1, 2, True)[0])
+    result = run_calibration(write_spec(tmp_path / "c.toml", spec_data(trials=2)), tmp_path / "out",
+                             run_fn=fail_on_check, progress=False)
+    assert result.check is not None and not result.check.ok
+    assert "failed (" in result.format() and "inf" not in result.format()
+    assert '"loss": null' in (tmp_path / "out" / "check.json").read_text()
+    assert "The check failed" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_one_folder_holds_one_study(tmp_path, capsys):
+    spec = write_spec(tmp_path / "c.toml", spec_data(trials=2))
+    run_calibration(spec, tmp_path / "out", run_fn=fake_run, progress=False)
+    write_spec(tmp_path / "c.toml", spec_data(trials=2, study="other"))
+    assert main(["calibrate", str(spec), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "one folder holds one study" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sampler", ["cmaes", "qmc", "random"])
+def test_other_samplers_integer_parameters_and_a_large_seed(tmp_path, sampler):
+    data = spec_data(sampler=sampler, trials=4, seed=2**40, check_replications=0)
+    data["parameters"]["region.n_groups"] = {"low": 2, "high": 4}
+    result = run_calibration(write_spec(tmp_path / "c.toml", data), tmp_path / "out", run_fn=fake_run,
+                             progress=False)
+    assert result.n_trials == 4 and result.n_failed == 0
+    assert isinstance(result.best_params["region.n_groups"], int)
+
+
+def test_a_shared_storage_adopts_a_trial_left_unclaimed(tmp_path, monkeypatch):
+    import optuna
+
+    from ccgabm.calibrate import study as studies
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    spec = write_spec(tmp_path / "c.toml", spec_data(trials=2, check_replications=0))
+    run_calibration(spec, tmp_path / "out", storage=url, run_fn=fake_run, progress=False)
+    optuna.load_study(study_name="c", storage=url).ask()  # killed before its claim
+    run_calibration(spec, tmp_path / "out", trials=3, storage=url, run_fn=fake_run, progress=False)
+    states = [t.state.name for t in optuna.load_study(study_name="c", storage=url).trials]
+    assert states.count("RUNNING") == 1  # fresh: it may be another folder's
+    monkeypatch.setattr(studies, "CLAIM_GRACE", studies.CLAIM_GRACE * 0)
+    result = run_calibration(spec, tmp_path / "out", trials=4, storage=url, run_fn=fake_run, progress=False)
+    states = [t.state.name for t in optuna.load_study(study_name="c", storage=url).trials]
+    assert result.n_resumed == 1 and states == ["COMPLETE"] * 4 and result.n_trials == 4

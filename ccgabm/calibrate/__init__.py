@@ -9,9 +9,9 @@ engine; the study is kept in SQLite (or any SQLAlchemy database) and resumes aft
 """
 
 from ccgabm.calibrate.cli import add_calibrate_arguments, cli_calibrate
+from ccgabm.calibrate.engine import CalibrationResult, run_calibration
 from ccgabm.calibrate.outputs import SERIES, summary_figures
 from ccgabm.calibrate.spec import CalibrationError, CalibrationSpec, load_calibration, parse_calibration
-from ccgabm.calibrate.study import CalibrationResult, run_calibration
 
 __all__ = [
     "SERIES",

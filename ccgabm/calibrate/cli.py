@@ -29,8 +29,8 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
 
 def cli_calibrate(args: argparse.Namespace) -> int:
     """Run ``ccgabm calibrate``: 0 done, 1 no trial gave a loss, 2 bad input, 130 interrupted."""
+    from ccgabm.calibrate.engine import run_calibration
     from ccgabm.calibrate.spec import CalibrationError
-    from ccgabm.calibrate.study import run_calibration
     from ccgabm.sweep.spec import SpecError
     from ccgabm.sweep.store import StoreError
 
@@ -40,7 +40,7 @@ def cli_calibrate(args: argparse.Namespace) -> int:
         result = run_calibration(spec_path, out, jobs=args.jobs, backend=args.backend,
                                  scheduler=args.scheduler, trials=args.trials, storage=args.storage,
                                  progress=not args.no_progress)
-    except (CalibrationError, SpecError, StoreError) as exc:
+    except (CalibrationError, SpecError, StoreError) as exc:  # one line, before any run
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,9 +12,16 @@ model noise cannot be estimated and is taken as 0 (the report says so). A value 
 (NaN) in a replicate is left out of that value's ``n``; a value undefined in every replicate
 makes the candidate fail: its loss would mean nothing.
 
+The ``s^2 / n`` term says how far the mean of ``n`` replicates may stray from the model's
+expected value: it keeps a candidate from being judged on its draws. It also means that, for the
+same bias, a noisier candidate scores a little better, and with few replicates ``s^2`` is itself
+noisy (one degree of freedom with ``n = 2``): use four or more replicates where the noise is
+large against ``sd``.
+
 A loss near the number of targets (each ``z^2`` about 1) is a fit within the stated
 uncertainty; the report also gives each value's 95% interval of the model mean
-(``m +- 1.96 s / sqrt(n)``) and the 2.5-97.5% range of the replicates.
+(``m +- t(0.975, n - 1) s / sqrt(n)``, none with one replicate) and the spread of the replicates
+(``m +- 1.96 s``).
 """
 
 from __future__ import annotations
@@ -45,8 +52,13 @@ class ValueFit:
 
     @property
     def mean_interval(self) -> tuple[float, float]:
-        """95% interval of the model mean (normal approximation)."""
-        half = 1.96 * self.model_sd / math.sqrt(self.n) if self.n else float("nan")
+        """95% interval of the model mean (Student's t with n - 1 degrees of freedom; NaN with
+        one replicate, where the noise is unknown)."""
+        if self.n < 2:
+            return float("nan"), float("nan")
+        from scipy.stats import t
+
+        half = float(t.ppf(0.975, self.n - 1)) * self.model_sd / math.sqrt(self.n)
         return self.mean - half, self.mean + half
 
 
@@ -64,12 +76,17 @@ class Fit:
         return not self.error and math.isfinite(self.loss)
 
     def records(self) -> list[dict]:
-        """One plain dict per observed value (stored with the trial, read by the report)."""
-        return [vars(v) | {"interval": list(v.mean_interval)} for v in self.values]
+        """One plain dict per observed value (stored with the trial, read by the report); a
+        figure that is not finite (the interval with one replicate) is None."""
+        def plain(x):
+            return None if isinstance(x, float) and not math.isfinite(x) else x
+
+        return [{k: plain(x) for k, x in vars(v).items()} | {"interval": [plain(x) for x in v.mean_interval]}
+                for v in self.values]
 
 
 def _value_fit(target: Target, label: str, column: str, observed: float, sd: float,
-               rows: pd.DataFrame) -> ValueFit | str:
+               rows: pd.DataFrame, noise_n: int | None) -> ValueFit | str:
     if column not in rows.columns:
         return f"target {target.name!r}: the runs report no {column!r}"
     x = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
@@ -78,13 +95,18 @@ def _value_fit(target: Target, label: str, column: str, observed: float, sd: flo
         return f"target {target.name!r}: {label} is undefined in every replicate"
     mean = float(x.mean())
     model_sd = float(x.std(ddof=1)) if len(x) > 1 else 0.0
-    z2 = (mean - observed) ** 2 / (sd**2 + model_sd**2 / len(x))
+    z2 = (mean - observed) ** 2 / (sd**2 + model_sd**2 / (noise_n or len(x)))
+    if not math.isfinite(z2):
+        return f"target {target.name!r}: {label} gives a standardised error that is not finite"
     return ValueFit(target=target.name, label=label, observed=observed, sd=sd, mean=mean,
                     model_sd=model_sd, n=len(x), z2=float(z2))
 
 
-def fit_candidate(spec: CalibrationSpec, rows: pd.DataFrame) -> Fit:
-    """The loss of the candidate whose replicate run rows are ``rows``."""
+def fit_candidate(spec: CalibrationSpec, rows: pd.DataFrame, noise_n: int | None = None) -> Fit:
+    """The loss of the candidate whose replicate run rows are ``rows``.
+
+    ``noise_n`` scores the model noise as if the mean were of that many replicates (the check
+    rerun uses the calibration's, so that its loss compares with the trials')."""
     if rows.empty:
         return Fit(loss=math.inf, values=(), error="no run of the candidate finished")
     values: list[ValueFit] = []
@@ -93,7 +115,7 @@ def fit_candidate(spec: CalibrationSpec, rows: pd.DataFrame) -> Fit:
         fits = []
         for label, column, observed, sd in zip(target.labels, target.columns, target.values, target.sd,
                                                strict=True):
-            fit = _value_fit(target, label, column, observed, sd, rows)
+            fit = _value_fit(target, label, column, observed, sd, rows, noise_n)
             if isinstance(fit, str):
                 return Fit(loss=math.inf, values=tuple(values), error=fit)
             fits.append(fit)

@@ -19,6 +19,11 @@ from ccgabm.calibrate.spec import CalibrationSpec
 
 __all__ = ["write_report", "trials_table"]
 
+# PED-ANOVA compares the parameters of the best trials (the top 10%) with all of them; with
+# fewer than about 20 trials the top group has one or two members and the ranking is noise
+# (assumed threshold, after Optuna's advice of a few trials in the top group).
+MIN_TRIALS_FOR_IMPORTANCE = 20
+
 
 def trials_table(study: Any) -> pd.DataFrame:
     """One row per trial: number, state, loss, parameters, duration and any error."""
@@ -32,9 +37,15 @@ def trials_table(study: Any) -> pd.DataFrame:
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
     if isinstance(v, float):
         return "n/a" if not math.isfinite(v) else f"{v:.4g}"
     return str(v)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _fit_table(records: list[dict[str, Any]]) -> list[str]:
@@ -42,7 +53,7 @@ def _fit_table(records: list[dict[str, Any]]) -> list[str]:
              "| n | z² |",
              "|---|---|---|---|---|---|"]
     for r in records:
-        low, high = r["interval"]
+        low, high = r["interval"]  # None with one replicate
         spread = 1.96 * r["model_sd"]
         lines.append(f"| {r['label']} | {_fmt(r['observed'])} ± {_fmt(r['sd'])} | {_fmt(r['mean'])} "
                      f"({_fmt(low)}, {_fmt(high)}) | {_fmt(r['mean'] - spread)} to "
@@ -102,6 +113,11 @@ def _optuna_plots(study: Any, folder: Path, n_params: int) -> dict[str, str]:
         if n_params < 2:
             made["importance"] = "one free parameter: no importance to rank"
             return made
+        if len(losses) < MIN_TRIALS_FOR_IMPORTANCE or len(set(losses)) < 2:
+            made["importance"] = (f"not drawn: {len(losses)} complete trials with "
+                                  f"{len(set(losses))} distinct losses; parameter importances need "
+                                  f"{MIN_TRIALS_FOR_IMPORTANCE} or more that differ")
+            return made
         try:
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
             ax = ovm.plot_param_importances(study, evaluator=evaluator)
@@ -118,7 +134,7 @@ def _optuna_plots(study: Any, folder: Path, n_params: int) -> dict[str, str]:
 
 def write_report(out: Path, spec: CalibrationSpec, study: Any, result: Any) -> Path:
     """Write ``report.md``, ``trials.csv`` and the figures; return the report's path."""
-    from ccgabm.calibrate.study import read_check
+    from ccgabm.calibrate.engine import read_check
 
     figures = out / "figures"
     figures.mkdir(exist_ok=True)
@@ -131,12 +147,18 @@ def write_report(out: Path, spec: CalibrationSpec, study: Any, result: Any) -> P
         lines += [spec.description, ""]
     rate = result.n_new / (result.elapsed_s / 60) if result.elapsed_s > 0 and result.n_new else math.nan
     lines += [
-        f"- base scenario: `{spec.base}`" + (f"; fixed: {spec.fixed}" if spec.fixed else ""),
+        f"- base scenario: `{spec.base.resolve()}`"
+        + ("; fixed: " + ", ".join(f"`{k}` = {v!r}" for k, v in spec.fixed.items()) if spec.fixed else ""),
         f"- study `{spec.study}` in `{result.storage}` (spec digest `{result.spec_digest}`)",
         f"- sampler `{spec.sampler}`; {spec.replications} replicates per candidate with common random "
         f"numbers (root seed {spec.seed}); batches of {spec.batch} candidates",
         f"- trials: {len(done)} complete, {len(failed)} failed; this call finished {result.n_new} new and "
         f"{result.n_resumed} interrupted trials in {result.elapsed_s:.1f} s ({_fmt(rate)} trials a minute)",
+        *([f"- {_plural(result.n_others_running, 'trial')} of the study running for another "
+           "calibration folder (or left by one that was killed) are not counted"]
+          if result.n_others_running else []),
+        *(["- one replicate per candidate: the model's noise is not estimated (taken as 0 in the loss, "
+           "no interval of the model mean); use two or more"] if spec.replications == 1 else []),
         "",
         "The loss is the weighted sum over targets of the mean standardised squared error "
         "(m - y)² / (sd² + s²/n): m and s² are the mean and variance of the candidate's n replicates, "
@@ -152,7 +174,7 @@ def write_report(out: Path, spec: CalibrationSpec, study: Any, result: Any) -> P
     best = done.iloc[0]
     top = done.head(max(1, math.ceil(0.1 * len(done))))
     lines += [f"## Best candidate: trial {int(best['trial'])}, loss {_fmt(float(best['loss']))}", "",
-              f"Spread across the best 10% of complete trials ({len(top)} trials, losses "
+              f"Spread across the best 10% of complete trials ({_plural(len(top), 'trial')}, losses "
               f"{_fmt(float(top['loss'].min()))} to {_fmt(float(top['loss'].max()))}):", "",
               "| parameter | bounds | best | best 10%: min | median | max |", "|---|---|---|---|---|---|"]
     for p in spec.parameters:
@@ -170,13 +192,15 @@ def write_report(out: Path, spec: CalibrationSpec, study: Any, result: Any) -> P
         lines += ["", "![fit](figures/fit.png)", ""]
     check = read_check(out)
     lines += ["## Check: the best candidate rerun with fresh seeds", ""]
-    if check is None or check.get("trial") != int(best["trial"]):
+    token = study.user_attrs.get("token")
+    if check is None or (check.get("token"), check.get("trial")) != (token, int(best["trial"])):
         lines += ["Not run (`check_replications = 0`)." if not spec.check_replications else
                   "Not run yet for this best candidate.", ""]
-    elif check.get("error"):
-        lines += [f"The check failed: {check['error']}", ""]
+    elif check.get("loss") is None:
+        lines += [f"The check failed: {check.get('error') or 'no finite loss'}", ""]
     else:
-        lines += [f"{spec.check_replications} replicates, seeds apart from the calibration's: loss "
+        lines += [f"{check['replications']} replicates, seeds apart from the calibration's, with the noise "
+                  f"scored as for {spec.replications}: loss "
                   f"{_fmt(check['loss'])} against {_fmt(float(best['loss']))} on the calibration seeds. "
                   "The best of many noisy candidates is chosen partly for its luck, so its calibration "
                   "loss is "

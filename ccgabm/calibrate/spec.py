@@ -52,6 +52,12 @@ __all__ = ["SAMPLERS", "CalibrationError", "CalibrationSpec", "Parameter", "Targ
            "parse_calibration"]
 
 SAMPLERS = ("tpe", "cmaes", "random", "qmc")
+# Bounds that keep a batch (batch x replications runs) and the study far inside what the sweep
+# engine and Optuna's storage handle; real calibrations use tens of replicates and thousands of
+# trials.
+MAX_REPLICATIONS = 1_000
+MAX_BATCH = 1_000
+MAX_TRIALS = 1_000_000
 _TABLES = {"calibration": "table", "fixed": "table", "parameters": "table", "targets": "array of tables"}
 _KEYS = {
     "base": "path of the base scenario TOML, relative to the spec file",
@@ -149,17 +155,18 @@ class CalibrationSpec:
 
     def digest(self, base_digest: str) -> str:
         """What identifies the study's objective: the scenario (``base_digest``, the base config
-        digest after ``[fixed]``), the seed, replications, sampler, parameters and targets.
-        Trials, batch size and the check rerun are left out: a study may be extended."""
+        digest after ``[fixed]``), the seed, replications, the parameters and their bounds, and
+        the targets' figures, values, uncertainties and weights. Left out, so that a study may be
+        extended or its search changed: trials, batch size, sampler, the check rerun, names and
+        the order of declarations."""
         text = json.dumps(
             {
                 "base": base_digest,
                 "seed": self.seed,
                 "replications": self.replications,
-                "sampler": self.sampler,
-                "parameters": [[p.name, p.low, p.high, p.log, p.integer] for p in self.parameters],
-                "targets": [[t.name, t.output, t.series, list(t.years), list(t.values), list(t.sd),
-                             t.weight] for t in self.targets],
+                "parameters": sorted([p.name, p.low, p.high, p.log, p.integer] for p in self.parameters),
+                "targets": sorted([t.output or "", t.series or "", list(t.years), list(t.values),
+                                   list(t.sd), t.weight] for t in self.targets),
             },
             sort_keys=True,
         )
@@ -231,6 +238,9 @@ def _parse(data: dict[str, Any], base_dir: Path, source: Path | None, default_st
         raise CalibrationError("[parameters] is empty: name at least one free parameter with its bounds")
     parameters = tuple(_parameter(name, value) for name, value in parameters_data.items())
     for p in parameters:
+        if p.name == "run.seed":
+            raise CalibrationError("[parameters] 'run.seed' cannot be calibrated: every run's seed comes "
+                                   "from [calibration] seed")
         if p.name in fixed:
             raise CalibrationError(f"[fixed] {p.name} is also a free parameter; keep it in one table only")
 
@@ -244,9 +254,10 @@ def _parse(data: dict[str, Any], base_dir: Path, source: Path | None, default_st
         raise CalibrationError(f"[[targets]] names must be distinct; repeated: {', '.join(dup)} "
                                "(give each a name = ...)")
     return CalibrationSpec(
-        base=base, seed=seed, replications=_int(head, "replications", 2, 1), sampler=sampler,
-        parameters=parameters, targets=targets, trials=_int(head, "trials", 40, 1),
-        batch=_int(head, "batch", 4, 1), check_replications=_int(head, "check_replications", 8, 0),
+        base=base, seed=seed, replications=_int(head, "replications", 2, 1, MAX_REPLICATIONS),
+        sampler=sampler, parameters=parameters, targets=targets,
+        trials=_int(head, "trials", 40, 1, MAX_TRIALS), batch=_int(head, "batch", 4, 1, MAX_BATCH),
+        check_replications=_int(head, "check_replications", 8, 0, MAX_REPLICATIONS),
         study=study.strip(), fixed=dict(fixed), description=description, source=source,
     )
 
@@ -341,17 +352,18 @@ def _close(name: Any, known: Any) -> str:
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
-def _int(table: dict[str, Any], key: str, default: int | None, lo: int) -> int | None:
+def _int(table: dict[str, Any], key: str, default: int | None, lo: int, hi: int | None = None) -> int | None:
     if key not in table:
         return default
     value = table[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise CalibrationError(f"[calibration] {key} must be an int >= {lo}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        allowed = f">= {lo}" if hi is None else f"from {lo:,} to {hi:,}"
+        raise CalibrationError(f"[calibration] {key} must be an int {allowed}, got {value!r}")
     return value
 
 
 def _positive(where: str, value: Any) -> float:
     number = _number(where, value)
-    if not number > 0:
-        raise CalibrationError(f"{where} must be > 0 (an uncertainty), got {value!r}")
+    if not number * number > 0:  # its square divides the loss: it must not underflow to 0
+        raise CalibrationError(f"{where} must be > 0 (an uncertainty, at least 1e-150), got {value!r}")
     return number
