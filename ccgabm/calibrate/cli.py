@@ -12,7 +12,7 @@ __all__ = ["add_calibrate_arguments", "cli_calibrate"]
 def add_calibrate_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add ``ccgabm calibrate`` options to a (sub)parser; pair with ``cli_calibrate``."""
     parser.add_argument("spec", type=Path, help="calibration spec TOML (e.g. configs/calibration/x.toml)")
-    parser.add_argument("-o", "--out", type=Path, default=None,
+    parser.add_argument("-o", "--out", default=None,
                         help="output folder (default results/calibration/<spec name>); rerun to resume")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="workers (-1: all cores)")
     parser.add_argument("--backend", choices=("loky", "dask"), default="loky")
@@ -35,7 +35,7 @@ def cli_calibrate(args: argparse.Namespace) -> int:
     from ccgabm.sweep.store import StoreError
 
     spec_path = Path(args.spec)
-    out = args.out or Path("results") / "calibration" / spec_path.stem
+    out = Path("results") / "calibration" / spec_path.stem if args.out is None else args.out
     try:
         result = run_calibration(spec_path, out, jobs=args.jobs, backend=args.backend,
                                  scheduler=args.scheduler, trials=args.trials, storage=args.storage,
