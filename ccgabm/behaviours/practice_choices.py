@@ -30,13 +30,13 @@ import numpy as np
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.coalitions import (
     Move,
+    NewGroupFinance,
     Rules,
     best_neighbours,
     choose_moves,
     coalition_utilities,
     core_stable,
     group_finance,
-    new_group_finance,
     stay_utilities,
     trust_in_groups,
 )
@@ -76,7 +76,7 @@ class YearEndView:
     sizes: np.ndarray
     finance: dict[str, float]
     trust_in: dict[str, np.ndarray]
-    stay: dict[int, float]
+    stay: np.ndarray  # by practice index
 
 
 class PracticeChoices(Behaviour):
@@ -122,15 +122,9 @@ class PracticeChoices(Behaviour):
         beh, fin = model.cfg.behaviour, model.cfg.finance
         fixed = model.board.fixed_running_cost()
 
-        def for_group(code: str):
-            parent_population = float(model.groups[code].population)
-
-            def finance_of(population):
-                return finance[code] + new_group_finance(population, parent_population,
-                                                         fixed, fin.allocation_per_head,
-                                                         beh.finance_weight)
-
-            return finance_of
+        def for_group(code: str) -> NewGroupFinance:
+            return NewGroupFinance(finance[code], float(model.groups[code].population), fixed,
+                                   fin.allocation_per_head, beh.finance_weight)
 
         return for_group
 
@@ -140,10 +134,17 @@ class PracticeChoices(Behaviour):
             return self._view[1]
         model = self.model
         trust = model.behaviours["trust"].network.trust
-        groups = {g.code: np.array([p.index for p in g.members]) for g in model.active_groups}
+        groups = {g.code: np.array([p.index for p in g.members], dtype=np.int64)
+                  for g in model.active_groups}
         sizes = model.practice_arrays.list_size.copy()
         finance = self.finance_terms()
-        trust_in = trust_in_groups(trust, groups, sizes)
+        # trust in a group matters to its members and to members of the groups it neighbours
+        wanted = {code: [members] for code, members in groups.items()}
+        for code, near in self.neighbours(groups).items():
+            for other in near:
+                wanted[other].append(groups[code])
+        trust_in = trust_in_groups(trust, groups, sizes,
+                                   {c: np.unique(np.concatenate(r)) for c, r in wanted.items()})
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
         view = YearEndView(groups, sizes, finance, trust_in, stay)
         self._view = (model.month, view)
@@ -162,8 +163,9 @@ class PracticeChoices(Behaviour):
                      cap_share=beh.coalition_cap_share, source_minimum=minimum,
                      barred=barred if barred.any() else None)
 
-    def neighbours(self, view: YearEndView) -> dict[str, set[str]]:
-        return {g.code: {n for n in g.neighbours if n in view.groups}
+    def neighbours(self, groups: dict[str, np.ndarray]) -> dict[str, set[str]]:
+        """Each group's neighbours among ``groups`` (those in play at this year end)."""
+        return {g.code: {n for n in g.neighbours if n in groups}
                 for g in self.model.active_groups}
 
     # ---- phases --------------------------------------------------------------------------------
@@ -176,7 +178,7 @@ class PracticeChoices(Behaviour):
         year = model.month // 12
         rules = self.rules()
         cost = model.cfg.behaviour.switching_cost
-        neighbours = self.neighbours(view)
+        neighbours = self.neighbours(view.groups)
         for code, members in view.groups.items():
             stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
                                  rules)
@@ -206,7 +208,7 @@ class PracticeChoices(Behaviour):
         minimum = beh.min_group_population * model.world.scale
         trust = model.behaviours["trust"].network.trust
         moves = choose_moves(
-            trust, view.groups, self.neighbours(view), view.sizes, view.finance,
+            trust, view.groups, self.neighbours(view.groups), view.sizes, view.finance,
             self.new_finance(view.finance), beh.switching_cost, self.rules(),
             trust_in=view.trust_in, stay=view.stay,
         )

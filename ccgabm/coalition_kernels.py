@@ -1,0 +1,292 @@
+"""Compiled kernels of the hedonic game (``ccgabm.coalitions``), with the arithmetic of the
+array code they replace.
+
+Every kernel returns exactly what the NumPy/BLAS expression it replaces returns:
+
+- ``trust_in_blocked``: the float32 product ``trust @ membership`` of ``trust_in_groups`` for
+  worlds large enough that OpenBLAS runs its threaded GEMM (``BLAS_ORDER_MIN_MNK``): each
+  entry is a chain of fused multiply-adds over the practices in index order, in K-blocks of
+  ``GEMM_K_BLOCK`` (the last two blocks split in halves), the blocks' partial sums added in
+  float32 (OpenBLAS's SkylakeX SGEMM kernels on x86-64). Unlike the BLAS call it does not
+  depend on the BLAS thread count, and it computes only the entries asked for;
+- ``first_coalition`` and ``any_subset_blocks``: the coalition search and the exact blocking check on
+  float64 sums of trust x list size. Such a sum is exact, whatever the order of its terms,
+  when every term is a multiple of the smallest trust's unit in the last place and the sum of
+  list sizes stays below 2**53 such units (``_exact_units``); then the result equals the BLAS
+  matrix-vector product bit for bit. When that cannot be guaranteed the kernel says so
+  (``INEXACT``) and the caller falls back to the array code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
+
+# OpenBLAS interface/gemm.c: products of at most 100^3 multiply-adds go to the small-matrix
+# kernels (a different summation order); the array code keeps them.
+BLAS_ORDER_MIN_MNK = 100.0 * 100.0 * 100.0
+GEMM_K_BLOCK = 512  # OpenBLAS param.h, SGEMM_DEFAULT_Q for SkylakeX kernels
+
+FOUND, NONE, INEXACT = 1, 0, -1
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    """``a * b + c`` in float32 with one rounding (LLVM's fma intrinsic)."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        f = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f, f, f]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+def gemm_k_blocks(k: int) -> np.ndarray:
+    """Block number of each of ``k`` summation indices in OpenBLAS's threaded GEMM driver
+    (driver/level3/level3_thread.c): blocks of ``GEMM_K_BLOCK``; a remainder between one
+    and two blocks is split in two halves (the first rounded up)."""
+    out = np.zeros(k, dtype=np.int64)
+    start, block = 0, 0
+    while start < k:
+        size = k - start
+        if size >= 2 * GEMM_K_BLOCK:
+            size = GEMM_K_BLOCK
+        elif size > GEMM_K_BLOCK:
+            size = (size + 1) // 2
+        out[start:start + size] = block
+        start += size
+        block += 1
+    return out
+
+
+@njit(parallel=True, cache=True)
+def trust_in_blocked(trust, weights32, block_of, col_members, col_start, rows, row_start):
+    """For each column j (a group: members ``col_members[col_start[j]:col_start[j+1]]``,
+    ascending) and each of its wanted rows ``rows[row_start[j]:row_start[j+1]]``: the float32
+    sum over members k of ``trust[row, k] * weights32[k]``, in OpenBLAS's order. Flat output,
+    aligned with ``rows``."""
+    out = np.zeros(len(rows), dtype=np.float32)
+    for j in prange(len(col_start) - 1):
+        m0, m1 = col_start[j], col_start[j + 1]
+        for r in range(row_start[j], row_start[j + 1]):
+            i = rows[r]
+            c = np.float32(0.0)
+            acc = np.float32(0.0)
+            blk = -1
+            for t in range(m0, m1):
+                k = col_members[t]
+                b = block_of[k]
+                if b != blk:
+                    if blk >= 0:
+                        c = c + acc
+                    acc = np.float32(0.0)
+                    blk = b
+                acc = _fma32(trust[i, k], weights32[k], acc)
+            if blk >= 0:
+                c = c + acc
+            out[r] = c
+    return out
+
+
+@njit(cache=True)
+def _exact_units(trust, rows, cols, weight_total):
+    """Whether every sum over ``cols`` of ``trust[row, col] * weight`` (integer weights
+    totalling ``weight_total``, trust in [0, 1]) is exact in float64 in any order."""
+    lowest = 1
+    largest = 1.0
+    for i in rows:
+        for k in cols:
+            t = abs(np.float64(trust[i, k]))
+            if t != 0:
+                e = math.frexp(t)[1]
+                if e < lowest:
+                    lowest = e
+                if t > largest:
+                    largest = t
+    # a float32 t = m 2^(e - 24) with m < 2^24: every term and partial sum is a multiple of
+    # 2^(lowest - 24) of magnitude at most largest x weight_total, exact below 2^53 units
+    return largest * weight_total < 2.0 ** (29 + lowest)
+
+
+@njit(cache=True)
+def _utilities(trust, coalition, w, finance, switching_cost):
+    """``coalition_utilities(...) - switching_cost`` for exact sums."""
+    n = len(coalition)
+    total = 0.0
+    for a in range(n):
+        total += w[a]
+    u = np.empty(n)
+    for a in range(n):
+        i = coalition[a]
+        weighted = 0.0
+        for b in range(n):
+            if b != a:
+                weighted += np.float64(trust[i, coalition[b]]) * w[b]
+        others = total - w[a]
+        mean = weighted / others if others > 0 else 0.0
+        u[a] = (mean + finance) - switching_cost
+    return u
+
+
+@njit(cache=True)
+def new_finance(population, parent_finance, reference, fixed, per_head, weight):
+    """``FinanceOf`` of a group at one population (``coalitions.new_group_finance`` plus the
+    parent's finance term)."""
+    extra = fixed / max(population, 1.0) - fixed / max(reference, 1.0)
+    term = -weight * extra / 100.0 if per_head > 0 else 0.0 * extra
+    return parent_finance + term
+
+
+@njit(cache=True)
+def _allows(population, size, total, barred_population, min_size, min_population, cap_share,
+            source_minimum):
+    remaining_ok = (total - population >= source_minimum) or (total < source_minimum)
+    return (size >= min_size and population >= min_population and population <= cap_share * total
+            and remaining_ok and not (barred_population > population / 2.0))
+
+
+@njit(cache=True)
+def first_coalition(seeds, members, trust, stay, list_sizes, barred, finance, switching_cost,
+                    rules):
+    """``coalitions.greedy_coalition`` compiled, tried from each of ``seeds`` in turn:
+    (FOUND, the first coalition found), (NONE, empty) or (INEXACT, empty). ``stay`` is indexed
+    by practice, ``barred`` a bool per practice (all false when none is barred), ``finance``
+    and ``rules`` tuples: (parent finance, parent population, fixed cost, per-head budget,
+    weight) and (min size, min population, cap share, source minimum)."""
+    empty = np.zeros(0, dtype=np.int64)
+    total_int = 0
+    weight_total = 0.0
+    for p in members:
+        total_int += list_sizes[p]
+        weight_total += max(list_sizes[p], 1)
+    if not _exact_units(trust, members, members, weight_total):
+        return INEXACT, empty
+    for seed in seeds:
+        coalition = _grow(seed, members, float(total_int), trust, stay, list_sizes, barred,
+                          finance, switching_cost, rules)
+        if len(coalition):
+            return FOUND, coalition
+    return NONE, empty
+
+
+@njit(cache=True)
+def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switching_cost, rules):
+    """One greedy search around ``seed`` (empty: none found)."""
+    min_size, min_population, cap_share, source_minimum = rules
+    empty = np.zeros(0, dtype=np.int64)
+    others = members[members != seed]
+    if len(others) == 0:
+        return empty
+    mutual = (trust[seed, others] + trust[others, seed]) / np.float32(2.0)
+    order = np.argsort(-mutual, kind="mergesort")
+    ranked = mutual[order]
+    n = len(ranked)
+    median = (ranked[(n - 1) // 2] + ranked[n // 2]) / np.float32(2.0)
+    keep = 0
+    while keep < n and ranked[keep] >= median:
+        keep += 1
+    coalition = np.empty(keep + 1, dtype=np.int64)
+    coalition[0] = seed
+    coalition[1:] = others[order][:keep]
+    length = len(coalition)
+    population_int = 0
+    for a in range(length):
+        population_int += list_sizes[coalition[a]]
+    while length > 1 and population_int > cap_share * total:
+        length -= 1
+        population_int -= list_sizes[coalition[length]]
+    coalition = coalition[:length].copy()
+    while len(coalition) >= min_size:
+        population_int = 0
+        barred_int = 0
+        for p in coalition:
+            population_int += list_sizes[p]
+            if barred[p]:
+                barred_int += list_sizes[p]
+        population = float(population_int)
+        if not _allows(population, len(coalition), total, float(barred_int), min_size,
+                       min_population, cap_share, source_minimum):
+            return empty
+        f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
+        w = np.empty(len(coalition))
+        for a in range(len(coalition)):
+            w[a] = max(list_sizes[coalition[a]], 1)
+        u = _utilities(trust, coalition, w, f, switching_cost)
+        any_unwilling = False
+        for a in range(len(coalition)):
+            if u[a] <= stay[coalition[a]]:
+                any_unwilling = True
+        if not any_unwilling:
+            return coalition
+        if u[0] <= stay[coalition[0]]:
+            return empty
+        worst = 0
+        best = u[0] - stay[coalition[0]]
+        for a in range(1, len(coalition)):
+            d = u[a] - stay[coalition[a]]
+            if d < best:
+                best = d
+                worst = a
+        keep_mask = np.ones(len(coalition), dtype=np.bool_)
+        keep_mask[worst] = False
+        coalition = coalition[keep_mask]
+    return empty
+
+
+@njit(cache=True)
+def any_subset_blocks(members, trust, stay, list_sizes, barred, finance, switching_cost, rules):
+    """``coalitions._any_subset_blocks`` compiled: FOUND if a proper subset the rules allow
+    would rather leave, NONE if none, INEXACT if the sums cannot be guaranteed exact."""
+    min_size, min_population, cap_share, source_minimum = rules
+    m = len(members)
+    sizes = np.empty(m)
+    w = np.empty(m)
+    total = 0.0
+    weight_total = 0.0
+    for a in range(m):
+        sizes[a] = float(list_sizes[members[a]])
+        w[a] = max(list_sizes[members[a]], 1)
+        total += sizes[a]
+        weight_total += w[a]
+    if not _exact_units(trust, members, members, weight_total):
+        return INEXACT
+    for code in range(1, 2**m - 1):
+        population = 0.0
+        barred_population = 0.0
+        weight_in = 0.0
+        size = 0
+        for a in range(m):
+            if (code >> a) & 1:
+                population += sizes[a]
+                weight_in += w[a]
+                size += 1
+                if barred[members[a]]:
+                    barred_population += sizes[a]
+        if not _allows(population, size, total, barred_population, min_size, min_population,
+                       cap_share, source_minimum):
+            continue
+        f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
+        blocks = True
+        for a in range(m):
+            if not (code >> a) & 1:
+                continue
+            i = members[a]
+            numer = 0.0
+            for b in range(m):
+                if b != a and (code >> b) & 1:
+                    numer += np.float64(trust[i, members[b]]) * w[b]
+            denom = weight_in - w[a]
+            mean = numer / denom if denom > 0 else 0.0
+            if not ((mean + f) - switching_cost > stay[i]):
+                blocks = False
+                break
+        if blocks:
+            return FOUND
+    return NONE
