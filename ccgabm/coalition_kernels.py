@@ -67,20 +67,19 @@ def gemm_k_blocks(k: int) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def trust_in_blocked(trust, weights32, block_of, col_members, col_start, rows, row_start):
-    """For each column j (a group: members ``col_members[col_start[j]:col_start[j+1]]``,
-    ascending) and each of its wanted rows ``rows[row_start[j]:row_start[j+1]]``: the float32
-    sum over members k of ``trust[row, k] * weights32[k]``, in OpenBLAS's order. Flat output,
-    aligned with ``rows``."""
-    out = np.zeros(len(rows), dtype=np.float32)
-    for j in prange(len(col_start) - 1):
-        m0, m1 = col_start[j], col_start[j + 1]
-        for r in range(row_start[j], row_start[j + 1]):
-            i = rows[r]
+def trust_in_blocked(trust, weights32, block_of, col_members, col_start, row_start, row_cols):
+    """For each row i and each column j it wants (``row_cols[row_start[i]:row_start[i+1]]``):
+    the float32 sum over the members k of column j (``col_members[col_start[j]:col_start[j+1]]``,
+    ascending) of ``trust[i, k] * weights32[k]``, in OpenBLAS's order. Flat output, aligned
+    with ``row_cols``; one row at a time, so that its trust stays in cache."""
+    out = np.zeros(len(row_cols), dtype=np.float32)
+    for i in prange(len(row_start) - 1):
+        for r in range(row_start[i], row_start[i + 1]):
+            j = row_cols[r]
             c = np.float32(0.0)
             acc = np.float32(0.0)
             blk = -1
-            for t in range(m0, m1):
+            for t in range(col_start[j], col_start[j + 1]):
                 k = col_members[t]
                 b = block_of[k]
                 if b != blk:

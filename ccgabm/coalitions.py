@@ -300,26 +300,26 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
         return _trust_in_product(trust, groups, weights)
     members = [np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes]
     rows = [np.arange(n) if wanted is None else np.asarray(wanted[c], dtype=np.int64) for c in codes]
-    col_start = np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64)
     row_start = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
     flat_rows = np.concatenate(rows) if codes else np.zeros(0, dtype=np.int64)
-    sums = kernels.trust_in_blocked(
+    flat_cols = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(row_start))
+    by_row = np.argsort(flat_rows, kind="stable")  # the kernel walks rows, one at a time
+    sums = np.empty(len(flat_rows))
+    sums[by_row] = kernels.trust_in_blocked(
         trust, weights.astype(np.float32), kernels.gemm_k_blocks(n),
-        np.concatenate(members) if codes else np.zeros(0, dtype=np.int64), col_start,
-        flat_rows, row_start).astype(float)
-    diagonal = np.diagonal(trust)
-    out = {}
-    for j, c in enumerate(codes):
-        r = flat_rows[row_start[j]:row_start[j + 1]]
-        totals = sums[row_start[j]:row_start[j + 1]]
-        denoms = np.full(len(r), weights[members[j]].sum())
-        own = np.isin(r, members[j])
-        totals[own] -= diagonal[r[own]] * weights[r[own]]
-        denoms[own] -= weights[r[own]]
-        column = np.full(n, np.nan)
-        column[r] = np.divide(totals, denoms, out=np.zeros_like(totals), where=denoms > 0)
-        out[c] = column
-    return out
+        np.concatenate(members) if codes else np.zeros(0, dtype=np.int64),
+        np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64),
+        np.searchsorted(flat_rows[by_row], np.arange(n + 1)).astype(np.int64), flat_cols[by_row])
+    group_of = np.full(n, -1, dtype=np.int64)
+    for j, m in enumerate(members):
+        group_of[m] = j
+    own = group_of[flat_rows] == flat_cols
+    denoms = np.array([weights[m].sum() for m in members])[flat_cols]
+    sums[own] -= np.diagonal(trust)[flat_rows[own]] * weights[flat_rows[own]]
+    denoms[own] -= weights[flat_rows[own]]
+    mean = np.full((n, len(codes)), np.nan)
+    mean[flat_rows, flat_cols] = np.divide(sums, denoms, out=np.zeros_like(sums), where=denoms > 0)
+    return {c: mean[:, j] for j, c in enumerate(codes)}
 
 
 def _trust_in_product(trust: np.ndarray, groups: dict[str, np.ndarray],
