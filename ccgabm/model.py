@@ -97,6 +97,9 @@ class CommissioningModel(mesa.Model):
         # every group each practice has belonged to (a move back to one is a return)
         self.member_of_before: list[set[str]] = [{p.group.code} for p in self.practices]
         self.joined_month = np.zeros(len(self.practices), dtype=np.int64)  # current membership
+        # practices whose list sizes closures changed and nobody has counted yet (None: count
+        # at once; see close_practice)
+        self.stale_list_sizes: list[Practice] | None = None
 
         self.population = Population(
             config, table["list_size"].to_numpy(), table["imd"].to_numpy(), self.streams
@@ -264,17 +267,33 @@ class CommissioningModel(mesa.Model):
         self.end_group(absorbed, fate, [into] * len(absorbed.members), detail=into.code)
 
     def close_practice(self, practice: Practice, rng: np.random.Generator) -> None:
-        """A practice closes; its patients are dispersed among the group's other practices."""
+        """A practice closes; its patients are dispersed among the group's other practices.
+
+        Their list sizes are counted now, or, while ``stale_list_sizes`` is a list, added to
+        it for ``recount_list_sizes`` (so that several closures share one count).
+        """
         group = practice.group
         others = [p for p in group.members if p is not practice and p.open]
         moved = practice.list_size
         self.population.reassign(practice.index, np.array([p.index for p in others]), rng)
-        sizes = self.population.list_sizes()
-        for p in others + [practice]:
-            p.list_size = int(sizes[p.index])
+        if self.stale_list_sizes is None:
+            self._count_list_sizes(others + [practice])
+        else:
+            self.stale_list_sizes += others + [practice]
         group.members.remove(practice)
         practice.close()  # keeps its last group for the record; no longer a member
         self.record(Event.PRACTICE_CLOSED, group=group.code, practice=practice.code, value=moved)
+
+    def recount_list_sizes(self) -> None:
+        """Count the list sizes ``stale_list_sizes`` holds, and empty it."""
+        if self.stale_list_sizes:
+            self._count_list_sizes(self.stale_list_sizes)
+            self.stale_list_sizes = []
+
+    def _count_list_sizes(self, practices: list[Practice]) -> None:
+        sizes = self.population.list_sizes()
+        for p in practices:
+            p.list_size = int(sizes[p.index])
 
     def transfer(self, source: CommissioningGroup, target: CommissioningGroup, amount: float) -> None:
         """Move money between groups (a balance following practices)."""

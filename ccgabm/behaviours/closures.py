@@ -61,10 +61,22 @@ class Closures(Behaviour):
         draws = model.streams.fresh("behaviour.closure", year).random(len(model.practices))
         dispersal = model.streams.fresh("behaviour.closure_dispersal", year)
         limit = beh.closure_list_size * model.world.scale
-        for practice, u in zip(model.practices, draws.tolist(), strict=True):
-            if not practice.open or practice.list_size >= limit or practice.imd < beh.closure_imd:
-                continue
-            group = practice.group
-            protection = min(1.0, group.investment_share() / beh.closure_full_protection)
-            if len(group.members) > 1 and u < beh.closure_rate * (1.0 - protection):
-                model.close_practice(practice, dispersal)
+        # a closure changes list sizes in its own group only: they are counted once, before a
+        # later decision in that group reads them, or at the end
+        model.stale_list_sizes = []
+        try:
+            for practice, u in zip(model.practices, draws.tolist(), strict=True):
+                if not practice.open:
+                    continue
+                if model.stale_list_sizes and practice.group in {
+                        p.group for p in model.stale_list_sizes}:
+                    model.recount_list_sizes()
+                if practice.list_size >= limit or practice.imd < beh.closure_imd:
+                    continue
+                group = practice.group
+                protection = min(1.0, group.investment_share() / beh.closure_full_protection)
+                if len(group.members) > 1 and u < beh.closure_rate * (1.0 - protection):
+                    model.close_practice(practice, dispersal)
+            model.recount_list_sizes()
+        finally:
+            model.stale_list_sizes = None

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit, prange
 
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.params import ASSUMED, ConfigError, param
@@ -102,7 +103,7 @@ class TrustNetwork:
         current = self.trust[idx]
         inside = np.float32(self.cfg.initial_trust)
         self.trust[idx] = current + np.float32(share) * np.clip(inside - current, 0.0, None)
-        np.fill_diagonal(self.trust, 1.0)
+        self._restore_diagonal(rows, cols)
 
     def decay(self, groups: list[np.ndarray]) -> None:
         """Trust drifts towards ``initial_trust`` among co-members (``groups``: each group's
@@ -110,21 +111,39 @@ class TrustNetwork:
         rate = np.float32(self.cfg.trust_decay)
         outside = np.float32(self.cfg.trust_outside)
         inside = np.float32(self.cfg.initial_trust)
-        self.trust *= np.float32(1.0) - rate  # in place: the matrix is large for England
-        self.trust += rate * outside
-        lift = rate * (inside - outside)
-        for members in groups:
-            if len(members):
-                idx = np.ix_(members, members)
-                self.trust[idx] += lift
-        np.fill_diagonal(self.trust, 1.0)
+        group_of = np.full(len(self.trust), -1, dtype=np.int64)
+        for g, members in enumerate(groups):
+            group_of[np.asarray(members, dtype=np.int64)] = g
+        _decay(self.trust, group_of, np.float32(1.0) - rate, rate * outside,
+               rate * (inside - outside))
 
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
         if len(rows) == 0 or len(cols) == 0:
             return
         idx = np.ix_(rows, cols)
         self.trust[idx] = np.clip(self.trust[idx] + amount, 0.0, 1.0)
-        np.fill_diagonal(self.trust, 1.0)
+        self._restore_diagonal(rows, cols)
+
+    def _restore_diagonal(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        """Trust in oneself stays 1 (the only diagonal entries a block of ``rows`` x ``cols``
+        can have changed)."""
+        both = np.intersect1d(rows, cols)
+        self.trust[both, both] = 1.0
+
+
+@njit(parallel=True, cache=True)
+def _decay(trust, group_of, keep, towards_outside, lift):
+    """In place, one pass: ``trust * keep + towards_outside``, plus ``lift`` between members of
+    the same group (``group_of``: -1 for none), in float32; the diagonal back to 1."""
+    for i in prange(trust.shape[0]):
+        g = group_of[i]
+        row = trust[i]
+        for k in range(trust.shape[1]):
+            v = row[k] * keep + towards_outside
+            if g >= 0 and group_of[k] == g:
+                v = v + lift
+            row[k] = v
+        row[i] = np.float32(1.0)
 
 
 class Trust(Behaviour):
