@@ -66,6 +66,9 @@ class CommissioningModel(mesa.Model):
         self._mesa_step, self.step = self.step, self._step_within_horizon
         self._in_step = False
         self.timings: dict[str, float] = {}
+        self.membership_version = 0  # changes whenever a group or a membership does
+        self._member_rows: tuple[int, list, np.ndarray] | None = None
+        self._hooks: dict[str, list] = {}
         self.behaviours: dict[str, Behaviour] = {cls.name: cls(self) for cls in REGISTERED}
         spend = [k for b in REGISTERED for k in b.spend_kinds]
         income = [k for b in REGISTERED for k in b.income_kinds]
@@ -179,6 +182,24 @@ class CommissioningModel(mesa.Model):
         """Groups in play, in order of creation (Mesa's AgentSet of CommissioningGroup)."""
         return list(self.agents_by_type[CommissioningGroup])
 
+    def member_rows(self) -> tuple[list[CommissioningGroup], np.ndarray]:
+        """Groups in play (``active_groups``) and each practice's row among them (-1: its group
+        has ended); recomputed only after membership or the groups in play change."""
+        if self._member_rows is None or self._member_rows[0] != self.membership_version:
+            groups = self.active_groups
+            index = {g.code: i for i, g in enumerate(groups)}
+            rows = np.array([index.get(p.group.code, -1) for p in self.practices], dtype=np.int64)
+            self._member_rows = (self.membership_version, groups, rows)
+        return self._member_rows[1], self._member_rows[2]
+
+    def hooks(self, name: str) -> list:
+        """The behaviours' ``name`` hooks that do something (those overriding
+        ``Behaviour``'s no-op), bound, in registration order."""
+        if name not in self._hooks:
+            self._hooks[name] = [getattr(b, name) for b in self.behaviours.values()
+                                 if getattr(type(b), name) is not getattr(Behaviour, name)]
+        return self._hooks[name]
+
     def list_sizes(self) -> np.ndarray:
         """Each practice's current list size (closed practices: 0)."""
         return self.practice_arrays.list_size.copy()
@@ -281,6 +302,7 @@ class CommissioningModel(mesa.Model):
         else:
             self.stale_list_sizes += others + [practice]
         group.members.remove(practice)
+        self.membership_version += 1
         practice.close()  # keeps its last group for the record; no longer a member
         self.record(Event.PRACTICE_CLOSED, group=group.code, practice=practice.code, value=moved)
 

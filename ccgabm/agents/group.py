@@ -28,6 +28,7 @@ class CommissioningGroup(mesa.Agent):
 
     def __init__(self, model: mesa.Model, code: str, hospital: Hospital) -> None:
         super().__init__(model)
+        model.membership_version += 1
         self.code = code
         self.hospital = hospital
         self.members: list[Practice] = []
@@ -68,6 +69,7 @@ class CommissioningGroup(mesa.Agent):
             practice.group.members.remove(practice)
         practice.group = self
         self.members.append(practice)
+        self.model.membership_version += 1
 
     def receive(self, amount: float, kind: str) -> None:
         """Money in (from the Board, or a balance following practices)."""
@@ -83,7 +85,7 @@ class CommissioningGroup(mesa.Agent):
 
     def investment_share(self) -> float:
         """Share of the programme budget invested in community services this year."""
-        return sum(b.investment(self) for b in self.model.behaviours.values())
+        return sum(hook(self) for hook in self.model.hooks("investment"))
 
     def set_levers(self) -> None:
         """Referral, emergency and conversion multipliers implied by every behaviour's policy."""
@@ -144,3 +146,4 @@ class CommissioningGroup(mesa.Agent):
         self.fate = str(fate)
         self.ended_month = month + 1
         self.remove()
+        self.model.membership_version += 1
