@@ -115,6 +115,30 @@ def _exact_units(trust, rows, cols, weight_total):
 
 
 @njit(cache=True)
+def mean_trust_within(trust, members, weights):
+    """For each member p: its mean trust in the other ``members`` weighted by ``weights[q]``
+    (the float64 value ``np.average`` gives), or an empty array when the sums cannot be
+    guaranteed exact."""
+    m = len(members)
+    w = np.empty(m)
+    weight_total = 0.0
+    for a in range(m):
+        w[a] = weights[members[a]]
+        weight_total += w[a]
+    if not _exact_units(trust, members, members, weight_total):
+        return np.zeros(0)
+    out = np.empty(m)
+    for a in range(m):
+        i = members[a]
+        numer = 0.0
+        for b in range(m):
+            if b != a:
+                numer += np.float64(trust[i, members[b]]) * w[b]
+        out[a] = numer / (weight_total - w[a])
+    return out
+
+
+@njit(cache=True)
 def _utilities(trust, coalition, w, finance, switching_cost):
     """``coalition_utilities(...) - switching_cost`` for exact sums."""
     n = len(coalition)

@@ -59,7 +59,7 @@ def need_weights(model: CommissioningModel) -> None:
     arrays.start_year()
     arrays.need_weight[:] = model.population.need_weights(model.month)
     for group in model.active_groups:
-        group.need_weight = float(sum(arrays.need_weight[[p.index for p in group.members]].tolist()))
+        group.need_weight = float(sum(arrays.need_weight[group.member_indices()].tolist()))
 
 
 def allocation(model: CommissioningModel) -> None:

@@ -116,8 +116,7 @@ class GroupFate(Behaviour):
     def mutual_trust(self, a, b) -> float:
         """Mean trust of each group's members in the other's, averaged both ways."""
         trust = self.model.behaviours["trust"].network.trust
-        ia = np.array([p.index for p in a.members])
-        ib = np.array([p.index for p in b.members])
+        ia, ib = a.member_indices(), b.member_indices()
         if len(ia) == 0 or len(ib) == 0:
             return 0.0
         return float(trust[np.ix_(ia, ib)].mean() + trust[np.ix_(ib, ia)].mean()) / 2

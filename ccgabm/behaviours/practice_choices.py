@@ -134,8 +134,7 @@ class PracticeChoices(Behaviour):
             return self._view[1]
         model = self.model
         trust = model.behaviours["trust"].network.trust
-        groups = {g.code: np.array([p.index for p in g.members], dtype=np.int64)
-                  for g in model.active_groups}
+        groups = {g.code: g.member_indices() for g in model.active_groups}
         sizes = model.practice_arrays.list_size.copy()
         finance = self.finance_terms()
         # trust in a group matters to its members and to members of the groups it neighbours
@@ -144,7 +143,7 @@ class PracticeChoices(Behaviour):
             for other in near:
                 wanted[other].append(groups[code])
         trust_in = trust_in_groups(trust, groups, sizes,
-                                   {c: np.unique(np.concatenate(r)) for c, r in wanted.items()})
+                                   {c: np.concatenate(r) for c, r in wanted.items()})
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
         view = YearEndView(groups, sizes, finance, trust_in, stay)
         self._view = (model.month, view)

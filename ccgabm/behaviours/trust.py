@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+from ccgabm import coalition_kernels as kernels
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.params import ASSUMED, ConfigError, param
 from ccgabm.schedule import Phase, When
@@ -78,6 +79,15 @@ class TrustNetwork:
             return 0.0
         w = None if weights is None else np.maximum(weights[others], 1)
         return float(np.average(self.trust[p, others], weights=w))
+
+    def mean_trust_within(self, members: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``mean_trust(p, members, weights)`` for each of ``members`` (at least two)."""
+        if len(members) >= 2 and self.trust.dtype == np.float32:
+            w = np.maximum(weights, 1).astype(float)
+            out = kernels.mean_trust_within(self.trust, np.asarray(members, dtype=np.int64), w)
+            if len(out):
+                return out
+        return np.array([self.mean_trust(p, members, weights) for p in np.asarray(members).tolist()])
 
     def shared_success(self, members: np.ndarray) -> None:
         """A group that broke even: its members trust each other more."""
@@ -178,13 +188,13 @@ class Trust(Behaviour):
         arrays = self.model.practice_arrays
         members = []
         for group in self.model.active_groups:
-            idx = np.array([p.index for p in group.members], dtype=np.int64)
+            idx = group.member_indices()
             members.append(idx)
             if len(idx) == 0:
                 continue
             if group.last_in_year_result >= 0:
                 self.network.shared_success(idx)
             else:
-                need = np.array([max(p.need_weight, 1e-9) for p in group.members])
+                need = np.maximum(arrays.need_weight[idx], 1e-9)
                 self.network.unfairness(idx, arrays.spend_year[idx] / need)
         self.network.decay(members)
