@@ -74,6 +74,12 @@ def trust_in_blocked(trust, weights32, block_of, col_members, col_start, row_sta
     with ``row_cols``; one row at a time, so that its trust stays in cache."""
     out = np.zeros(len(row_cols), dtype=np.float32)
     for i in prange(len(row_start) - 1):
+        row = trust[i]
+        # read the row once in order (one value per cache line) so that the scattered reads
+        # below find it in cache: several times faster than letting them fetch it
+        touch = np.float32(0.0)
+        for k in range(0, row.shape[0], 16):
+            touch += row[k]
         for r in range(row_start[i], row_start[i + 1]):
             j = row_cols[r]
             c = np.float32(0.0)
@@ -87,10 +93,12 @@ def trust_in_blocked(trust, weights32, block_of, col_members, col_start, row_sta
                         c = c + acc
                     acc = np.float32(0.0)
                     blk = b
-                acc = _fma32(trust[i, k], weights32[k], acc)
+                acc = _fma32(row[k], weights32[k], acc)
             if blk >= 0:
                 c = c + acc
             out[r] = c
+        if touch < -1.0 and row_start[i + 1] > row_start[i]:  # never (trust >= 0): keeps the read
+            out[row_start[i]] = touch
     return out
 
 
