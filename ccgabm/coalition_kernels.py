@@ -147,26 +147,6 @@ def mean_trust_within(trust, members, weights):
 
 
 @njit(cache=True)
-def _utilities(trust, coalition, w, finance, switching_cost):
-    """``coalition_utilities(...) - switching_cost`` for exact sums."""
-    n = len(coalition)
-    total = 0.0
-    for a in range(n):
-        total += w[a]
-    u = np.empty(n)
-    for a in range(n):
-        i = coalition[a]
-        weighted = 0.0
-        for b in range(n):
-            if b != a:
-                weighted += np.float64(trust[i, coalition[b]]) * w[b]
-        others = total - w[a]
-        mean = weighted / others if others > 0 else 0.0
-        u[a] = (mean + finance) - switching_cost
-    return u
-
-
-@njit(cache=True)
 def new_finance(population, parent_finance, reference, fixed, per_head, weight):
     """``FinanceOf`` of a group at one population (``coalitions.new_group_finance`` plus the
     parent's finance term)."""
@@ -234,40 +214,61 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
         length -= 1
         population_int -= list_sizes[coalition[length]]
     coalition = coalition[:length].copy()
-    while len(coalition) >= min_size:
+    # each member's weighted trust in the others, kept up to date as members are dropped
+    # (exact sums, so dropping a term gives what summing afresh would)
+    w = np.empty(length)
+    for a in range(length):
+        w[a] = max(list_sizes[coalition[a]], 1)
+    weighted = np.zeros(length)
+    weight_total = 0.0
+    for a in range(length):
+        weight_total += w[a]
+        i = coalition[a]
+        for b in range(length):
+            if b != a:
+                weighted[a] += np.float64(trust[i, coalition[b]]) * w[b]
+    u = np.empty(length)
+    while length >= min_size:
         population_int = 0
         barred_int = 0
-        for p in coalition:
+        for a in range(length):
+            p = coalition[a]
             population_int += list_sizes[p]
             if barred[p]:
                 barred_int += list_sizes[p]
         population = float(population_int)
-        if not _allows(population, len(coalition), total, float(barred_int), min_size,
-                       min_population, cap_share, source_minimum):
+        if not _allows(population, length, total, float(barred_int), min_size, min_population,
+                       cap_share, source_minimum):
             return empty
         f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
-        w = np.empty(len(coalition))
-        for a in range(len(coalition)):
-            w[a] = max(list_sizes[coalition[a]], 1)
-        u = _utilities(trust, coalition, w, f, switching_cost)
         any_unwilling = False
-        for a in range(len(coalition)):
+        for a in range(length):
+            others = weight_total - w[a]
+            mean = weighted[a] / others if others > 0 else 0.0
+            u[a] = (mean + f) - switching_cost
             if u[a] <= stay[coalition[a]]:
                 any_unwilling = True
         if not any_unwilling:
-            return coalition
+            return coalition[:length].copy()
         if u[0] <= stay[coalition[0]]:
             return empty
         worst = 0
         best = u[0] - stay[coalition[0]]
-        for a in range(1, len(coalition)):
+        for a in range(1, length):
             d = u[a] - stay[coalition[a]]
             if d < best:
                 best = d
                 worst = a
-        keep_mask = np.ones(len(coalition), dtype=np.bool_)
-        keep_mask[worst] = False
-        coalition = coalition[keep_mask]
+        gone = coalition[worst]
+        for a in range(length):
+            if a != worst:
+                weighted[a] -= np.float64(trust[coalition[a], gone]) * w[worst]
+        weight_total -= w[worst]
+        for a in range(worst, length - 1):
+            coalition[a] = coalition[a + 1]
+            w[a] = w[a + 1]
+            weighted[a] = weighted[a + 1]
+        length -= 1
     return empty
 
 
