@@ -368,12 +368,14 @@ def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray]
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                  list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
                  rules: Rules, trust_in: dict[str, np.ndarray] | None = None,
-                 stay: Stay | None = None) -> list[Move]:
+                 stay: Stay | None = None,
+                 best: dict[str, tuple[list[str | None], np.ndarray]] | None = None) -> list[Move]:
     """The moves practices want this year: at most one coalition per group, then moves of
     single practices to the neighbouring group each likes best (grouped by target).
 
     Coalitions are grown around the ``SEEDS`` least satisfied members of each group.
-    ``trust_in`` and ``stay`` may be passed in when already computed for these groups.
+    ``trust_in``, ``stay`` and ``best`` (each group's ``best_neighbours``) may be passed in
+    when already computed for these groups.
     """
     trust_in = trust_in if trust_in is not None else trust_in_groups(trust, groups, list_sizes)
     stay = stay if stay is not None else stay_utilities(trust, groups, list_sizes, finance, trust_in)
@@ -392,8 +394,8 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
                               kind="new_group"))
             taken.update(int(p) for p in coalition)
         by_target: dict[str, list[tuple[int, float]]] = {}
-        targets, utility = best_neighbours(members, code, groups, neighbours, trust_in, finance,
-                                           switching_cost)
+        targets, utility = best[code] if best is not None else best_neighbours(
+            members, code, groups, neighbours, trust_in, finance, switching_cost)
         for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
             if p in taken:
                 continue

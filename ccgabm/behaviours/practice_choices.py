@@ -77,6 +77,7 @@ class YearEndView:
     finance: dict[str, float]
     trust_in: dict[str, np.ndarray]
     stay: np.ndarray  # by practice index
+    best: dict[str, tuple[list[str | None], np.ndarray]]  # each group's best_neighbours
 
 
 class PracticeChoices(Behaviour):
@@ -138,14 +139,18 @@ class PracticeChoices(Behaviour):
         sizes = model.practice_arrays.list_size.copy()
         finance = self.finance_terms()
         # trust in a group matters to its members and to members of the groups it neighbours
+        near = self.neighbours(groups)
         wanted = {code: [members] for code, members in groups.items()}
-        for code, near in self.neighbours(groups).items():
-            for other in near:
+        for code, others in near.items():
+            for other in others:
                 wanted[other].append(groups[code])
         trust_in = trust_in_groups(trust, groups, sizes,
                                    {c: np.concatenate(r) for c, r in wanted.items()})
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
-        view = YearEndView(groups, sizes, finance, trust_in, stay)
+        cost = model.cfg.behaviour.switching_cost
+        best = {code: best_neighbours(members, code, groups, near, trust_in, finance, cost)
+                for code, members in groups.items()}
+        view = YearEndView(groups, sizes, finance, trust_in, stay, best)
         self._view = (model.month, view)
         return view
 
@@ -177,20 +182,17 @@ class PracticeChoices(Behaviour):
         year = model.month // 12
         rules = self.rules()
         cost = model.cfg.behaviour.switching_cost
-        neighbours = self.neighbours(view.groups)
         for code, members in view.groups.items():
             stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
                                  rules)
             if stable:  # a member free to join a neighbour it prefers also blocks
-                stable = not self._defection_allowed(code, members, view, neighbours)
+                stable = not self._defection_allowed(code, members, view)
             self.core_stability[(year, code)] = stable
 
-    def _defection_allowed(self, code: str, members: np.ndarray, view: YearEndView,
-                           neighbours: dict[str, set[str]]) -> bool:
+    def _defection_allowed(self, code: str, members: np.ndarray, view: YearEndView) -> bool:
         """Whether any member prefers a neighbouring group the Board would let it join."""
         model = self.model
-        targets, utility = best_neighbours(members, code, view.groups, neighbours, view.trust_in,
-                                           view.finance, model.cfg.behaviour.switching_cost)
+        targets, utility = view.best[code]
         minimum = model.cfg.behaviour.min_group_population * model.world.scale
         for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
             if target is not None and u > view.stay[p] and model.board.approve_switch(
@@ -209,7 +211,7 @@ class PracticeChoices(Behaviour):
         moves = choose_moves(
             trust, view.groups, self.neighbours(view.groups), view.sizes, view.finance,
             self.new_finance(view.finance), beh.switching_cost, self.rules(),
-            trust_in=view.trust_in, stay=view.stay,
+            trust_in=view.trust_in, stay=view.stay, best=view.best,
         )
         for move in moves:
             source = model.groups[move.source]
