@@ -123,19 +123,16 @@ def levers_of(model: CommissioningModel) -> PracticeLevers:
     group's referral multiplier and procedure restrictions: need they hold back may return as
     an emergency admission (``[emergency] deferred_need_emergency``).
     """
-    groups, rows = model.member_rows()
     # a closed practice has no patients: any group's levers will do for its row
-    member_of = np.maximum(rows, 0)
+    refer_mult, emergency_mult, conversion_mult, hospital = model.member_levers()
     growth = (1.0 + model.cfg.population.demand_growth) ** (model.month // 12)
-    refer_mult = np.array([g.referral_multiplier for g in groups])[member_of]
-    conversion_mult = np.array([g.conversion_multiplier for g in groups])[member_of]
     free = growth * model.cfg.referral.refer_probability * model.practice_arrays.propensity
     base_conversion = model.cfg.hospital.elective_conversion
     return PracticeLevers(
         refer=np.minimum(1.0, free * refer_mult),
-        emergency=growth * np.array([g.emergency_multiplier for g in groups])[member_of],
+        emergency=growth * emergency_mult,
         conversion=np.minimum(1.0, base_conversion * conversion_mult),
-        hospital=np.array([g.hospital.index for g in groups])[member_of],
+        hospital=hospital,
         refer_free=np.minimum(1.0, free * np.maximum(refer_mult, 1.0)),
         conversion_free=np.minimum(1.0, base_conversion * np.maximum(conversion_mult, 1.0)),
     )
@@ -145,7 +142,7 @@ def treatment_cutoffs(model: CommissioningModel) -> None:
     """Each hospital's cut-off: who on its waiting list is treated this month
     (``Hospital.treatment_cutoff``, for every hospital at once)."""
     hospitals = model.hospitals
-    model.cutoffs = hospital_cutoffs(np.array([h.waiting_hist for h in hospitals]),
+    model.cutoffs = hospital_cutoffs(model.waiting_hists,
                                      np.array([h.monthly_capacity for h in hospitals]))
 
 
@@ -166,9 +163,9 @@ def patients(model: CommissioningModel) -> None:
     arrays.year_counts += counts
     arrays.list_size[:] = counts[:, Counter.LIST_END]
     arrays.referrals_last_year += counts[:, Counter.REFERRALS]
-    waiting = result.waiting_hist.copy()
+    model.waiting_hists = result.waiting_hist.copy()
     for hospital in model.hospitals:
-        hospital.waiting_hist = waiting[hospital.index]
+        hospital.waiting_hist = model.waiting_hists[hospital.index]
     model.registrations_total += int(counts[:, Counter.REGISTRATIONS].sum())
     model.deaths_total += int(counts[:, Counter.DEATHS].sum())
     model.quintiles_year += result.quintiles

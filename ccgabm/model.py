@@ -67,7 +67,9 @@ class CommissioningModel(mesa.Model):
         self._in_step = False
         self.timings: dict[str, float] = {}
         self.membership_version = 0  # changes whenever a group or a membership does
+        self.levers_version = 0  # changes whenever a group sets its levers
         self._member_rows: tuple[int, list, np.ndarray] | None = None
+        self._member_levers: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = None
         self._hooks: dict[str, list] = {}
         self.behaviours: dict[str, Behaviour] = {cls.name: cls(self) for cls in REGISTERED}
         spend = [k for b in REGISTERED for k in b.spend_kinds]
@@ -80,6 +82,10 @@ class CommissioningModel(mesa.Model):
             Hospital(self, h, name, config.hospital.capacity_ratio)
             for h, name in enumerate(self.world.hospital_names)
         ]
+        # every hospital's waiting list (months waited), one row each: the hospitals' views
+        self.waiting_hists = np.array([h.waiting_hist for h in self.hospitals])
+        for hospital in self.hospitals:
+            hospital.waiting_hist = self.waiting_hists[hospital.index]
         self.groups: dict[str, CommissioningGroup] = {}
         for code in self.world.group_codes:
             group = CommissioningGroup(self, code, self.hospitals[self.world.group_hospital[code]])
@@ -191,6 +197,21 @@ class CommissioningModel(mesa.Model):
             rows = np.array([index.get(p.group.code, -1) for p in self.practices], dtype=np.int64)
             self._member_rows = (self.membership_version, groups, rows)
         return self._member_rows[1], self._member_rows[2]
+
+    def member_levers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each practice's group's referral, emergency and conversion multipliers and hospital
+        index (a closed practice whose group has ended: the first group's); recomputed only
+        after membership changes or a group sets its levers."""
+        key = (self.membership_version, self.levers_version)
+        if self._member_levers is None or self._member_levers[0] != key:
+            groups, rows = self.member_rows()
+            member_of = np.maximum(rows, 0)
+            self._member_levers = (key, tuple(
+                np.array([getattr(g, name) for g in groups])[member_of]
+                for name in ("referral_multiplier", "emergency_multiplier",
+                             "conversion_multiplier")) + (
+                np.array([g.hospital.index for g in groups])[member_of],))
+        return self._member_levers[1]
 
     def hooks(self, name: str) -> list:
         """The behaviours' ``name`` hooks that do something (those overriding

@@ -122,6 +122,7 @@ class CommissioningGroup(mesa.Agent):
         self.referral_multiplier = levers.referral
         self.emergency_multiplier = levers.emergency
         self.conversion_multiplier = levers.conversion
+        self.model.levers_version += 1
 
     def update_forecast(self, months_elapsed: int) -> None:
         """The mid-year forecast; the levers respond to it."""
