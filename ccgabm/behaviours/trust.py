@@ -144,15 +144,15 @@ class TrustNetwork:
 @njit(parallel=True, cache=True)
 def _decay(trust, group_of, keep, towards_outside, lift):
     """In place, one pass: ``trust * keep + towards_outside``, plus ``lift`` between members of
-    the same group (``group_of``: -1 for none), in float32; the diagonal back to 1."""
+    the same group (``group_of``: -1 for none), in float32; the diagonal back to 1. Others get
+    ``+ 0`` (trust is never negative, so that changes nothing) and the loop vectorises."""
+    zero = np.float32(0.0)
     for i in prange(trust.shape[0]):
         g = group_of[i]
+        lift_row = lift if g >= 0 else zero
         row = trust[i]
         for k in range(trust.shape[1]):
-            v = row[k] * keep + towards_outside
-            if g >= 0 and group_of[k] == g:
-                v = v + lift
-            row[k] = v
+            row[k] = (row[k] * keep + towards_outside) + (lift_row if group_of[k] == g else zero)
         row[i] = np.float32(1.0)
 
 
