@@ -130,8 +130,8 @@ class TrustNetwork:
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
         if len(rows) == 0 or len(cols) == 0:
             return
-        idx = np.ix_(rows, cols)
-        self.trust[idx] = np.clip(self.trust[idx] + amount, 0.0, 1.0)
+        _add_clipped(self.trust, np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
+                     np.float32(amount))
         self._restore_diagonal(rows, cols)
 
     def _restore_diagonal(self, rows: np.ndarray, cols: np.ndarray) -> None:
@@ -139,6 +139,15 @@ class TrustNetwork:
         can have changed)."""
         both = np.intersect1d(rows, cols)
         self.trust[both, both] = 1.0
+
+
+@njit(cache=True)
+def _add_clipped(trust, rows, cols, amount):
+    """``trust[np.ix_(rows, cols)] = np.clip(trust[np.ix_(rows, cols)] + amount, 0, 1)`` in
+    float32, for rows and columns without repeats."""
+    for i in rows:
+        for k in cols:
+            trust[i, k] = min(max(trust[i, k] + amount, np.float32(0.0)), np.float32(1.0))
 
 
 @njit(parallel=True, cache=True)
