@@ -67,11 +67,16 @@ def gemm_k_blocks(k: int) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def trust_in_blocked(trust, weights32, block_of, col_members, col_start, row_start, row_cols):
+def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segments, row_start,
+                     row_cols):
     """For each row i and each column j it wants (``row_cols[row_start[i]:row_start[i+1]]``):
-    the float32 sum over the members k of column j (``col_members[col_start[j]:col_start[j+1]]``,
-    ascending) of ``trust[i, k] * weights32[k]``, in OpenBLAS's order. Flat output, aligned
-    with ``row_cols``; one row at a time, so that its trust stays in cache."""
+    the float32 sum over the members k of column j of ``trust[i, k] * weight[k]`` in
+    OpenBLAS's order. Column j's members (ascending) and their float32 weights are
+    ``col_members`` and ``col_weights`` at the positions of its K-block segments
+    ``col_segments[j]:col_segments[j+1]``, segment s covering
+    ``segment_start[s]:segment_start[s+1]``: a chain of fused multiply-adds within a segment,
+    the segments' sums added in float32. Flat output, aligned with ``row_cols``; one row at a
+    time, so that its trust stays in cache."""
     out = np.zeros(len(row_cols), dtype=np.float32)
     for i in prange(len(row_start) - 1):
         row = trust[i]
@@ -83,23 +88,31 @@ def trust_in_blocked(trust, weights32, block_of, col_members, col_start, row_sta
         for r in range(row_start[i], row_start[i + 1]):
             j = row_cols[r]
             c = np.float32(0.0)
-            acc = np.float32(0.0)
-            blk = -1
-            for t in range(col_start[j], col_start[j + 1]):
-                k = col_members[t]
-                b = block_of[k]
-                if b != blk:
-                    if blk >= 0:
-                        c = c + acc
-                    acc = np.float32(0.0)
-                    blk = b
-                acc = _fma32(row[k], weights32[k], acc)
-            if blk >= 0:
+            for s in range(col_segments[j], col_segments[j + 1]):
+                acc = np.float32(0.0)
+                for t in range(segment_start[s], segment_start[s + 1]):
+                    acc = _fma32(row[col_members[t]], col_weights[t], acc)
                 c = c + acc
             out[r] = c
         if touch < -1.0 and row_start[i + 1] > row_start[i]:  # never (trust >= 0): keeps the read
             out[row_start[i]] = touch
     return out
+
+
+def column_segments(members: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For ``trust_in_blocked``: where each column's K-block segments start in the flat member
+    list (``segment_start``, closed by the total) and each column's first segment
+    (``col_segments``, closed by the number of segments)."""
+    block_of = gemm_k_blocks(n)
+    starts, col_segments, offset = [], [0], 0
+    for m in members:
+        if len(m):
+            cut = np.flatnonzero(np.diff(block_of[m])) + 1
+            starts.append(offset + np.concatenate([[0], cut]))
+        col_segments.append(col_segments[-1] + (len(cut) + 1 if len(m) else 0))
+        offset += len(m)
+    starts.append(np.array([offset]))
+    return np.concatenate(starts).astype(np.int64), np.array(col_segments, dtype=np.int64)
 
 
 @njit(cache=True)

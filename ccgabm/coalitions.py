@@ -305,10 +305,10 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
     flat_cols = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(row_start))
     by_row = np.argsort(flat_rows, kind="stable")  # the kernel walks rows, one at a time
     sums = np.empty(len(flat_rows))
+    flat_members = np.concatenate(members) if codes else np.zeros(0, dtype=np.int64)
+    segment_start, col_segments = kernels.column_segments(members, n)
     sums[by_row] = kernels.trust_in_blocked(
-        trust, weights.astype(np.float32), kernels.gemm_k_blocks(n),
-        np.concatenate(members) if codes else np.zeros(0, dtype=np.int64),
-        np.concatenate([[0], np.cumsum([len(m) for m in members])]).astype(np.int64),
+        trust, flat_members, weights[flat_members].astype(np.float32), segment_start, col_segments,
         np.searchsorted(flat_rows[by_row], np.arange(n + 1)).astype(np.int64), flat_cols[by_row])
     group_of = np.full(n, -1, dtype=np.int64)
     for j, m in enumerate(members):
