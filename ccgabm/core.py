@@ -202,19 +202,20 @@ def year_accounts(model: CommissioningModel) -> None:
     year = model.month // 12
     arrays = model.practice_arrays
     behaviours = list(model.behaviours.values())
+    group_columns, year_closed = model.hooks("group_year_columns"), model.hooks("year_closed")
     if year == 0:
         model.first_year_activity = sum(g.year_spent["activity"] for g in model.active_groups)
     for group in model.active_groups:
         row = group.close_year()
         row.update(year=year, group=group.code, need_weight=group.need_weight,
                    allocation=model.board.allocations.get(group.code, 0.0))
-        for behaviour in behaviours:
-            row.update(behaviour.group_year_columns(group))
+        for columns in group_columns:
+            row.update(columns(group))
         model.datacollector.add_row("group_year", row)
         if row["in_year_result"] < 0:
             model.record(Event.DEFICIT, group=group.code, value=row["in_year_result"])
-        for behaviour in behaviours:
-            behaviour.year_closed(group)
+        for closed in year_closed:
+            closed(group)
     idx = np.flatnonzero(arrays.open)  # open practices, by index
     counts = arrays.year_counts[idx]
     columns = {name: counts[:, c].tolist() for c, name in enumerate(COUNTER_NAMES)}

@@ -117,8 +117,8 @@ class CommissioningGroup(mesa.Agent):
     def set_levers(self) -> None:
         """Referral, emergency and conversion multipliers implied by every behaviour's policy."""
         levers = Levers(investment=self.investment_share())
-        for behaviour in self.model.behaviours.values():
-            behaviour.adjust_levers(self, levers)
+        for adjust in self.model.hooks("adjust_levers"):
+            adjust(self, levers)
         self.referral_multiplier = levers.referral
         self.emergency_multiplier = levers.emergency
         self.conversion_multiplier = levers.conversion
