@@ -8,8 +8,11 @@ search must fall back to the array code.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import pytest
+from support import small_config
 
 from ccgabm import coalition_kernels as kernels
 from ccgabm.agents.hospital import Hospital, treatment_cutoffs
@@ -23,6 +26,8 @@ from ccgabm.coalitions import (
     greedy_coalition,
     trust_in_groups,
 )
+from ccgabm.core import levers_of
+from ccgabm.model import CommissioningModel
 
 
 def world(seed: int, n: int = 60, low: float = 0.03):
@@ -128,3 +133,37 @@ def test_hospital_cutoffs_at_once_equal_one_by_one():
         hospital = Hospital.__new__(Hospital)
         hospital.waiting_hist, hospital.monthly_capacity = hists[h], capacity[h]
         assert (cuts[h], shares[h]) == hospital.treatment_cutoff()
+
+
+def test_trust_block_add_equals_array_formula():
+    rng, trust, _ = world(13, n=40)
+    network = TrustNetwork(np.zeros(40, dtype=int), TrustParams(), rng)
+    network.trust = trust.copy()
+    losers, winners = np.array([3, 9, 17]), np.array([9, 20, 21, 30])
+    network.lost_vote(losers, winners)
+    expected = trust.copy()
+    idx = np.ix_(losers, winners)
+    expected[idx] = np.clip(expected[idx] - TrustParams().vote_loss_penalty, 0.0, 1.0)
+    np.fill_diagonal(expected, 1.0)
+    assert np.array_equal(network.trust, expected)
+
+
+def test_cached_member_rows_and_levers_follow_moves_and_decisions():
+    model = CommissioningModel(small_config(**{"region.n_groups": 2, "region.n_hospitals": 2}),
+                               seed=1)
+    groups, rows = model.member_rows()
+    practice = groups[0].members[0]
+    assert rows[practice.index] == 0
+    before = levers_of(model)
+    model.move_practices([practice], groups[1], reason="test")
+    groups[1].forecast_deficit_share = 0.3
+    groups[1].set_levers()  # the overspend response lowers referrals
+    assert model.member_rows()[1][practice.index] == 1
+    cached = levers_of(model)
+    model._member_rows = model._member_levers = None  # recomputed from scratch
+    fresh = levers_of(model)
+    for field in fields(fresh):
+        assert np.array_equal(getattr(cached, field.name), getattr(fresh, field.name))
+    other = groups[1].members[0].index
+    assert cached.refer[other] < before.refer[other]
+    assert cached.hospital[practice.index] == groups[1].hospital.index
