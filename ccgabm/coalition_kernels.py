@@ -119,43 +119,38 @@ def column_segments(members: list[np.ndarray], n: int) -> tuple[np.ndarray, np.n
 def _exact_units(trust, rows, cols, weight_total):
     """Whether every sum over ``cols`` of ``trust[row, col] * weight`` (integer weights
     totalling ``weight_total``, trust in [0, 1]) is exact in float64 in any order."""
-    lowest = 1
+    smallest = np.inf
     largest = 1.0
     for i in rows:
         for k in cols:
             t = abs(np.float64(trust[i, k]))
             if t != 0:
-                e = math.frexp(t)[1]
-                if e < lowest:
-                    lowest = e
-                if t > largest:
-                    largest = t
-    # a float32 t = m 2^(e - 24) with m < 2^24: every term and partial sum is a multiple of
-    # 2^(lowest - 24) of magnitude at most largest x weight_total, exact below 2^53 units
+                smallest = min(smallest, t)
+                largest = max(largest, t)
+    lowest = min(math.frexp(smallest)[1], 1) if smallest < np.inf else 1
     return largest * weight_total < 2.0 ** (29 + lowest)
 
 
 @njit(cache=True)
-def mean_trust_within(trust, members, weights):
-    """For each member p: its mean trust in the other ``members`` weighted by ``weights[q]``
-    (the float64 value ``np.average`` gives), or an empty array when the sums cannot be
-    guaranteed exact."""
-    m = len(members)
-    w = np.empty(m)
+def mean_trust_rows(trust, rows, cols, weights):
+    """For each practice p of ``rows``: its mean trust in the practices of ``cols`` other than
+    itself, weighted by ``weights[q]`` (the float64 value ``np.average`` gives; 0 when there
+    are no others), or an empty array when the sums cannot be guaranteed exact."""
     weight_total = 0.0
-    for a in range(m):
-        w[a] = weights[members[a]]
-        weight_total += w[a]
-    if not _exact_units(trust, members, members, weight_total):
+    for k in cols:
+        weight_total += weights[k]
+    if not _exact_units(trust, rows, cols, weight_total):
         return np.zeros(0)
-    out = np.empty(m)
-    for a in range(m):
-        i = members[a]
+    out = np.empty(len(rows))
+    for a in range(len(rows)):
+        i = rows[a]
         numer = 0.0
-        for b in range(m):
-            if b != a:
-                numer += np.float64(trust[i, members[b]]) * w[b]
-        out[a] = numer / (weight_total - w[a])
+        denom = 0.0
+        for k in cols:
+            if k != i:
+                numer += np.float64(trust[i, k]) * weights[k]
+                denom += weights[k]
+        out[a] = numer / denom if denom > 0 else 0.0
     return out
 
 

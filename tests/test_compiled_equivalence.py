@@ -96,14 +96,17 @@ def test_trust_in_groups_equals_the_blas_product():
         assert np.isnan(np.delete(some[c], m)).all()
 
 
-def test_mean_trust_within_equals_mean_trust():
+def test_mean_trusts_equal_mean_trust():
     _, trust, sizes = world(7)
     network = TrustNetwork(np.zeros(len(sizes), dtype=int), TrustParams(),
                            np.random.default_rng(1))
     network.trust = trust
     members = np.arange(3, 40)
-    fast = network.mean_trust_within(members, sizes)
+    fast = network.mean_trusts(members, members, sizes)
     assert np.array_equal(fast, [network.mean_trust(p, members, sizes) for p in members.tolist()])
+    rows, others = np.array([0, 1, 2, 45]), np.array([45, 50, 51, 52])
+    assert np.array_equal(network.mean_trusts(rows, others, sizes),
+                          [network.mean_trust(p, others, sizes) for p in rows.tolist()])
 
 
 def test_decay_equals_the_array_formula():

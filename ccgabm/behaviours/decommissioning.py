@@ -180,7 +180,7 @@ class Decommissioning(Behaviour):
             }
             all_sizes = model.practice_arrays.list_size
             sizes = all_sizes[idx]
-            trust_in_group = trust.mean_trust_within(idx, all_sizes)
+            trust_in_group = trust.mean_trusts(idx, idx, all_sizes)
             votes = {cut: vote(cut, burden_ratios(usage[cut], sizes), trust_in_group, sizes,
                                beh.vote_tolerance, beh.vote_majority) for cut in options}
             passing = [c for c in options if votes[c].passed]

@@ -80,14 +80,15 @@ class TrustNetwork:
         w = None if weights is None else np.maximum(weights[others], 1)
         return float(np.average(self.trust[p, others], weights=w))
 
-    def mean_trust_within(self, members: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """``mean_trust(p, members, weights)`` for each of ``members`` (at least two)."""
-        if len(members) >= 2 and self.trust.dtype == np.float32:
-            w = np.maximum(weights, 1).astype(float)
-            out = kernels.mean_trust_within(self.trust, np.asarray(members, dtype=np.int64), w)
+    def mean_trusts(self, rows: np.ndarray, others: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``mean_trust(p, others, weights)`` for each ``p`` of ``rows``."""
+        rows, others = np.asarray(rows, dtype=np.int64), np.asarray(others, dtype=np.int64)
+        if self.trust.dtype == np.float32 and len(rows) and len(others):
+            out = kernels.mean_trust_rows(self.trust, rows, others,
+                                          np.maximum(weights, 1).astype(float))
             if len(out):
                 return out
-        return np.array([self.mean_trust(p, members, weights) for p in np.asarray(members).tolist()])
+        return np.array([self.mean_trust(p, others, weights) for p in rows.tolist()])
 
     def shared_success(self, members: np.ndarray) -> None:
         """A group that broke even: its members trust each other more."""
