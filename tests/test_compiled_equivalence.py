@@ -170,3 +170,19 @@ def test_cached_member_rows_and_levers_follow_moves_and_decisions():
     other = groups[1].members[0].index
     assert cached.refer[other] < before.refer[other]
     assert cached.hospital[practice.index] == groups[1].hospital.index
+
+
+def test_unfairness_equals_array_formula():
+    rng, trust, _ = world(17, n=40)
+    cfg = TrustParams()
+    network = TrustNetwork(np.zeros(40, dtype=int), cfg, rng)
+    network.trust = trust.copy()
+    members = np.array([2, 5, 7, 11, 30])
+    spend = rng.uniform(0.5, 2.0, len(members))
+    network.unfairness(members, spend)
+    rel = spend / max(float(np.mean(spend)), 1e-12)
+    gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)
+    idx = np.ix_(members, members)
+    expected = trust.copy()
+    expected[idx] = np.clip(expected[idx] - cfg.fairness_weight * gap, 0.0, 1.0)
+    assert np.array_equal(network.trust, expected)

@@ -101,9 +101,9 @@ class TrustNetwork:
     def unfairness(self, members: np.ndarray, spend_per_need: np.ndarray) -> None:
         """Members whose patients get less than their need trust those who get more, less."""
         rel = spend_per_need / max(float(np.mean(spend_per_need)), 1e-12)
-        gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)  # how much more q gets than p
-        idx = np.ix_(members, members)
-        self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
+        # trust of p in q falls by fairness_weight x how much more q gets than p
+        _lose_to_unfairness(self.trust, np.asarray(members, dtype=np.int64),
+                            np.asarray(rel, dtype=np.float64), float(self.cfg.fairness_weight))
 
     def raise_towards_members(self, rows: np.ndarray, cols: np.ndarray, share: float) -> None:
         """``rows`` trust ``cols`` ``share`` of the way more towards the level co-members'
@@ -149,6 +149,17 @@ def _add_clipped(trust, rows, cols, amount):
     for i in rows:
         for k in cols:
             trust[i, k] = min(max(trust[i, k] + amount, np.float32(0.0)), np.float32(1.0))
+
+
+@njit(cache=True)
+def _lose_to_unfairness(trust, members, rel, weight):
+    """``trust[np.ix_(members, members)] = np.clip(trust[...] - weight * np.clip(rel[None, :] -
+    rel[:, None], 0, None), 0, 1)``: in float64, stored as float32."""
+    for a in range(len(members)):
+        for b in range(len(members)):
+            gap = max(rel[b] - rel[a], 0.0)
+            v = np.float64(trust[members[a], members[b]]) - weight * gap
+            trust[members[a], members[b]] = np.float32(min(max(v, 0.0), 1.0))
 
 
 @njit(parallel=True, cache=True)
