@@ -14,7 +14,11 @@ Every kernel returns exactly what the NumPy/BLAS expression it replaces returns:
   when every term is a multiple of the smallest trust's unit in the last place and the sum of
   list sizes stays below 2**53 such units (``_exact_units``); then the result equals the BLAS
   matrix-vector product bit for bit. When that cannot be guaranteed the kernel says so
-  (``INEXACT``) and the caller falls back to the array code.
+  (``INEXACT``) and the caller falls back to the array code;
+- ``mean_trust_rows``: mean trusts the same way (``TrustNetwork.mean_trusts``).
+
+Worlds of fewer than ``COMPILED_MIN_PRACTICES`` practices keep the array code (trust updates
+in ``ccgabm.behaviours.trust`` included).
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ from numba.extending import intrinsic
 # kernels (a different summation order); the array code keeps them.
 BLAS_ORDER_MIN_MNK = 100.0 * 100.0 * 100.0
 GEMM_K_BLOCK = 512  # OpenBLAS param.h, SGEMM_DEFAULT_Q for SkylakeX kernels
+# Worlds of fewer practices keep the array code: it is as fast there, and loading compiled
+# code from numba's cache costs more than it saves (assumed from timings: about 10 ms a kernel).
+COMPILED_MIN_PRACTICES = 1000
+
+
+def compiled_for(n_practices: int) -> bool:
+    """Whether a world of ``n_practices`` practices runs these kernels (else the array code)."""
+    return n_practices >= COMPILED_MIN_PRACTICES
 
 FOUND, NONE, INEXACT = 1, 0, -1
 

@@ -134,8 +134,9 @@ class NewGroupFinance:
 def _compiled_args(trust: np.ndarray, stay_utility: Stay,
                    list_sizes: np.ndarray, finance_of: FinanceOf, rules: Rules):
     """Arguments of the compiled searches, or None where they do not apply (a finance term
-    given as a plain function, or a trust matrix that is not float32)."""
-    if not isinstance(finance_of, NewGroupFinance) or trust.dtype != np.float32:
+    given as a plain function, a trust matrix that is not float32, or a small world)."""
+    if (not isinstance(finance_of, NewGroupFinance) or trust.dtype != np.float32
+            or not kernels.compiled_for(len(trust))):
         return None
     if isinstance(stay_utility, np.ndarray):
         stay = stay_utility

@@ -2,8 +2,9 @@
 
 The coalition game, the trust updates and the hospitals' cut-offs have compiled or
 vectorised forms (``ccgabm.coalition_kernels`` and friends) next to the plain array code they
-replace; these tests compare the two on random inputs, including inputs where the compiled
-search must fall back to the array code.
+replace (and keep for worlds below ``COMPILED_MIN_PRACTICES`` practices); these tests compare
+the two on random inputs, including inputs where the compiled search must fall back to the
+array code.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ from ccgabm.coalitions import (
 )
 from ccgabm.core import levers_of
 from ccgabm.model import CommissioningModel
+
+
+@pytest.fixture(autouse=True)
+def compiled_everywhere(monkeypatch):
+    """The compiled forms run here even for these small worlds."""
+    monkeypatch.setattr(kernels, "COMPILED_MIN_PRACTICES", 0)
 
 
 def world(seed: int, n: int = 60, low: float = 0.03):

@@ -83,7 +83,8 @@ class TrustNetwork:
     def mean_trusts(self, rows: np.ndarray, others: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """``mean_trust(p, others, weights)`` for each ``p`` of ``rows``."""
         rows, others = np.asarray(rows, dtype=np.int64), np.asarray(others, dtype=np.int64)
-        if self.trust.dtype == np.float32 and len(rows) and len(others):
+        if (self.trust.dtype == np.float32 and kernels.compiled_for(len(self.trust)) and len(rows)
+                and len(others)):
             out = kernels.mean_trust_rows(self.trust, rows, others,
                                           np.maximum(weights, 1).astype(float))
             if len(out):
@@ -102,8 +103,13 @@ class TrustNetwork:
         """Members whose patients get less than their need trust those who get more, less."""
         rel = spend_per_need / max(float(np.mean(spend_per_need)), 1e-12)
         # trust of p in q falls by fairness_weight x how much more q gets than p
-        _lose_to_unfairness(self.trust, np.asarray(members, dtype=np.int64),
-                            np.asarray(rel, dtype=np.float64), float(self.cfg.fairness_weight))
+        if kernels.compiled_for(len(self.trust)):
+            _lose_to_unfairness(self.trust, np.asarray(members, dtype=np.int64),
+                                np.asarray(rel, dtype=np.float64), float(self.cfg.fairness_weight))
+            return
+        gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)
+        idx = np.ix_(members, members)
+        self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
 
     def raise_towards_members(self, rows: np.ndarray, cols: np.ndarray, share: float) -> None:
         """``rows`` trust ``cols`` ``share`` of the way more towards the level co-members'
@@ -122,6 +128,14 @@ class TrustNetwork:
         rate = np.float32(self.cfg.trust_decay)
         outside = np.float32(self.cfg.trust_outside)
         inside = np.float32(self.cfg.initial_trust)
+        if not kernels.compiled_for(len(self.trust)):
+            self.trust *= np.float32(1.0) - rate
+            self.trust += rate * outside
+            for members in groups:
+                if len(members):
+                    self.trust[np.ix_(members, members)] += rate * (inside - outside)
+            np.fill_diagonal(self.trust, 1.0)
+            return
         group_of = np.full(len(self.trust), -1, dtype=np.int64)
         for g, members in enumerate(groups):
             group_of[np.asarray(members, dtype=np.int64)] = g
@@ -131,8 +145,12 @@ class TrustNetwork:
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
         if len(rows) == 0 or len(cols) == 0:
             return
-        _add_clipped(self.trust, np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
-                     np.float32(amount))
+        if kernels.compiled_for(len(self.trust)):
+            _add_clipped(self.trust, np.asarray(rows, dtype=np.int64),
+                         np.asarray(cols, dtype=np.int64), np.float32(amount))
+        else:
+            idx = np.ix_(rows, cols)
+            self.trust[idx] = np.clip(self.trust[idx] + amount, 0.0, 1.0)
         self._restore_diagonal(rows, cols)
 
     def _restore_diagonal(self, rows: np.ndarray, cols: np.ndarray) -> None:
