@@ -16,6 +16,9 @@ practice-choices behaviour (``ccgabm.behaviours.practice_choices``):
   never invents one);
 - moves: at most one leaving coalition per group (grown around the ``SEEDS`` least satisfied
   members), then moves of single practices to the neighbouring group they like best.
+
+The searches run compiled (``ccgabm.coalition_kernels``, same arithmetic) when the finance
+term is a :class:`NewGroupFinance`; the array code here is the reference and the fallback.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ccgabm import coalition_kernels as kernels
 
 
 # ---- utilities --------------------------------------------------------------------------------
@@ -96,13 +101,56 @@ class Rules:
 EXACT_LIMIT = 12
 HEURISTIC_SEEDS = 8  # large groups: greedy search from the least satisfied members
 
+# Each practice's utility for staying in its group: by practice index (an array, NaN for
+# practices in no group) or a mapping from practice index.
+Stay = dict[int, float] | np.ndarray
+
 # Finance term of a new group carved out of one group, as a function of its population
 # (a number or an array of them): all coalitions searched here come from a single group.
 FinanceOf = Callable[[np.ndarray | float], np.ndarray | float]
 
 
+@dataclass(frozen=True)
+class NewGroupFinance:
+    """The ``FinanceOf`` of a group: its own finance term plus ``new_group_finance`` against
+    its population (what the compiled searches take)."""
+
+    parent_finance: float
+    parent_population: float
+    fixed_cost: float
+    per_head_budget: float
+    weight: float
+
+    def __call__(self, population: np.ndarray | float) -> np.ndarray | float:
+        return self.parent_finance + new_group_finance(
+            population, self.parent_population, self.fixed_cost, self.per_head_budget, self.weight)
+
+    @property
+    def params(self) -> tuple[float, float, float, float, float]:
+        return (float(self.parent_finance), float(self.parent_population), float(self.fixed_cost),
+                float(self.per_head_budget), float(self.weight))
+
+
+def _compiled_args(trust: np.ndarray, stay_utility: Stay,
+                   list_sizes: np.ndarray, finance_of: FinanceOf, rules: Rules):
+    """Arguments of the compiled searches, or None where they do not apply (a finance term
+    given as a plain function, a trust matrix that is not float32, or a small world)."""
+    if (not isinstance(finance_of, NewGroupFinance) or trust.dtype != np.float32
+            or not kernels.compiled_for(len(trust))):
+        return None
+    if isinstance(stay_utility, np.ndarray):
+        stay = stay_utility
+    else:
+        stay = np.full(len(list_sizes), np.nan)
+        stay[list(stay_utility)] = list(stay_utility.values())
+    barred = rules.barred if rules.barred is not None else np.zeros(len(list_sizes), dtype=bool)
+    params = (float(rules.min_size), float(rules.min_population), float(rules.cap_share),
+              float(rules.source_minimum))
+    return stay, np.asarray(list_sizes, dtype=np.int64), barred, finance_of.params, params
+
+
 def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
-                     stay_utility: dict[int, float], list_sizes: np.ndarray, finance_of: FinanceOf,
+                     stay_utility: Stay, list_sizes: np.ndarray, finance_of: FinanceOf,
                      switching_cost: float, rules: Rules) -> np.ndarray | None:
     """Grow a coalition around ``seed`` from its most trusted fellows, then prune the unwilling.
 
@@ -140,7 +188,7 @@ def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
     return None
 
 
-def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, float],
+def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: Stay,
                 list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float,
                 rules: Rules) -> bool:
     """True if no coalition of members that the ``rules`` allow to leave blocks the group
@@ -148,18 +196,53 @@ def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, 
     members = np.asarray(members)
     if len(members) <= 1:
         return True
+    compiled = _compiled_args(trust, stay_utility, list_sizes, finance_of, rules)
     if len(members) <= EXACT_LIMIT:
+        if compiled is not None:
+            stay, sizes, barred, finance, params = compiled
+            found = kernels.any_subset_blocks(np.asarray(members, dtype=np.int64), trust, stay,
+                                              sizes, barred, finance, float(switching_cost),
+                                              params)
+            if found != kernels.INEXACT:
+                return found == kernels.NONE
         return not _any_subset_blocks(members, trust, stay_utility, list_sizes, finance_of,
                                       switching_cost, rules)
-    for seed in sorted(members.tolist(), key=lambda p: stay_utility[int(p)])[:HEURISTIC_SEEDS]:
+    seeds = least_satisfied(members, stay_utility if compiled is None else compiled[0])
+    return first_coalition(seeds[:HEURISTIC_SEEDS], members, trust, stay_utility, list_sizes,
+                           finance_of, switching_cost, rules) is None
+
+
+def first_coalition(seeds: list[int], members: np.ndarray, trust: np.ndarray,
+                    stay_utility: Stay, list_sizes: np.ndarray, finance_of: FinanceOf,
+                    switching_cost: float, rules: Rules) -> np.ndarray | None:
+    """``greedy_coalition`` from each of ``seeds`` in turn: the first coalition found, or None."""
+    compiled = _compiled_args(trust, stay_utility, list_sizes, finance_of, rules)
+    if compiled is not None:
+        stay, sizes, barred, finance, params = compiled
+        status, coalition = kernels.first_coalition(
+            np.asarray(seeds, dtype=np.int64), np.asarray(members, dtype=np.int64), trust, stay,
+            sizes, barred, finance, float(switching_cost), params)
+        if status != kernels.INEXACT:
+            return coalition if status == kernels.FOUND else None
+    for seed in seeds:
         found = greedy_coalition(int(seed), members, trust, stay_utility, list_sizes, finance_of,
                                  switching_cost, rules)
         if found is not None:
-            return False
-    return True
+            return found
+    return None
 
 
-def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: dict[int, float],
+def least_satisfied(members: np.ndarray, stay_utility: Stay) -> list[int]:
+    """``members`` by utility of staying, lowest first (ties in member order)."""
+    members = np.asarray(members)
+    if isinstance(stay_utility, np.ndarray):
+        values = stay_utility[members]
+    else:
+        values = np.array([stay_utility[int(p)] for p in members.tolist()], dtype=float)
+    return members[np.argsort(values, kind="stable")].tolist()
+
+
+def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: Stay,
                        list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float,
                        rules: Rules) -> bool:
     """Exact check over every proper subset of ``members`` the rules allow (vectorised)."""
@@ -201,14 +284,48 @@ class Move:
     kind: str = field(default="switch")  # "switch" or "new_group"
 
 
-def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray],
-                    list_sizes: np.ndarray) -> dict[str, np.ndarray]:
+def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
+                    wanted: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """For each group, every practice's list-size-weighted mean trust in its members.
 
-    A practice's trust in itself is left out (it matters for its own group). One matrix
-    product covers every group.
+    A practice's trust in itself is left out (it matters for its own group). The sums are
+    those of one float32 matrix product ``trust @ membership``; for large worlds they are
+    computed only for the practices ``wanted[code]`` lists for each group (default: every
+    practice), in the order BLAS sums them (``coalition_kernels.trust_in_blocked``), and the
+    other entries are NaN.
     """
     weights = np.maximum(list_sizes, 1).astype(float)
+    codes = list(groups)
+    n = len(weights)
+    if float(n) * n * len(codes) <= kernels.BLAS_ORDER_MIN_MNK or trust.dtype != np.float32:
+        return _trust_in_product(trust, groups, weights)
+    members = [np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes]
+    rows = [np.arange(n) if wanted is None else np.asarray(wanted[c], dtype=np.int64) for c in codes]
+    row_start = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    flat_rows = np.concatenate(rows) if codes else np.zeros(0, dtype=np.int64)
+    flat_cols = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(row_start))
+    by_row = np.argsort(flat_rows, kind="stable")  # the kernel walks rows, one at a time
+    sums = np.empty(len(flat_rows))
+    flat_members = np.concatenate(members) if codes else np.zeros(0, dtype=np.int64)
+    segment_start, col_segments = kernels.column_segments(members, n)
+    sums[by_row] = kernels.trust_in_blocked(
+        trust, flat_members, weights[flat_members].astype(np.float32), segment_start, col_segments,
+        np.searchsorted(flat_rows[by_row], np.arange(n + 1)).astype(np.int64), flat_cols[by_row])
+    group_of = np.full(n, -1, dtype=np.int64)
+    for j, m in enumerate(members):
+        group_of[m] = j
+    own = group_of[flat_rows] == flat_cols
+    denoms = np.array([weights[m].sum() for m in members])[flat_cols]
+    sums[own] -= np.diagonal(trust)[flat_rows[own]] * weights[flat_rows[own]]
+    denoms[own] -= weights[flat_rows[own]]
+    mean = np.full((n, len(codes)), np.nan)
+    mean[flat_rows, flat_cols] = np.divide(sums, denoms, out=np.zeros_like(sums), where=denoms > 0)
+    return {c: mean[:, j] for j, c in enumerate(codes)}
+
+
+def _trust_in_product(trust: np.ndarray, groups: dict[str, np.ndarray],
+                      weights: np.ndarray) -> dict[str, np.ndarray]:
+    """``trust_in_groups`` by one BLAS matrix product (small worlds), every entry."""
     codes = list(groups)
     rows = np.concatenate([groups[c] for c in codes]) if codes else np.zeros(0, dtype=int)
     cols = np.concatenate([np.full(len(groups[c]), j) for j, c in enumerate(codes)]) if codes \
@@ -226,11 +343,13 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray],
 
 def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
                    finance: dict[str, float],
-                   trust_in: dict[str, np.ndarray] | None = None) -> dict[int, float]:
-    """Each practice's utility for staying where it is."""
+                   trust_in: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """Each practice's utility for staying where it is, by practice index (NaN: in no group)."""
     trust_in = trust_in if trust_in is not None else trust_in_groups(trust, groups, list_sizes)
-    return {int(p): float(trust_in[code][p]) + finance[code]
-            for code, members in groups.items() for p in members}
+    stay = np.full(len(list_sizes), np.nan)
+    for code, members in groups.items():
+        stay[members] = trust_in[code][members] + finance[code]
+    return stay
 
 
 def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray],
@@ -250,12 +369,14 @@ def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray]
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                  list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
                  rules: Rules, trust_in: dict[str, np.ndarray] | None = None,
-                 stay: dict[int, float] | None = None) -> list[Move]:
+                 stay: Stay | None = None,
+                 best: dict[str, tuple[list[str | None], np.ndarray]] | None = None) -> list[Move]:
     """The moves practices want this year: at most one coalition per group, then moves of
     single practices to the neighbouring group each likes best (grouped by target).
 
     Coalitions are grown around the ``SEEDS`` least satisfied members of each group.
-    ``trust_in`` and ``stay`` may be passed in when already computed for these groups.
+    ``trust_in``, ``stay`` and ``best`` (each group's ``best_neighbours``) may be passed in
+    when already computed for these groups.
     """
     trust_in = trust_in if trust_in is not None else trust_in_groups(trust, groups, list_sizes)
     stay = stay if stay is not None else stay_utilities(trust, groups, list_sizes, finance, trust_in)
@@ -263,21 +384,19 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
     for code in sorted(groups):
         members = groups[code]
         taken: set[int] = set()
-        order = sorted(members.tolist(), key=lambda p: stay[p])
-        for seed in order[:SEEDS]:
-            coalition = greedy_coalition(seed, members, trust, stay, list_sizes, new_finance(code),
-                                         switching_cost, rules)
-            if coalition is not None:
-                u = coalition_utilities(trust, coalition, list_sizes,
-                                        new_finance(code)(float(list_sizes[coalition].sum())))
-                gain = float(np.mean(u - switching_cost - [stay[int(p)] for p in coalition]))
-                moves.append(Move([int(p) for p in coalition], code, None, gain=gain,
-                                  kind="new_group"))
-                taken.update(int(p) for p in coalition)
-                break
+        finance_of = new_finance(code)
+        coalition = first_coalition(least_satisfied(members, stay)[:SEEDS], members, trust, stay,
+                                    list_sizes, finance_of, switching_cost, rules)
+        if coalition is not None:
+            u = coalition_utilities(trust, coalition, list_sizes,
+                                    finance_of(float(list_sizes[coalition].sum())))
+            gain = float(np.mean(u - switching_cost - [stay[int(p)] for p in coalition]))
+            moves.append(Move([int(p) for p in coalition], code, None, gain=gain,
+                              kind="new_group"))
+            taken.update(int(p) for p in coalition)
         by_target: dict[str, list[tuple[int, float]]] = {}
-        targets, utility = best_neighbours(members, code, groups, neighbours, trust_in, finance,
-                                           switching_cost)
+        targets, utility = best[code] if best is not None else best_neighbours(
+            members, code, groups, neighbours, trust_in, finance, switching_cost)
         for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
             if p in taken:
                 continue

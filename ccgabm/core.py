@@ -13,6 +13,7 @@ import numpy as np
 
 from ccgabm.agents.board import initial_distances
 from ccgabm.agents.group import CommissioningGroup
+from ccgabm.agents.hospital import treatment_cutoffs as hospital_cutoffs
 from ccgabm.events import Event
 from ccgabm.patients import AGE_MAX, COUNTER_NAMES, Counter, PracticeLevers
 from ccgabm.schedule import Phase, When
@@ -58,7 +59,7 @@ def need_weights(model: CommissioningModel) -> None:
     arrays.start_year()
     arrays.need_weight[:] = model.population.need_weights(model.month)
     for group in model.active_groups:
-        group.need_weight = float(sum(arrays.need_weight[[p.index for p in group.members]].tolist()))
+        group.need_weight = float(sum(arrays.need_weight[group.member_indices()].tolist()))
 
 
 def allocation(model: CommissioningModel) -> None:
@@ -122,40 +123,39 @@ def levers_of(model: CommissioningModel) -> PracticeLevers:
     group's referral multiplier and procedure restrictions: need they hold back may return as
     an emergency admission (``[emergency] deferred_need_emergency``).
     """
-    groups = list(model.active_groups)
-    index = {g.code: i for i, g in enumerate(groups)}
     # a closed practice has no patients: any group's levers will do for its row
-    member_of = np.array([index.get(p.group.code, 0) for p in model.practices])
+    refer_mult, emergency_mult, conversion_mult, hospital = model.member_levers()
     growth = (1.0 + model.cfg.population.demand_growth) ** (model.month // 12)
-    refer_mult = np.array([g.referral_multiplier for g in groups])[member_of]
-    conversion_mult = np.array([g.conversion_multiplier for g in groups])[member_of]
     free = growth * model.cfg.referral.refer_probability * model.practice_arrays.propensity
     base_conversion = model.cfg.hospital.elective_conversion
     return PracticeLevers(
         refer=np.minimum(1.0, free * refer_mult),
-        emergency=growth * np.array([g.emergency_multiplier for g in groups])[member_of],
+        emergency=growth * emergency_mult,
         conversion=np.minimum(1.0, base_conversion * conversion_mult),
-        hospital=np.array([g.hospital.index for g in groups])[member_of],
+        hospital=hospital,
         refer_free=np.minimum(1.0, free * np.maximum(refer_mult, 1.0)),
         conversion_free=np.minimum(1.0, base_conversion * np.maximum(conversion_mult, 1.0)),
     )
 
 
 def treatment_cutoffs(model: CommissioningModel) -> None:
-    """Each hospital's cut-off: who on its waiting list is treated this month."""
-    model.cutoffs = [h.treatment_cutoff() for h in model.hospitals]
+    """Each hospital's cut-off: who on its waiting list is treated this month
+    (``Hospital.treatment_cutoff``, for every hospital at once)."""
+    hospitals = model.hospitals
+    model.cutoffs = hospital_cutoffs(model.waiting_hists,
+                                     np.array([h.monthly_capacity for h in hospitals]))
 
 
 def patients(model: CommissioningModel) -> None:
     """Every patient's month (the compiled kernel); counts go to the practices."""
-    cutoffs = model.cutoffs
+    cuts, shares = model.cutoffs
     arrays = model.practice_arrays
     result = model.population.step(
         model.month,
         arrays.list_size,
         model.levers,
-        np.array([c[0] for c in cutoffs]),
-        np.array([c[1] for c in cutoffs]),
+        cuts,
+        shares,
         len(model.hospitals),
     )
     model.month_result = result
@@ -163,8 +163,9 @@ def patients(model: CommissioningModel) -> None:
     arrays.year_counts += counts
     arrays.list_size[:] = counts[:, Counter.LIST_END]
     arrays.referrals_last_year += counts[:, Counter.REFERRALS]
+    model.waiting_hists = result.waiting_hist.copy()
     for hospital in model.hospitals:
-        hospital.waiting_hist = result.waiting_hist[hospital.index].copy()
+        hospital.waiting_hist = model.waiting_hists[hospital.index]
     model.registrations_total += int(counts[:, Counter.REGISTRATIONS].sum())
     model.deaths_total += int(counts[:, Counter.DEATHS].sum())
     model.quintiles_year += result.quintiles
@@ -176,25 +177,23 @@ def billing(model: CommissioningModel) -> None:
     counts = model.month_result.counts
     activity = counts[:, [Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT,
                           Counter.EMERGENCY]] @ model.unit_costs
-    groups = list(model.active_groups)
-    index = {g.code: i for i, g in enumerate(groups)}
-    member_of = np.array([index.get(p.group.code, -1) if is_open else -1
-                          for p, is_open in zip(model.practices, model.practice_arrays.open.tolist(),
-                                                strict=True)])
+    groups, rows = model.member_rows()
+    member_of = np.where(model.practice_arrays.open, rows, -1)
     billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
                          minlength=len(groups))
-    behaviours = list(model.behaviours.values())
+    income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
+    allocations = model.board.allocations
     for group, cost in zip(groups, billed.tolist(), strict=True):
         group.pay(cost, "activity")
         group.hospital.bill(cost)
-        allocation = model.board.allocations.get(group.code, 0.0)
-        for behaviour in behaviours:
-            behaviour.monthly_income(group, allocation)
+        allocation = allocations.get(group.code, 0.0)
+        for hook in income:
+            hook(group, allocation)
         group.pay(group.community_services_cost / 12.0, "community_services")
         group.pay(group.other_services_cost / 12.0, "other_services")
         group.pay(group.running_cost / 12.0, "running_costs")
-        for behaviour in behaviours:
-            behaviour.monthly_costs(group, allocation)
+        for hook in costs:
+            hook(group, allocation)
     model.practice_arrays.spend_year += activity
 
 
@@ -203,19 +202,20 @@ def year_accounts(model: CommissioningModel) -> None:
     year = model.month // 12
     arrays = model.practice_arrays
     behaviours = list(model.behaviours.values())
+    group_columns, year_closed = model.hooks("group_year_columns"), model.hooks("year_closed")
     if year == 0:
         model.first_year_activity = sum(g.year_spent["activity"] for g in model.active_groups)
     for group in model.active_groups:
         row = group.close_year()
         row.update(year=year, group=group.code, need_weight=group.need_weight,
                    allocation=model.board.allocations.get(group.code, 0.0))
-        for behaviour in behaviours:
-            row.update(behaviour.group_year_columns(group))
+        for columns in group_columns:
+            row.update(columns(group))
         model.datacollector.add_row("group_year", row)
         if row["in_year_result"] < 0:
             model.record(Event.DEFICIT, group=group.code, value=row["in_year_result"])
-        for behaviour in behaviours:
-            behaviour.year_closed(group)
+        for closed in year_closed:
+            closed(group)
     idx = np.flatnonzero(arrays.open)  # open practices, by index
     counts = arrays.year_counts[idx]
     columns = {name: counts[:, c].tolist() for c, name in enumerate(COUNTER_NAMES)}

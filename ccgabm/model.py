@@ -66,6 +66,11 @@ class CommissioningModel(mesa.Model):
         self._mesa_step, self.step = self.step, self._step_within_horizon
         self._in_step = False
         self.timings: dict[str, float] = {}
+        self.membership_version = 0  # changes whenever a group or a membership does
+        self.levers_version = 0  # changes whenever a group sets its levers
+        self._member_rows: tuple[int, list, np.ndarray] | None = None
+        self._member_levers: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = None
+        self._hooks: dict[str, list] = {}
         self.behaviours: dict[str, Behaviour] = {cls.name: cls(self) for cls in REGISTERED}
         spend = [k for b in REGISTERED for k in b.spend_kinds]
         income = [k for b in REGISTERED for k in b.income_kinds]
@@ -77,6 +82,10 @@ class CommissioningModel(mesa.Model):
             Hospital(self, h, name, config.hospital.capacity_ratio)
             for h, name in enumerate(self.world.hospital_names)
         ]
+        # every hospital's waiting list (months waited), one row each: the hospitals' views
+        self.waiting_hists = np.array([h.waiting_hist for h in self.hospitals])
+        for hospital in self.hospitals:
+            hospital.waiting_hist = self.waiting_hists[hospital.index]
         self.groups: dict[str, CommissioningGroup] = {}
         for code in self.world.group_codes:
             group = CommissioningGroup(self, code, self.hospitals[self.world.group_hospital[code]])
@@ -97,6 +106,9 @@ class CommissioningModel(mesa.Model):
         # every group each practice has belonged to (a move back to one is a return)
         self.member_of_before: list[set[str]] = [{p.group.code} for p in self.practices]
         self.joined_month = np.zeros(len(self.practices), dtype=np.int64)  # current membership
+        # practices whose list sizes closures changed and nobody has counted yet (None: count
+        # at once; see close_practice)
+        self.stale_list_sizes: list[Practice] | None = None
 
         self.population = Population(
             config, table["list_size"].to_numpy(), table["imd"].to_numpy(), self.streams
@@ -175,6 +187,39 @@ class CommissioningModel(mesa.Model):
     def active_groups(self) -> list[CommissioningGroup]:
         """Groups in play, in order of creation (Mesa's AgentSet of CommissioningGroup)."""
         return list(self.agents_by_type[CommissioningGroup])
+
+    def member_rows(self) -> tuple[list[CommissioningGroup], np.ndarray]:
+        """Groups in play (``active_groups``) and each practice's row among them (-1: its group
+        has ended); recomputed only after membership or the groups in play change."""
+        if self._member_rows is None or self._member_rows[0] != self.membership_version:
+            groups = self.active_groups
+            index = {g.code: i for i, g in enumerate(groups)}
+            rows = np.array([index.get(p.group.code, -1) for p in self.practices], dtype=np.int64)
+            self._member_rows = (self.membership_version, groups, rows)
+        return self._member_rows[1], self._member_rows[2]
+
+    def member_levers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each practice's group's referral, emergency and conversion multipliers and hospital
+        index (a closed practice whose group has ended: the first group's); recomputed only
+        after membership changes or a group sets its levers."""
+        key = (self.membership_version, self.levers_version)
+        if self._member_levers is None or self._member_levers[0] != key:
+            groups, rows = self.member_rows()
+            member_of = np.maximum(rows, 0)
+            self._member_levers = (key, tuple(
+                np.array([getattr(g, name) for g in groups])[member_of]
+                for name in ("referral_multiplier", "emergency_multiplier",
+                             "conversion_multiplier")) + (
+                np.array([g.hospital.index for g in groups])[member_of],))
+        return self._member_levers[1]
+
+    def hooks(self, name: str) -> list:
+        """The behaviours' ``name`` hooks that do something (those overriding
+        ``Behaviour``'s no-op), bound, in registration order."""
+        if name not in self._hooks:
+            self._hooks[name] = [getattr(b, name) for b in self.behaviours.values()
+                                 if getattr(type(b), name) is not getattr(Behaviour, name)]
+        return self._hooks[name]
 
     def list_sizes(self) -> np.ndarray:
         """Each practice's current list size (closed practices: 0)."""
@@ -264,17 +309,34 @@ class CommissioningModel(mesa.Model):
         self.end_group(absorbed, fate, [into] * len(absorbed.members), detail=into.code)
 
     def close_practice(self, practice: Practice, rng: np.random.Generator) -> None:
-        """A practice closes; its patients are dispersed among the group's other practices."""
+        """A practice closes; its patients are dispersed among the group's other practices.
+
+        Their list sizes are counted now, or, while ``stale_list_sizes`` is a list, added to
+        it for ``recount_list_sizes`` (so that several closures share one count).
+        """
         group = practice.group
         others = [p for p in group.members if p is not practice and p.open]
         moved = practice.list_size
         self.population.reassign(practice.index, np.array([p.index for p in others]), rng)
-        sizes = self.population.list_sizes()
-        for p in others + [practice]:
-            p.list_size = int(sizes[p.index])
+        if self.stale_list_sizes is None:
+            self._count_list_sizes(others + [practice])
+        else:
+            self.stale_list_sizes += others + [practice]
         group.members.remove(practice)
+        self.membership_version += 1
         practice.close()  # keeps its last group for the record; no longer a member
         self.record(Event.PRACTICE_CLOSED, group=group.code, practice=practice.code, value=moved)
+
+    def recount_list_sizes(self) -> None:
+        """Count the list sizes ``stale_list_sizes`` holds, and empty it."""
+        if self.stale_list_sizes:
+            self._count_list_sizes(self.stale_list_sizes)
+            self.stale_list_sizes = []
+
+    def _count_list_sizes(self, practices: list[Practice]) -> None:
+        sizes = self.population.list_sizes()
+        for p in practices:
+            p.list_size = int(sizes[p.index])
 
     def transfer(self, source: CommissioningGroup, target: CommissioningGroup, amount: float) -> None:
         """Move money between groups (a balance following practices)."""

@@ -83,12 +83,14 @@ class Recorder(mesa.DataCollector):
     def _record_agents(self, model: mesa.Model):
         from ccgabm.agents.practice import Practice
 
-        others = SimpleNamespace(agents=[a for a in model.agents if not isinstance(a, Practice)])
-        rows = list(super()._record_agents(others))
+        # every organisation but the practices, in the order of ``model.agents`` (creation)
+        others = sorted((a for kind, agents in model.agents_by_type.items() if kind is not Practice
+                         for a in agents), key=lambda a: a.unique_id)
+        rows = list(super()._record_agents(SimpleNamespace(agents=others)))
         practices = list(model.agents_by_type.get(Practice, ()))
-        sizes = model.practice_arrays.list_size
-        rows += [(model.time, p.unique_id, "Practice", p.code, p.group.code, int(sizes[p.index]),
-                  None, None, None) for p in practices]
+        sizes = model.practice_arrays.list_size[[p.index for p in practices]].tolist()
+        rows += [(model.time, p.unique_id, "Practice", p.code, p.group.code, size, None, None, None)
+                 for p, size in zip(practices, sizes, strict=True)]
         return rows
 
     def add_row(self, table: str, row: dict[str, Any]) -> None:

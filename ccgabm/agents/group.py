@@ -6,12 +6,13 @@ import copy
 from typing import TYPE_CHECKING
 
 import mesa
+import numpy as np
 
+from ccgabm.agents.practice import Practice
 from ccgabm.behaviours.base import Levers
 
 if TYPE_CHECKING:
     from ccgabm.agents.hospital import Hospital
-    from ccgabm.agents.practice import Practice
 
 # Ledger lines every group has; behaviours add theirs between these and the transfers.
 CORE_SPEND_KINDS = ("activity", "community_services", "other_services", "running_costs")
@@ -28,9 +29,11 @@ class CommissioningGroup(mesa.Agent):
 
     def __init__(self, model: mesa.Model, code: str, hospital: Hospital) -> None:
         super().__init__(model)
+        model.membership_version += 1
         self.code = code
         self.hospital = hospital
-        self.members: list[Practice] = []
+        self._members: list[Practice] = []
+        self._indices: tuple[int, np.ndarray | None] = (-1, None)
         self.neighbours: set[str] = set()
         self.active = True
         self.referral_multiplier = 1.0
@@ -59,8 +62,33 @@ class CommissioningGroup(mesa.Agent):
                 setattr(self, name, copy.deepcopy(value))  # each group its own
 
     @property
+    def members(self) -> list[Practice]:
+        """Member practices, in order of joining (change them through ``add_member``)."""
+        return self._members
+
+    @members.setter
+    def members(self, practices: list[Practice]) -> None:
+        self._members = practices
+        self.model.membership_version += 1
+
+    def member_indices(self) -> np.ndarray | None:
+        """Members' practice indices (rows of the practice arrays), in member order; None when
+        a member is not a ``Practice``. Recomputed only after membership changes."""
+        version = self.model.membership_version
+        if self._indices[0] != version:
+            indices = None
+            if all(isinstance(p, Practice) for p in self._members):
+                indices = np.array([p.index for p in self._members], dtype=np.int64)
+            self._indices = (version, indices)
+        return self._indices[1]
+
+    @property
     def population(self) -> int:
-        return sum(p.list_size for p in self.members)
+        """Patients registered with the members."""
+        indices = self.member_indices()
+        if indices is None:
+            return sum(p.list_size for p in self.members)
+        return int(self.model.practice_arrays.list_size[indices].sum())
 
     def add_member(self, practice: Practice) -> None:
         """Take a practice into the group (it leaves its previous group)."""
@@ -68,6 +96,7 @@ class CommissioningGroup(mesa.Agent):
             practice.group.members.remove(practice)
         practice.group = self
         self.members.append(practice)
+        self.model.membership_version += 1
 
     def receive(self, amount: float, kind: str) -> None:
         """Money in (from the Board, or a balance following practices)."""
@@ -83,16 +112,17 @@ class CommissioningGroup(mesa.Agent):
 
     def investment_share(self) -> float:
         """Share of the programme budget invested in community services this year."""
-        return sum(b.investment(self) for b in self.model.behaviours.values())
+        return sum(hook(self) for hook in self.model.hooks("investment"))
 
     def set_levers(self) -> None:
         """Referral, emergency and conversion multipliers implied by every behaviour's policy."""
         levers = Levers(investment=self.investment_share())
-        for behaviour in self.model.behaviours.values():
-            behaviour.adjust_levers(self, levers)
+        for adjust in self.model.hooks("adjust_levers"):
+            adjust(self, levers)
         self.referral_multiplier = levers.referral
         self.emergency_multiplier = levers.emergency
         self.conversion_multiplier = levers.conversion
+        self.model.levers_version += 1
 
     def update_forecast(self, months_elapsed: int) -> None:
         """The mid-year forecast; the levers respond to it."""
@@ -144,3 +174,4 @@ class CommissioningGroup(mesa.Agent):
         self.fate = str(fate)
         self.ended_month = month + 1
         self.remove()
+        self.model.membership_version += 1

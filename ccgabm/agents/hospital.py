@@ -43,3 +43,20 @@ class Hospital(mesa.Agent):
     def bill(self, amount: float) -> None:
         """Receive payment for activity charged to a commissioning group."""
         self.income += amount
+
+
+def treatment_cutoffs(waiting_hists: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Hospital.treatment_cutoff`` of every hospital at once (rows of ``waiting_hists``, each
+    with its ``capacity``): the cuts and the shares treated at the cut, same arithmetic."""
+    longest_first = waiting_hists[:, :0:-1]
+    treated = np.cumsum(longest_first, axis=1)
+    k = (treated <= capacity[:, None]).sum(axis=1)  # searchsorted, side="right", per row
+    width = longest_first.shape[1]
+    cut = np.where(k == width, 0, waiting_hists.shape[1] - 1 - k)
+    share = np.ones(len(k))
+    rows = np.flatnonzero(k < width)
+    kr = k[rows]
+    done = np.where(kr > 0, treated[rows, np.maximum(kr - 1, 0)], 0)
+    share[rows] = (capacity[rows] - done) / longest_first[rows, kr]
+    return cut, share
+

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.events import Event
 from ccgabm.params import ASSUMED, param
@@ -61,10 +63,26 @@ class Closures(Behaviour):
         draws = model.streams.fresh("behaviour.closure", year).random(len(model.practices))
         dispersal = model.streams.fresh("behaviour.closure_dispersal", year)
         limit = beh.closure_list_size * model.world.scale
-        for practice, u in zip(model.practices, draws.tolist(), strict=True):
-            if not practice.open or practice.list_size >= limit or practice.imd < beh.closure_imd:
-                continue
-            group = practice.group
-            protection = min(1.0, group.investment_share() / beh.closure_full_protection)
-            if len(group.members) > 1 and u < beh.closure_rate * (1.0 - protection):
+        # a closure adds patients to its own group's practices only, counted once at the end,
+        # or before a practice of such a group that would otherwise close (until counted, its
+        # list size can only be too small, so one at or above the limit stays there)
+        model.stale_list_sizes = []
+        arrays = model.practice_arrays
+        try:
+            # only open practices deprived enough can close (neither changes during the round)
+            for i in np.flatnonzero(arrays.open & ~(arrays.imd < beh.closure_imd)).tolist():
+                practice = model.practices[i]
+                if practice.list_size >= limit:
+                    continue
+                group = practice.group
+                protection = min(1.0, group.investment_share() / beh.closure_full_protection)
+                if not (len(group.members) > 1 and draws[i] < beh.closure_rate * (1.0 - protection)):
+                    continue
+                if group in {p.group for p in model.stale_list_sizes}:
+                    model.recount_list_sizes()
+                    if practice.list_size >= limit:
+                        continue
                 model.close_practice(practice, dispersal)
+            model.recount_list_sizes()
+        finally:
+            model.stale_list_sizes = None

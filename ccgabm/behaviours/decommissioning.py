@@ -163,8 +163,8 @@ class Decommissioning(Behaviour):
             options = self.options(group)
             if not options:
                 continue
-            members = group.members
-            counts = np.array([p.year_counts for p in members])
+            idx = group.member_indices()
+            counts = model.practice_arrays.year_counts[idx]
             usage = {
                 "plcv": counts[:, Counter.DAY_CASE] + counts[:, Counter.INPATIENT],
                 "community": counts[:, Counter.EMERGENCY],
@@ -178,10 +178,9 @@ class Decommissioning(Behaviour):
                                      pol.plcv_reduction, pol.community_cut)
                 for cut in options
             }
-            sizes = np.array([p.list_size for p in members])
-            idx = np.array([p.index for p in members])
             all_sizes = model.practice_arrays.list_size
-            trust_in_group = np.array([trust.mean_trust(p.index, idx, all_sizes) for p in members])
+            sizes = all_sizes[idx]
+            trust_in_group = trust.mean_trusts(idx, idx, all_sizes)
             votes = {cut: vote(cut, burden_ratios(usage[cut], sizes), trust_in_group, sizes,
                                beh.vote_tolerance, beh.vote_majority) for cut in options}
             passing = [c for c in options if votes[c].passed]

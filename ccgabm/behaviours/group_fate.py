@@ -116,8 +116,7 @@ class GroupFate(Behaviour):
     def mutual_trust(self, a, b) -> float:
         """Mean trust of each group's members in the other's, averaged both ways."""
         trust = self.model.behaviours["trust"].network.trust
-        ia = np.array([p.index for p in a.members])
-        ib = np.array([p.index for p in b.members])
+        ia, ib = a.member_indices(), b.member_indices()
         if len(ia) == 0 or len(ib) == 0:
             return 0.0
         return float(trust[np.ix_(ia, ib)].mean() + trust[np.ix_(ib, ia)].mean()) / 2
@@ -145,10 +144,9 @@ class GroupFate(Behaviour):
             g for g in model.active_groups if g is not group
         ]
         sizes = model.practice_arrays.list_size
-        out = []
-        for p in group.members:
-            best = max(options, key=lambda g: (
-                trust.mean_trust(p.index, np.array([q.index for q in g.members]), sizes)
-                if g.members else -1.0, g.code))
-            out.append(best)
-        return out
+        members = group.member_indices()
+        # each member's mean trust in each option's members (-1: an option without members)
+        trust_in = [trust.mean_trusts(members, g.member_indices(), sizes).tolist() if g.members
+                    else [-1.0] * len(members) for g in options]
+        return [options[max(range(len(options)), key=lambda o, a=a: (trust_in[o][a], options[o].code))]
+                for a in range(len(members))]

@@ -30,13 +30,13 @@ import numpy as np
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.coalitions import (
     Move,
+    NewGroupFinance,
     Rules,
     best_neighbours,
     choose_moves,
     coalition_utilities,
     core_stable,
     group_finance,
-    new_group_finance,
     stay_utilities,
     trust_in_groups,
 )
@@ -76,7 +76,8 @@ class YearEndView:
     sizes: np.ndarray
     finance: dict[str, float]
     trust_in: dict[str, np.ndarray]
-    stay: dict[int, float]
+    stay: np.ndarray  # by practice index
+    best: dict[str, tuple[list[str | None], np.ndarray]]  # each group's best_neighbours
 
 
 class PracticeChoices(Behaviour):
@@ -122,15 +123,9 @@ class PracticeChoices(Behaviour):
         beh, fin = model.cfg.behaviour, model.cfg.finance
         fixed = model.board.fixed_running_cost()
 
-        def for_group(code: str):
-            parent_population = float(model.groups[code].population)
-
-            def finance_of(population):
-                return finance[code] + new_group_finance(population, parent_population,
-                                                         fixed, fin.allocation_per_head,
-                                                         beh.finance_weight)
-
-            return finance_of
+        def for_group(code: str) -> NewGroupFinance:
+            return NewGroupFinance(finance[code], float(model.groups[code].population), fixed,
+                                   fin.allocation_per_head, beh.finance_weight)
 
         return for_group
 
@@ -140,12 +135,22 @@ class PracticeChoices(Behaviour):
             return self._view[1]
         model = self.model
         trust = model.behaviours["trust"].network.trust
-        groups = {g.code: np.array([p.index for p in g.members]) for g in model.active_groups}
+        groups = {g.code: g.member_indices() for g in model.active_groups}
         sizes = model.practice_arrays.list_size.copy()
         finance = self.finance_terms()
-        trust_in = trust_in_groups(trust, groups, sizes)
+        # trust in a group matters to its members and to members of the groups it neighbours
+        near = self.neighbours(groups)
+        wanted = {code: [members] for code, members in groups.items()}
+        for code, others in near.items():
+            for other in others:
+                wanted[other].append(groups[code])
+        trust_in = trust_in_groups(trust, groups, sizes,
+                                   {c: np.concatenate(r) for c, r in wanted.items()})
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
-        view = YearEndView(groups, sizes, finance, trust_in, stay)
+        cost = model.cfg.behaviour.switching_cost
+        best = {code: best_neighbours(members, code, groups, near, trust_in, finance, cost)
+                for code, members in groups.items()}
+        view = YearEndView(groups, sizes, finance, trust_in, stay, best)
         self._view = (model.month, view)
         return view
 
@@ -162,8 +167,9 @@ class PracticeChoices(Behaviour):
                      cap_share=beh.coalition_cap_share, source_minimum=minimum,
                      barred=barred if barred.any() else None)
 
-    def neighbours(self, view: YearEndView) -> dict[str, set[str]]:
-        return {g.code: {n for n in g.neighbours if n in view.groups}
+    def neighbours(self, groups: dict[str, np.ndarray]) -> dict[str, set[str]]:
+        """Each group's neighbours among ``groups`` (those in play at this year end)."""
+        return {g.code: {n for n in g.neighbours if n in groups}
                 for g in self.model.active_groups}
 
     # ---- phases --------------------------------------------------------------------------------
@@ -176,20 +182,17 @@ class PracticeChoices(Behaviour):
         year = model.month // 12
         rules = self.rules()
         cost = model.cfg.behaviour.switching_cost
-        neighbours = self.neighbours(view)
         for code, members in view.groups.items():
             stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
                                  rules)
             if stable:  # a member free to join a neighbour it prefers also blocks
-                stable = not self._defection_allowed(code, members, view, neighbours)
+                stable = not self._defection_allowed(code, members, view)
             self.core_stability[(year, code)] = stable
 
-    def _defection_allowed(self, code: str, members: np.ndarray, view: YearEndView,
-                           neighbours: dict[str, set[str]]) -> bool:
+    def _defection_allowed(self, code: str, members: np.ndarray, view: YearEndView) -> bool:
         """Whether any member prefers a neighbouring group the Board would let it join."""
         model = self.model
-        targets, utility = best_neighbours(members, code, view.groups, neighbours, view.trust_in,
-                                           view.finance, model.cfg.behaviour.switching_cost)
+        targets, utility = view.best[code]
         minimum = model.cfg.behaviour.min_group_population * model.world.scale
         for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
             if target is not None and u > view.stay[p] and model.board.approve_switch(
@@ -206,9 +209,9 @@ class PracticeChoices(Behaviour):
         minimum = beh.min_group_population * model.world.scale
         trust = model.behaviours["trust"].network.trust
         moves = choose_moves(
-            trust, view.groups, self.neighbours(view), view.sizes, view.finance,
+            trust, view.groups, self.neighbours(view.groups), view.sizes, view.finance,
             self.new_finance(view.finance), beh.switching_cost, self.rules(),
-            trust_in=view.trust_in, stay=view.stay,
+            trust_in=view.trust_in, stay=view.stay, best=view.best,
         )
         for move in moves:
             source = model.groups[move.source]

@@ -23,7 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit, prange
 
+from ccgabm import coalition_kernels as kernels
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.params import ASSUMED, ConfigError, param
 from ccgabm.schedule import Phase, When
@@ -86,6 +88,17 @@ class TrustNetwork:
         w = None if weights is None else np.maximum(weights[others], 1)
         return float(np.average(self.trust[p, others], weights=w))
 
+    def mean_trusts(self, rows: np.ndarray, others: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``mean_trust(p, others, weights)`` for each ``p`` of ``rows``."""
+        rows, others = np.asarray(rows, dtype=np.int64), np.asarray(others, dtype=np.int64)
+        if (self.trust.dtype == np.float32 and kernels.compiled_for(len(self.trust)) and len(rows)
+                and len(others)):
+            out = kernels.mean_trust_rows(self.trust, rows, others,
+                                          np.maximum(weights, 1).astype(float))
+            if len(out):
+                return out
+        return np.array([self.mean_trust(p, others, weights) for p in rows.tolist()])
+
     def shared_success(self, members: np.ndarray) -> None:
         """A group that broke even: its members trust each other more."""
         self._add(members, members, self.cfg.success_gain)
@@ -97,7 +110,12 @@ class TrustNetwork:
     def unfairness(self, members: np.ndarray, spend_per_need: np.ndarray) -> None:
         """Members whose patients get less than their need trust those who get more, less."""
         rel = spend_per_need / max(float(np.mean(spend_per_need)), 1e-12)
-        gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)  # how much more q gets than p
+        # trust of p in q falls by fairness_weight x how much more q gets than p
+        if kernels.compiled_for(len(self.trust)):
+            _lose_to_unfairness(self.trust, np.asarray(members, dtype=np.int64),
+                                np.asarray(rel, dtype=np.float64), float(self.cfg.fairness_weight))
+            return
+        gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)
         idx = np.ix_(members, members)
         self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
 
@@ -110,7 +128,7 @@ class TrustNetwork:
         current = self.trust[idx]
         inside = np.float32(self.cfg.initial_trust)
         self.trust[idx] = current + np.float32(share) * np.clip(inside - current, 0.0, None)
-        np.fill_diagonal(self.trust, 1.0)
+        self._restore_diagonal(rows, cols)
 
     def decay(self, groups: list[np.ndarray]) -> None:
         """Trust drifts towards ``initial_trust`` among co-members (``groups``: each group's
@@ -118,21 +136,71 @@ class TrustNetwork:
         rate = np.float32(self.cfg.trust_decay)
         outside = np.float32(self.cfg.trust_outside)
         inside = np.float32(self.cfg.initial_trust)
-        self.trust *= np.float32(1.0) - rate  # in place: the matrix is large for England
-        self.trust += rate * outside
-        lift = rate * (inside - outside)
-        for members in groups:
-            if len(members):
-                idx = np.ix_(members, members)
-                self.trust[idx] += lift
-        np.fill_diagonal(self.trust, 1.0)
+        if not kernels.compiled_for(len(self.trust)):
+            self.trust *= np.float32(1.0) - rate
+            self.trust += rate * outside
+            for members in groups:
+                if len(members):
+                    self.trust[np.ix_(members, members)] += rate * (inside - outside)
+            np.fill_diagonal(self.trust, 1.0)
+            return
+        group_of = np.full(len(self.trust), -1, dtype=np.int64)
+        for g, members in enumerate(groups):
+            group_of[np.asarray(members, dtype=np.int64)] = g
+        _decay(self.trust, group_of, np.float32(1.0) - rate, rate * outside,
+               rate * (inside - outside))
 
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
         if len(rows) == 0 or len(cols) == 0:
             return
-        idx = np.ix_(rows, cols)
-        self.trust[idx] = np.clip(self.trust[idx] + amount, 0.0, 1.0)
-        np.fill_diagonal(self.trust, 1.0)
+        if kernels.compiled_for(len(self.trust)):
+            _add_clipped(self.trust, np.asarray(rows, dtype=np.int64),
+                         np.asarray(cols, dtype=np.int64), np.float32(amount))
+        else:
+            idx = np.ix_(rows, cols)
+            self.trust[idx] = np.clip(self.trust[idx] + amount, 0.0, 1.0)
+        self._restore_diagonal(rows, cols)
+
+    def _restore_diagonal(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        """Trust in oneself stays 1 (the only diagonal entries a block of ``rows`` x ``cols``
+        can have changed)."""
+        both = np.intersect1d(rows, cols)
+        self.trust[both, both] = 1.0
+
+
+@njit(cache=True)
+def _add_clipped(trust, rows, cols, amount):
+    """``trust[np.ix_(rows, cols)] = np.clip(trust[np.ix_(rows, cols)] + amount, 0, 1)`` in
+    float32, for rows and columns without repeats."""
+    for i in rows:
+        for k in cols:
+            trust[i, k] = min(max(trust[i, k] + amount, np.float32(0.0)), np.float32(1.0))
+
+
+@njit(cache=True)
+def _lose_to_unfairness(trust, members, rel, weight):
+    """``trust[np.ix_(members, members)] = np.clip(trust[...] - weight * np.clip(rel[None, :] -
+    rel[:, None], 0, None), 0, 1)``: in float64, stored as float32."""
+    for a in range(len(members)):
+        for b in range(len(members)):
+            gap = max(rel[b] - rel[a], 0.0)
+            v = np.float64(trust[members[a], members[b]]) - weight * gap
+            trust[members[a], members[b]] = np.float32(min(max(v, 0.0), 1.0))
+
+
+@njit(parallel=True, cache=True)
+def _decay(trust, group_of, keep, towards_outside, lift):
+    """In place, one pass: ``trust * keep + towards_outside``, plus ``lift`` between members of
+    the same group (``group_of``: -1 for none), in float32; the diagonal back to 1. Others get
+    ``+ 0`` (trust is never negative, so that changes nothing) and the loop vectorises."""
+    zero = np.float32(0.0)
+    for i in prange(trust.shape[0]):
+        g = group_of[i]
+        lift_row = lift if g >= 0 else zero
+        row = trust[i]
+        for k in range(trust.shape[1]):
+            row[k] = (row[k] * keep + towards_outside) + (lift_row if group_of[k] == g else zero)
+        row[i] = np.float32(1.0)
 
 
 class Trust(Behaviour):
@@ -167,13 +235,13 @@ class Trust(Behaviour):
         arrays = self.model.practice_arrays
         members = []
         for group in self.model.active_groups:
-            idx = np.array([p.index for p in group.members], dtype=np.int64)
+            idx = group.member_indices()
             members.append(idx)
             if len(idx) == 0:
                 continue
             if group.last_in_year_result >= 0:
                 self.network.shared_success(idx)
             else:
-                need = np.array([max(p.need_weight, 1e-9) for p in group.members])
+                need = np.maximum(arrays.need_weight[idx], 1e-9)
                 self.network.unfairness(idx, arrays.spend_year[idx] / need)
         self.network.decay(members)

@@ -1,0 +1,344 @@
+"""Compiled kernels of the hedonic game (``ccgabm.coalitions``), with the arithmetic of the
+array code they replace.
+
+Every kernel returns exactly what the NumPy/BLAS expression it replaces returns:
+
+- ``trust_in_blocked``: the float32 product ``trust @ membership`` of ``trust_in_groups`` for
+  worlds large enough that OpenBLAS runs its threaded GEMM (``BLAS_ORDER_MIN_MNK``): each
+  entry is a chain of fused multiply-adds over the practices in index order, in K-blocks of
+  ``GEMM_K_BLOCK`` (the last two blocks split in halves), the blocks' partial sums added in
+  float32 (OpenBLAS's SkylakeX SGEMM kernels on x86-64). Unlike the BLAS call it does not
+  depend on the BLAS thread count, and it computes only the entries asked for;
+- ``first_coalition`` and ``any_subset_blocks``: the coalition search and the exact blocking check on
+  float64 sums of trust x list size. Such a sum is exact, whatever the order of its terms,
+  when every term is a multiple of the smallest trust's unit in the last place and the sum of
+  list sizes stays below 2**53 such units (``_exact_units``); then the result equals the BLAS
+  matrix-vector product bit for bit. When that cannot be guaranteed the kernel says so
+  (``INEXACT``) and the caller falls back to the array code;
+- ``mean_trust_rows``: mean trusts the same way (``TrustNetwork.mean_trusts``).
+
+Worlds of fewer than ``COMPILED_MIN_PRACTICES`` practices keep the array code (trust updates
+in ``ccgabm.behaviours.trust`` included).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange
+from numba.core import types
+from numba.extending import intrinsic
+
+# OpenBLAS interface/gemm.c: products of at most 100^3 multiply-adds go to the small-matrix
+# kernels (a different summation order); the array code keeps them.
+BLAS_ORDER_MIN_MNK = 100.0 * 100.0 * 100.0
+GEMM_K_BLOCK = 512  # OpenBLAS param.h, SGEMM_DEFAULT_Q for SkylakeX kernels
+# Worlds of fewer practices keep the array code: it is as fast there, and loading compiled
+# code from numba's cache costs more than it saves (assumed from timings: about 10 ms a kernel).
+COMPILED_MIN_PRACTICES = 1000
+
+
+def compiled_for(n_practices: int) -> bool:
+    """Whether a world of ``n_practices`` practices runs these kernels (else the array code)."""
+    return n_practices >= COMPILED_MIN_PRACTICES
+
+FOUND, NONE, INEXACT = 1, 0, -1
+
+
+@intrinsic
+def _fma32(typingctx, a, b, c):
+    """``a * b + c`` in float32 with one rounding (LLVM's fma intrinsic)."""
+    sig = types.float32(types.float32, types.float32, types.float32)
+
+    def codegen(context, builder, signature, args):
+        f = ir.FloatType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [f], ir.FunctionType(f, [f, f, f]))
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+def gemm_k_blocks(k: int) -> np.ndarray:
+    """Block number of each of ``k`` summation indices in OpenBLAS's threaded GEMM driver
+    (driver/level3/level3_thread.c): blocks of ``GEMM_K_BLOCK``; a remainder between one
+    and two blocks is split in two halves (the first rounded up)."""
+    out = np.zeros(k, dtype=np.int64)
+    start, block = 0, 0
+    while start < k:
+        size = k - start
+        if size >= 2 * GEMM_K_BLOCK:
+            size = GEMM_K_BLOCK
+        elif size > GEMM_K_BLOCK:
+            size = (size + 1) // 2
+        out[start:start + size] = block
+        start += size
+        block += 1
+    return out
+
+
+@njit(parallel=True, cache=True)
+def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segments, row_start,
+                     row_cols):
+    """For each row i and each column j it wants (``row_cols[row_start[i]:row_start[i+1]]``):
+    the float32 sum over the members k of column j of ``trust[i, k] * weight[k]`` in
+    OpenBLAS's order. Column j's members (ascending) and their float32 weights are
+    ``col_members`` and ``col_weights`` at the positions of its K-block segments
+    ``col_segments[j]:col_segments[j+1]``, segment s covering
+    ``segment_start[s]:segment_start[s+1]``: a chain of fused multiply-adds within a segment,
+    the segments' sums added in float32. Flat output, aligned with ``row_cols``; one row at a
+    time, so that its trust stays in cache."""
+    out = np.zeros(len(row_cols), dtype=np.float32)
+    for i in prange(len(row_start) - 1):
+        row = trust[i]
+        # read the row once in order (one value per cache line) so that the scattered reads
+        # below find it in cache: several times faster than letting them fetch it
+        touch = np.float32(0.0)
+        for k in range(0, row.shape[0], 16):
+            touch += row[k]
+        for r in range(row_start[i], row_start[i + 1]):
+            j = row_cols[r]
+            c = np.float32(0.0)
+            for s in range(col_segments[j], col_segments[j + 1]):
+                acc = np.float32(0.0)
+                for t in range(segment_start[s], segment_start[s + 1]):
+                    acc = _fma32(row[col_members[t]], col_weights[t], acc)
+                c = c + acc
+            out[r] = c
+        if touch < -1.0 and row_start[i + 1] > row_start[i]:  # never (trust >= 0): keeps the read
+            out[row_start[i]] = touch
+    return out
+
+
+def column_segments(members: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """For ``trust_in_blocked``: where each column's K-block segments start in the flat member
+    list (``segment_start``, closed by the total) and each column's first segment
+    (``col_segments``, closed by the number of segments)."""
+    block_of = gemm_k_blocks(n)
+    starts, col_segments, offset = [], [0], 0
+    for m in members:
+        if len(m):
+            cut = np.flatnonzero(np.diff(block_of[m])) + 1
+            starts.append(offset + np.concatenate([[0], cut]))
+        col_segments.append(col_segments[-1] + (len(cut) + 1 if len(m) else 0))
+        offset += len(m)
+    starts.append(np.array([offset]))
+    return np.concatenate(starts).astype(np.int64), np.array(col_segments, dtype=np.int64)
+
+
+@njit(cache=True)
+def _exact_units(trust, rows, cols, weight_total):
+    """Whether every sum over ``cols`` of ``trust[row, col] * weight`` (integer weights
+    totalling ``weight_total``, trust in [0, 1]) is exact in float64 in any order."""
+    smallest = np.inf
+    largest = 1.0
+    for i in rows:
+        for k in cols:
+            t = abs(np.float64(trust[i, k]))
+            if t != 0:
+                smallest = min(smallest, t)
+                largest = max(largest, t)
+    lowest = min(math.frexp(smallest)[1], 1) if smallest < np.inf else 1
+    return largest * weight_total < 2.0 ** (29 + lowest)
+
+
+@njit(cache=True)
+def mean_trust_rows(trust, rows, cols, weights):
+    """For each practice p of ``rows``: its mean trust in the practices of ``cols`` other than
+    itself, weighted by ``weights[q]`` (the float64 value ``np.average`` gives; 0 when there
+    are no others), or an empty array when the sums cannot be guaranteed exact."""
+    weight_total = 0.0
+    for k in cols:
+        weight_total += weights[k]
+    if not _exact_units(trust, rows, cols, weight_total):
+        return np.zeros(0)
+    out = np.empty(len(rows))
+    for a in range(len(rows)):
+        i = rows[a]
+        numer = 0.0
+        denom = 0.0
+        for k in cols:
+            if k != i:
+                numer += np.float64(trust[i, k]) * weights[k]
+                denom += weights[k]
+        out[a] = numer / denom if denom > 0 else 0.0
+    return out
+
+
+@njit(cache=True)
+def new_finance(population, parent_finance, reference, fixed, per_head, weight):
+    """``FinanceOf`` of a group at one population (``coalitions.new_group_finance`` plus the
+    parent's finance term)."""
+    extra = fixed / max(population, 1.0) - fixed / max(reference, 1.0)
+    term = -weight * extra / 100.0 if per_head > 0 else 0.0 * extra
+    return parent_finance + term
+
+
+@njit(cache=True)
+def _allows(population, size, total, barred_population, min_size, min_population, cap_share,
+            source_minimum):
+    remaining_ok = (total - population >= source_minimum) or (total < source_minimum)
+    return (size >= min_size and population >= min_population and population <= cap_share * total
+            and remaining_ok and not (barred_population > population / 2.0))
+
+
+@njit(cache=True)
+def first_coalition(seeds, members, trust, stay, list_sizes, barred, finance, switching_cost,
+                    rules):
+    """``coalitions.greedy_coalition`` compiled, tried from each of ``seeds`` in turn:
+    (FOUND, the first coalition found), (NONE, empty) or (INEXACT, empty). ``stay`` is indexed
+    by practice, ``barred`` a bool per practice (all false when none is barred), ``finance``
+    and ``rules`` tuples: (parent finance, parent population, fixed cost, per-head budget,
+    weight) and (min size, min population, cap share, source minimum)."""
+    empty = np.zeros(0, dtype=np.int64)
+    total_int = 0
+    weight_total = 0.0
+    for p in members:
+        total_int += list_sizes[p]
+        weight_total += max(list_sizes[p], 1)
+    if not _exact_units(trust, members, members, weight_total):
+        return INEXACT, empty
+    for seed in seeds:
+        coalition = _grow(seed, members, float(total_int), trust, stay, list_sizes, barred,
+                          finance, switching_cost, rules)
+        if len(coalition):
+            return FOUND, coalition
+    return NONE, empty
+
+
+@njit(cache=True)
+def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switching_cost, rules):
+    """One greedy search around ``seed`` (empty: none found)."""
+    min_size, min_population, cap_share, source_minimum = rules
+    empty = np.zeros(0, dtype=np.int64)
+    others = members[members != seed]
+    if len(others) == 0:
+        return empty
+    mutual = (trust[seed, others] + trust[others, seed]) / np.float32(2.0)
+    order = np.argsort(-mutual, kind="mergesort")
+    ranked = mutual[order]
+    n = len(ranked)
+    median = (ranked[(n - 1) // 2] + ranked[n // 2]) / np.float32(2.0)
+    keep = 0
+    while keep < n and ranked[keep] >= median:
+        keep += 1
+    coalition = np.empty(keep + 1, dtype=np.int64)
+    coalition[0] = seed
+    coalition[1:] = others[order][:keep]
+    length = len(coalition)
+    population_int = 0
+    for a in range(length):
+        population_int += list_sizes[coalition[a]]
+    while length > 1 and population_int > cap_share * total:
+        length -= 1
+        population_int -= list_sizes[coalition[length]]
+    coalition = coalition[:length].copy()
+    # each member's weighted trust in the others, kept up to date as members are dropped
+    # (exact sums, so dropping a term gives what summing afresh would)
+    w = np.empty(length)
+    for a in range(length):
+        w[a] = max(list_sizes[coalition[a]], 1)
+    weighted = np.zeros(length)
+    weight_total = 0.0
+    for a in range(length):
+        weight_total += w[a]
+        i = coalition[a]
+        for b in range(length):
+            if b != a:
+                weighted[a] += np.float64(trust[i, coalition[b]]) * w[b]
+    u = np.empty(length)
+    while length >= min_size:
+        population_int = 0
+        barred_int = 0
+        for a in range(length):
+            p = coalition[a]
+            population_int += list_sizes[p]
+            if barred[p]:
+                barred_int += list_sizes[p]
+        population = float(population_int)
+        if not _allows(population, length, total, float(barred_int), min_size, min_population,
+                       cap_share, source_minimum):
+            return empty
+        f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
+        any_unwilling = False
+        for a in range(length):
+            others = weight_total - w[a]
+            mean = weighted[a] / others if others > 0 else 0.0
+            u[a] = (mean + f) - switching_cost
+            if u[a] <= stay[coalition[a]]:
+                any_unwilling = True
+        if not any_unwilling:
+            return coalition[:length].copy()
+        if u[0] <= stay[coalition[0]]:
+            return empty
+        worst = 0
+        best = u[0] - stay[coalition[0]]
+        for a in range(1, length):
+            d = u[a] - stay[coalition[a]]
+            if d < best:
+                best = d
+                worst = a
+        gone = coalition[worst]
+        for a in range(length):
+            if a != worst:
+                weighted[a] -= np.float64(trust[coalition[a], gone]) * w[worst]
+        weight_total -= w[worst]
+        for a in range(worst, length - 1):
+            coalition[a] = coalition[a + 1]
+            w[a] = w[a + 1]
+            weighted[a] = weighted[a + 1]
+        length -= 1
+    return empty
+
+
+@njit(cache=True)
+def any_subset_blocks(members, trust, stay, list_sizes, barred, finance, switching_cost, rules):
+    """``coalitions._any_subset_blocks`` compiled: FOUND if a proper subset the rules allow
+    would rather leave, NONE if none, INEXACT if the sums cannot be guaranteed exact."""
+    min_size, min_population, cap_share, source_minimum = rules
+    m = len(members)
+    sizes = np.empty(m)
+    w = np.empty(m)
+    total = 0.0
+    weight_total = 0.0
+    for a in range(m):
+        sizes[a] = float(list_sizes[members[a]])
+        w[a] = max(list_sizes[members[a]], 1)
+        total += sizes[a]
+        weight_total += w[a]
+    if not _exact_units(trust, members, members, weight_total):
+        return INEXACT
+    for code in range(1, 2**m - 1):
+        population = 0.0
+        barred_population = 0.0
+        weight_in = 0.0
+        size = 0
+        for a in range(m):
+            if (code >> a) & 1:
+                population += sizes[a]
+                weight_in += w[a]
+                size += 1
+                if barred[members[a]]:
+                    barred_population += sizes[a]
+        if not _allows(population, size, total, barred_population, min_size, min_population,
+                       cap_share, source_minimum):
+            continue
+        f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
+        blocks = True
+        for a in range(m):
+            if not (code >> a) & 1:
+                continue
+            i = members[a]
+            numer = 0.0
+            for b in range(m):
+                if b != a and (code >> b) & 1:
+                    numer += np.float64(trust[i, members[b]]) * w[b]
+            denom = weight_in - w[a]
+            mean = numer / denom if denom > 0 else 0.0
+            if not ((mean + f) - switching_cost > stay[i]):
+                blocks = False
+                break
+        if blocks:
+            return FOUND
+    return NONE
