@@ -221,8 +221,8 @@ def test_layout_and_contents(spec, tmp_path: Path) -> None:
     manifest = read_manifest(out)
     assert manifest["n_points"] == 8 and manifest["replications"] == 3
     assert [a["name"] for a in manifest["axes"]] == list(SPEC["axes"])
-    assert len(list((out / "runs").glob("*.parquet"))) == 24
-    assert (out / "runs" / "point-00007_rep-002.parquet").is_file()
+    assert [p.name for p in (out / "runs").iterdir()] == ["batch-000001.parquet"]  # one batch
+    assert [p.name for p in (out / "fates").iterdir()] == ["batch-000001.parquet"]
     assert (out / "points.parquet").is_file()
     runs, fates = _results(out)
     assert len(runs) == 24 and len(fates) == 24 * 4
@@ -283,7 +283,7 @@ def test_resume_after_keyboard_interrupt(spec, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         _sweep(spec, out, run_fn=InterruptAfter(5))
-    assert len(list((out / "runs").glob("*.parquet"))) == 5
+    assert len(load_results(out)[0]) == 5  # the runs that finished were written on the way out
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(spec, out, run_fn=rec)
@@ -298,7 +298,8 @@ _CHILD = textwrap.dedent(
     import sys, time
     sys.path[:0] = [{tests!r}, {root!r}]
     import test_sweep_engine as t
-    from ccgabm.sweep import parse_spec, run_sweep
+    from ccgabm.sweep import batches, parse_spec, run_sweep
+    batches.FLUSH_RUNS = 2
 
     def slow(config, seed):
         time.sleep(0.15)
@@ -321,16 +322,17 @@ def test_resume_after_kill(spec, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while len(list((out / "runs").glob("*.parquet"))) < 4:
+        while len(list((out / "runs").glob("batch-*.parquet"))) < 2:
             assert proc.poll() is None, "child sweep exited early"
             assert time.monotonic() < deadline, "child sweep made no progress"
             time.sleep(0.05)
+        time.sleep(0.2)  # the kill comes with a run in the buffer, or a batch half-written
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done_before = {p.name for p in (out / "runs").glob("*.parquet")}
+    stored = load_results(out)[0]  # the killed store reads cleanly
+    done_before = set(zip(stored["point_id"], stored["replication"], strict=True))
     assert 4 <= len(done_before) < 24
-    assert len(load_results(out)[0]) == len(done_before)  # the killed store reads cleanly
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(spec, out, run_fn=rec, jobs=2)
@@ -340,7 +342,7 @@ def test_resume_after_kill(spec, tmp_path: Path) -> None:
         s.seed
         for pid, reps in enumerate(plan.seeds)
         for rep, s in enumerate(reps)
-        if f"point-{pid:05d}_rep-{rep:03d}.parquet" not in done_before
+        if (pid, rep) not in done_before
     }
     assert sorted(rec.seeds()) == sorted(missing)  # exactly the missing runs, each once
     runs, _ = _results(out)
@@ -380,7 +382,7 @@ def test_changed_spec_refused_changed_version_redone(spec, tmp_path: Path, monke
     capsys.readouterr()
     monkeypatch.setattr("ccgabm.sweep.engine.package_version", lambda: "9.9.9")
     assert _sweep(spec2, out).n_completed == 24  # same spec, new version: every run redone
-    assert "discarded the files of 24 run(s)" in capsys.readouterr().err
+    assert "discarded 1 result file(s)" in capsys.readouterr().err  # the batch of all 24
 
 
 def echoing_run(config: FakeConfig, seed: int) -> FakeResult:
