@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -87,7 +88,8 @@ def next_batch_number(out_dir: Path) -> int:
 
 @dataclass
 class FinishedRun:
-    """A finished run waiting to be written: its identity, its row and its fates (or None)."""
+    """A finished run waiting to be written: its identity, its row and its group fates (None
+    when not kept; without the point and replication columns, added when written)."""
 
     ident: dict[str, Any]
     row: dict[str, Any]
@@ -158,9 +160,12 @@ class BatchBuffer:
         rows = pa.Table.from_pandas(pd.DataFrame([r.row for r in runs]), preserve_index=False)
         if not self.keep_fates:
             return rows, None
-        frames = [r.fates for r in runs if r.fates is not None]
+        frames = [r.fates for r in runs]
         nonempty = [f for f in frames if len(f)] or frames[:1]  # empty frames add no rows
-        fates = pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0]
+        fates = pd.concat(nonempty, ignore_index=True) if len(nonempty) > 1 else nonempty[0].copy()
+        counts = [len(f) for f in frames]
+        fates.insert(0, "replication", np.repeat(np.array([r.key[1] for r in runs], dtype=np.int64), counts))
+        fates.insert(0, "point_id", np.repeat(np.array([r.key[0] for r in runs], dtype=np.int64), counts))
         return rows, pa.Table.from_pandas(fates, preserve_index=False)
 
 

@@ -227,10 +227,10 @@ def _finished_run(
         missing = [c for c in FATE_COLUMNS if c not in fates.columns]
         if missing:
             raise ValueError(f"group_fates lacks columns {missing}")
-        fates = fates.reset_index(drop=True).copy()
-        fates["group_id"] = fates["group_id"].astype(str)
-        fates.insert(0, "replication", rep)
-        fates.insert(0, "point_id", pid)
+        taken = [c for c in ("point_id", "replication") if c in fates.columns]
+        if taken:
+            raise ValueError(f"group_fates holds the sweep's own columns {taken}")
+        fates = fates.assign(group_id=fates["group_id"].astype(str))  # point and replication: on writing
     row = {"point_id": pid, "replication": rep, **params, **summary}
     row.update(
         seed=ident["seed"],
