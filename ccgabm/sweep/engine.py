@@ -1,7 +1,8 @@
 """Run a sweep: plan, write the manifest, skip finished runs, execute the rest in parallel.
 
-Runs execute through ``joblib.Parallel(return_as="generator_unordered")`` on loky (one
-machine) or dask (a ``LocalCluster`` or an existing scheduler). Workers only compute; the
+Runs execute in a persistent pool of warmed worker processes fed chunks of runs
+(``ccgabm.sweep.workers``, on one machine) or through ``joblib.Parallel`` on dask (a
+``LocalCluster`` or an existing scheduler); ``jobs=1`` runs in this process. Workers only compute; the
 parent process gathers results as they arrive and writes them in batches
 (``ccgabm.sweep.batches``), so a remote cluster needs no shared disk. An interrupted sweep
 (Ctrl-C) writes every run that finished; a killed one loses the runs not yet written, which
@@ -22,7 +23,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ from ccgabm.sweep.store import (
     run_name,
     write_failure,
 )
+from ccgabm.sweep.workers import THREAD_VARS, RunFn, execute_run, pool_outcomes, start_pool
 
 __all__ = ["SweepReport", "run_sweep", "execute_run", "FATE_COLUMNS", "META_COLUMNS", "BACKENDS"]
 
@@ -74,13 +76,7 @@ FATE_COLUMNS = (
     "dissolved",
     "merged",
 )
-RunFn = Callable[[Any, int], Any]
-_THREAD_ENV = {
-    "NUMBA_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
+_THREAD_ENV = dict.fromkeys(THREAD_VARS, "1")
 META_COLUMNS = (  # bookkeeping columns of every stored run row
     "point_id",
     "replication",
@@ -129,35 +125,6 @@ class SweepReport:
                 f"{run_name(f['point_id'], f['replication'])}.json)"
             )
         return "\n".join(lines)
-
-
-def execute_run(
-    point_id: int, replication: int, run_fn: RunFn, config: Any, seed: int, limit_threads: bool
-) -> dict[str, Any]:
-    """Worker side: run the model once; never raises on an ``Exception`` (returns it)."""
-    if limit_threads:
-        _limit_threads()
-    start = time.perf_counter()
-    out: dict[str, Any] = {"point_id": point_id, "replication": replication}
-    try:
-        result = run_fn(config, seed)
-        out["summary"] = dict(result.summary)
-        out["fates"] = getattr(result, "group_fates", None)
-        out["ok"] = True
-    except Exception as exc:
-        out.update(ok=False, error_type=type(exc).__name__, error=str(exc))
-        out["traceback"] = format_exception(exc)
-    out["wall_seconds"] = time.perf_counter() - start
-    return out
-
-
-def _limit_threads() -> None:
-    for key, value in _THREAD_ENV.items():
-        os.environ.setdefault(key, value)
-    numba = sys.modules.get("numba")
-    if numba is not None:
-        with contextlib.suppress(Exception):
-            numba.set_num_threads(1)
 
 
 def _set_worker_env() -> None:
@@ -416,11 +383,11 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         report.elapsed_s = time.perf_counter() - started
         return report
 
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    limit = backend == "dask"
-    task_args = [(pid, rep, fn, plan.configs[pid], plan.seeds[pid][rep].seed, limit) for pid, rep in todo]
+    if backend == "loky" and jobs != 1:
+        pool = start_pool(jobs, fn)  # the workers warm up while the tasks are prepared
+    runs = [(pid, rep, plan.configs[pid], plan.seeds[pid][rep].seed) for pid, rep in todo]
     bar = tqdm(
         total=len(todo),
         desc=f"sweep ({report.n_skipped} done before)",
@@ -432,10 +399,13 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         outcomes: Iterator[dict[str, Any]]
         if backend == "dask":
             client = stack.enter_context(_dask_client(scheduler, jobs))
+            task_args = [(pid, rep, fn, config, seed, True) for pid, rep, config, seed in runs]
             outcomes = _dask_outcomes(client, task_args, stack)
+        elif jobs == 1:  # in this process, as joblib runs one job
+            outcomes = (execute_run(pid, rep, fn, config, seed, False) for pid, rep, config, seed in runs)
         else:
-            parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-            outcomes = parallel(delayed(execute_run)(*a) for a in task_args)
+            outcomes = pool_outcomes(pool, fn, runs)
+            stack.callback(outcomes.close)  # an error here stops the workers
         stack.callback(bar.close)
         buffer = BatchBuffer(out, "group_fates" in spec.keep)
 
