@@ -462,3 +462,57 @@ def test_cli_sweep_exit_codes(spec, tmp_path: Path, monkeypatch, capsys) -> None
     monkeypatch.setattr("ccgabm.sweep.engine._default_run_fn", lambda: fake_run)
     assert cli_sweep(args) == 0
     assert "1 already done, 1 completed, 0 failed" in capsys.readouterr().out
+
+
+def pid_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Reports the worker process it ran in."""
+    result = fake_run(config, seed)
+    result.summary.update(pid=os.getpid())
+    return result
+
+
+def test_workers_persist_across_sweeps(spec, tmp_path: Path) -> None:
+    """A second sweep of the same size runs in the workers the first one started."""
+    _sweep(spec, tmp_path / "a", jobs=2, run_fn=pid_run)
+    _sweep(spec, tmp_path / "b", jobs=2, run_fn=pid_run)
+    first, second = (set(load_results(tmp_path / n)[0]["pid"]) for n in ("a", "b"))
+    assert os.getpid() not in first and second <= first
+
+
+def test_results_do_not_depend_on_chunking(spec, tmp_path: Path, monkeypatch) -> None:
+    _sweep(spec, tmp_path / "one", jobs=2)  # chunks of one run at first, then larger
+    monkeypatch.setattr("ccgabm.sweep.workers.CHUNK_SECONDS", 1e-9)  # one run per chunk
+    _sweep(spec, tmp_path / "single", jobs=2)
+    for a, b in zip(_results(tmp_path / "one"), _results(tmp_path / "single"), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_chunk_sizes() -> None:
+    from ccgabm.sweep.workers import CHUNK_SECONDS, _chunk_size
+
+    assert _chunk_size(0, 0.0, 1000, 2) == 1  # nothing timed yet
+    assert _chunk_size(10, 10 * CHUNK_SECONDS / 50, 1000, 2) == 50  # fast runs: ~CHUNK_SECONDS each
+    assert _chunk_size(10, 10 * CHUNK_SECONDS / 50, 40, 2) == 10  # the end: a share of what is left
+    assert _chunk_size(10, 100.0, 1000, 2) == 1  # slow runs: one at a time
+
+
+def exiting_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Ends its worker process (as a crash would)."""
+    os._exit(3)
+
+
+def test_a_dead_worker_stops_the_sweep_and_the_next_one_starts_afresh(spec, tmp_path: Path) -> None:
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    with pytest.raises(TerminatedWorkerError):
+        _sweep(spec, tmp_path / "dead", jobs=2, run_fn=exiting_run)
+    report = _sweep(spec, tmp_path / "dead", jobs=2)
+    assert report.ok and report.n_completed == 24
+
+
+def test_warm_up_is_once_per_process_and_never_fails() -> None:
+    from ccgabm.sweep import workers
+
+    workers.warm_up("no.such.module")  # an unimportable module: the first run will say so
+    assert "no.such.module" in workers._warmed
+    workers.warm_up("no.such.module")
