@@ -577,3 +577,12 @@ def test_a_store_in_use_is_refused_and_a_killed_sweep_leaves_no_lock(specs, tmp_
     with locked(fresh), pytest.raises(StoreError, match="another ccgabm sweep"):
         _sweep(s1, fresh)
     assert _sweep(s1, out).n_skipped == 4  # the lock went with its holder
+
+
+def test_a_batch_is_written_when_its_time_is_up(specs, tmp_path: Path, monkeypatch) -> None:
+    s1, _ = specs
+    monkeypatch.setattr("ccgabm.sweep.batches.FLUSH_SECONDS", 0.0)
+    out = tmp_path / "s"
+    assert _sweep(s1, out).n_completed == 4
+    assert len(list((out / "runs").iterdir())) == 4  # each run written as it arrived
+    assert len(load_results(out)[0]) == 4
