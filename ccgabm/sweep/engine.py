@@ -386,7 +386,7 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
     from tqdm.auto import tqdm
 
     if backend == "loky" and jobs != 1:
-        pool = start_pool(jobs, fn)  # the workers warm up while the tasks are prepared
+        pool = start_pool(jobs, fn)  # the workers of an earlier sweep, if it had the same
     runs = [(pid, rep, plan.configs[pid], plan.seeds[pid][rep].seed) for pid, rep in todo]
     bar = tqdm(
         total=len(todo),

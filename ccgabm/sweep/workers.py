@@ -1,12 +1,11 @@
 """Sweep workers: a persistent pool of warmed processes that runs chunks of runs.
 
 On one machine (the loky backend, more than one job) runs execute in loky's reusable pool of
-worker processes, one pool per parent process. The pool is started as soon as a sweep knows it
-has work (``start_pool``), and each worker, as it starts, imports the run function's module
-and, when that is the model, loads its compiled kernels from numba's on-disk cache
-(``warm_up``), while the parent is still checking the store. The pool stays up for
-``IDLE_SECONDS`` after its last task, so a later sweep of the same size (a calibration that
-calls ``run_sweep`` in a loop) finds its workers ready.
+worker processes, one pool per parent process (``start_pool``). Each worker, as it starts,
+imports the run function's module once and, when that is the model, loads its compiled
+kernels from numba's on-disk cache (``warm_up``) before its first run. The pool stays up for
+``IDLE_SECONDS`` after its last task, so a later sweep of the same size and run function (a
+calibration that calls ``run_sweep`` in a loop) finds its workers started and warm.
 
 Runs are sent in chunks (``execute_chunk``): a chunk's size aims at ``CHUNK_SECONDS`` of work
 judged from the runs finished so far, starting at one run, and never exceeds a share of the
@@ -136,9 +135,10 @@ def _n_workers(jobs: int) -> int:
 
 
 def start_pool(jobs: int, run_fn: RunFn) -> Any:
-    """The pool of ``jobs`` workers (-1: one per core), started and warming up for ``run_fn``.
+    """The pool of ``jobs`` workers (-1: one per core) for ``run_fn``, each warmed as it starts.
 
-    Reuses the pool of an earlier sweep when it has the same size and settings.
+    Reuses the pool of an earlier sweep when it has the same size and settings (the same
+    module of run function); loky replaces it otherwise.
     """
     from joblib.externals.loky import get_reusable_executor
 
