@@ -59,7 +59,7 @@ from ccgabm.sweep.store import (
     run_name,
     write_failure,
 )
-from ccgabm.sweep.workers import THREAD_VARS, RunFn, execute_run, pool_outcomes, start_pool
+from ccgabm.sweep.workers import THREAD_VARS, RunFn, execute_run, n_workers, pool_outcomes, start_pool
 
 __all__ = ["SweepReport", "run_sweep", "execute_run", "FATE_COLUMNS", "META_COLUMNS", "BACKENDS"]
 
@@ -404,7 +404,7 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         elif jobs == 1:  # in this process, as joblib runs one job
             outcomes = (execute_run(pid, rep, fn, config, seed, False) for pid, rep, config, seed in runs)
         else:
-            outcomes = pool_outcomes(pool, fn, runs)
+            outcomes = pool_outcomes(pool, n_workers(jobs), fn, runs)
             stack.callback(outcomes.close)  # an error here stops the workers
         stack.callback(bar.close)
         buffer = BatchBuffer(out, "group_fates" in spec.keep)

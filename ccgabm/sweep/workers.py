@@ -31,7 +31,8 @@ __all__ = [
     "THREAD_VARS",
     "execute_chunk",
     "execute_run",
-    "limit_threads",
+    "n_workers",
+    "cap_threads",
     "pool_outcomes",
     "start_pool",
     "warm_up",
@@ -60,11 +61,11 @@ _warmed: set[str] = set()  # modules warmed in this process
 
 
 def execute_run(
-    point_id: int, replication: int, run_fn: RunFn, config: Any, seed: int, limit: bool
+    point_id: int, replication: int, run_fn: RunFn, config: Any, seed: int, limit_threads: bool
 ) -> dict[str, Any]:
     """Worker side: run the model once; never raises on an ``Exception`` (returns it)."""
-    if limit:
-        limit_threads()
+    if limit_threads:
+        cap_threads()
     start = time.perf_counter()
     out: dict[str, Any] = {"point_id": point_id, "replication": replication}
     try:
@@ -86,7 +87,7 @@ def execute_chunk(run_fn: RunFn, runs: list[tuple[int, int, Any, int]]) -> list[
     return [execute_run(pid, rep, run_fn, config, seed, False) for pid, rep, config, seed in runs]
 
 
-def limit_threads() -> None:
+def cap_threads() -> None:
     """Cap numba and BLAS at one thread in this process (dask workers)."""
     for key in THREAD_VARS:
         os.environ.setdefault(key, "1")
@@ -128,7 +129,8 @@ def _worker_env(workers: int) -> dict[str, str]:
     return env
 
 
-def _n_workers(jobs: int) -> int:
+def n_workers(jobs: int) -> int:
+    """Worker processes for ``jobs`` (-1: one per core)."""
     from joblib.externals.loky import cpu_count
 
     return jobs if jobs > 0 else cpu_count()
@@ -142,7 +144,7 @@ def start_pool(jobs: int, run_fn: RunFn) -> Any:
     """
     from joblib.externals.loky import get_reusable_executor
 
-    n = _n_workers(jobs)
+    n = n_workers(jobs)
     return get_reusable_executor(
         max_workers=n, timeout=IDLE_SECONDS, env=_worker_env(n), initializer=warm_up,
         initargs=(_module_of(run_fn),),
@@ -164,14 +166,14 @@ def _chunk_size(done: int, wall: float, left: int, workers: int) -> int:
 
 
 def pool_outcomes(
-    executor: Any, run_fn: RunFn, runs: list[tuple[int, int, Any, int]]
+    executor: Any, workers: int, run_fn: RunFn, runs: list[tuple[int, int, Any, int]]
 ) -> Iterator[dict[str, Any]]:
-    """Outcomes of ``runs`` (``(point_id, replication, config, seed)``) in completion order.
+    """Outcomes of ``runs`` (``(point_id, replication, config, seed)``) in completion order,
+    from the pool ``executor`` of ``workers`` processes.
 
     An error in the parent or a worker (or closing the generator early) cancels what has not
     started and stops the pool's workers, as an interrupted ``joblib.Parallel`` does.
     """
-    workers = executor._max_workers
     queue = deque(runs)
     pending: set[Future] = set()
     done, wall = 0, 0.0
