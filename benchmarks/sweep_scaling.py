@@ -7,6 +7,9 @@ of the baseline region, at least 8) through the real sweep engine on loky, and r
 per minute and parallel efficiency relative to one worker: ``cold`` for the first sweep
 (which starts the worker processes) and ``warm`` for the fastest later one (the workers kept
 from the sweep before). One worker runs in this process, warmed by a first one-year run.
+``busy`` is each sweep's share of worker time spent inside runs (the runs' own
+``wall_seconds`` over jobs x wall time): less sensitive than wall time to other load on the
+machine, it shows what start-up, dispatch and idle workers cost.
 Writes results/benchmarks/sweep_scaling.json.
 """
 
@@ -24,9 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_sweep(jobs: int, runs: int, years: int, backend: str) -> float:
-    """Wall seconds for ``runs`` baseline runs on ``jobs`` workers (fresh store)."""
-    from ccgabm.sweep import run_sweep
+def one_sweep(jobs: int, runs: int, years: int, backend: str) -> tuple[float, float]:
+    """Wall seconds for ``runs`` baseline runs on ``jobs`` workers (fresh store), and the
+    seconds the runs themselves took (their ``wall_seconds``, summed)."""
+    from ccgabm.sweep import load_results, run_sweep
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "spec.toml"
@@ -40,7 +44,7 @@ def one_sweep(jobs: int, runs: int, years: int, backend: str) -> float:
         wall = time.perf_counter() - started
         if not report.ok:
             raise SystemExit(report.format())
-        return wall
+        return wall, float(load_results(Path(tmp) / "store")[0]["wall_seconds"].sum())
 
 
 def main() -> None:
@@ -56,12 +60,16 @@ def main() -> None:
     rows = []
     for jobs in args.jobs:
         runs = max(8, args.runs_per_job * jobs)
-        walls = [one_sweep(jobs, runs, args.years, args.backend) for _ in range(max(1, args.repeat))]
-        row = {"jobs": jobs, "runs": runs, "wall_s": [round(w, 2) for w in walls]}
+        sweeps = [one_sweep(jobs, runs, args.years, args.backend) for _ in range(max(1, args.repeat))]
+        walls = [wall for wall, _ in sweeps]
+        # the share of the workers' time spent in runs: start-up, dispatch and idling take the rest
+        busy = [round(in_runs / (jobs * wall), 3) for wall, in_runs in sweeps]
+        row = {"jobs": jobs, "runs": runs, "wall_s": [round(w, 2) for w in walls], "busy": busy}
         for kind, wall in (("cold", walls[0]), ("warm", min(walls[1:], default=walls[0]))):
             row[f"{kind}_runs_per_minute"] = round(60.0 * runs / wall, 2)
         rows.append(row)
-        print(f"jobs={jobs:>3}: {runs} runs in " + ", ".join(f"{w:.1f}" for w in walls) + " s", flush=True)
+        print(f"jobs={jobs:>3}: {runs} runs in " + ", ".join(f"{w:.1f}" for w in walls)
+              + " s; share of worker time in runs " + ", ".join(f"{b:.2f}" for b in busy), flush=True)
     for kind in ("cold", "warm"):
         base = rows[0][f"{kind}_runs_per_minute"] / rows[0]["jobs"]
         for row in rows:
