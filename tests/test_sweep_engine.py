@@ -221,8 +221,8 @@ def test_layout_and_contents(spec, tmp_path: Path) -> None:
     manifest = read_manifest(out)
     assert manifest["n_points"] == 8 and manifest["replications"] == 3
     assert [a["name"] for a in manifest["axes"]] == list(SPEC["axes"])
-    assert len(list((out / "runs").glob("*.parquet"))) == 24
-    assert (out / "runs" / "point-00007_rep-002.parquet").is_file()
+    assert [p.name for p in (out / "runs").iterdir()] == ["batch-000001.parquet"]  # one batch
+    assert [p.name for p in (out / "fates").iterdir()] == ["batch-000001.parquet"]
     assert (out / "points.parquet").is_file()
     runs, fates = _results(out)
     assert len(runs) == 24 and len(fates) == 24 * 4
@@ -283,7 +283,7 @@ def test_resume_after_keyboard_interrupt(spec, tmp_path: Path) -> None:
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         _sweep(spec, out, run_fn=InterruptAfter(5))
-    assert len(list((out / "runs").glob("*.parquet"))) == 5
+    assert len(load_results(out)[0]) == 5  # the runs that finished were written on the way out
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(spec, out, run_fn=rec)
@@ -298,7 +298,8 @@ _CHILD = textwrap.dedent(
     import sys, time
     sys.path[:0] = [{tests!r}, {root!r}]
     import test_sweep_engine as t
-    from ccgabm.sweep import parse_spec, run_sweep
+    from ccgabm.sweep import batches, parse_spec, run_sweep
+    batches.FLUSH_RUNS = 2
 
     def slow(config, seed):
         time.sleep(0.15)
@@ -321,16 +322,17 @@ def test_resume_after_kill(spec, tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
         deadline = time.monotonic() + 30
-        while len(list((out / "runs").glob("*.parquet"))) < 4:
+        while len(list((out / "runs").glob("batch-*.parquet"))) < 2:
             assert proc.poll() is None, "child sweep exited early"
             assert time.monotonic() < deadline, "child sweep made no progress"
             time.sleep(0.05)
+        time.sleep(0.2)  # the kill comes with a run in the buffer, or a batch half-written
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    done_before = {p.name for p in (out / "runs").glob("*.parquet")}
+    stored = load_results(out)[0]  # the killed store reads cleanly
+    done_before = set(zip(stored["point_id"], stored["replication"], strict=True))
     assert 4 <= len(done_before) < 24
-    assert len(load_results(out)[0]) == len(done_before)  # the killed store reads cleanly
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(spec, out, run_fn=rec, jobs=2)
@@ -340,7 +342,7 @@ def test_resume_after_kill(spec, tmp_path: Path) -> None:
         s.seed
         for pid, reps in enumerate(plan.seeds)
         for rep, s in enumerate(reps)
-        if f"point-{pid:05d}_rep-{rep:03d}.parquet" not in done_before
+        if (pid, rep) not in done_before
     }
     assert sorted(rec.seeds()) == sorted(missing)  # exactly the missing runs, each once
     runs, _ = _results(out)
@@ -380,7 +382,7 @@ def test_changed_spec_refused_changed_version_redone(spec, tmp_path: Path, monke
     capsys.readouterr()
     monkeypatch.setattr("ccgabm.sweep.engine.package_version", lambda: "9.9.9")
     assert _sweep(spec2, out).n_completed == 24  # same spec, new version: every run redone
-    assert "discarded the files of 24 run(s)" in capsys.readouterr().err
+    assert "discarded 1 result file(s)" in capsys.readouterr().err  # the batch of all 24
 
 
 def echoing_run(config: FakeConfig, seed: int) -> FakeResult:
@@ -460,3 +462,57 @@ def test_cli_sweep_exit_codes(spec, tmp_path: Path, monkeypatch, capsys) -> None
     monkeypatch.setattr("ccgabm.sweep.engine._default_run_fn", lambda: fake_run)
     assert cli_sweep(args) == 0
     assert "1 already done, 1 completed, 0 failed" in capsys.readouterr().out
+
+
+def pid_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Reports the worker process it ran in."""
+    result = fake_run(config, seed)
+    result.summary.update(pid=os.getpid())
+    return result
+
+
+def test_workers_persist_across_sweeps(spec, tmp_path: Path) -> None:
+    """A second sweep of the same size runs in the workers the first one started."""
+    _sweep(spec, tmp_path / "a", jobs=2, run_fn=pid_run)
+    _sweep(spec, tmp_path / "b", jobs=2, run_fn=pid_run)
+    first, second = (set(load_results(tmp_path / n)[0]["pid"]) for n in ("a", "b"))
+    assert os.getpid() not in first and second <= first
+
+
+def test_results_do_not_depend_on_chunking(spec, tmp_path: Path, monkeypatch) -> None:
+    _sweep(spec, tmp_path / "one", jobs=2)  # chunks of one run at first, then larger
+    monkeypatch.setattr("ccgabm.sweep.workers.CHUNK_SECONDS", 1e-9)  # one run per chunk
+    _sweep(spec, tmp_path / "single", jobs=2)
+    for a, b in zip(_results(tmp_path / "one"), _results(tmp_path / "single"), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_chunk_sizes() -> None:
+    from ccgabm.sweep.workers import CHUNK_SECONDS, _chunk_size
+
+    assert _chunk_size(0, 0.0, 1000, 2) == 1  # nothing timed yet
+    assert _chunk_size(10, 10 * CHUNK_SECONDS / 50, 1000, 2) == 50  # fast runs: ~CHUNK_SECONDS each
+    assert _chunk_size(10, 10 * CHUNK_SECONDS / 50, 40, 2) == 10  # the end: a share of what is left
+    assert _chunk_size(10, 100.0, 1000, 2) == 1  # slow runs: one at a time
+
+
+def exiting_run(config: FakeConfig, seed: int) -> FakeResult:
+    """Ends its worker process (as a crash would)."""
+    os._exit(3)
+
+
+def test_a_dead_worker_stops_the_sweep_and_the_next_one_starts_afresh(spec, tmp_path: Path) -> None:
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    with pytest.raises(TerminatedWorkerError):
+        _sweep(spec, tmp_path / "dead", jobs=2, run_fn=exiting_run)
+    report = _sweep(spec, tmp_path / "dead", jobs=2)
+    assert report.ok and report.n_completed == 24
+
+
+def test_warm_up_is_once_per_process_and_never_fails() -> None:
+    from ccgabm.sweep import workers
+
+    workers.warm_up("no.such.module")  # an unimportable module: the first run will say so
+    assert "no.such.module" in workers._warmed
+    workers.warm_up("no.such.module")

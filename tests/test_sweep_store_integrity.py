@@ -7,12 +7,15 @@ Uses the fake model and config of ``test_sweep_engine`` (tiny specs, a few secon
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from test_sweep_engine import Recording, fake_load_config, fake_run
@@ -153,86 +156,189 @@ def test_overwrite_never_deletes_what_is_not_a_store(specs, tmp_path: Path, cli_
         _sweep(s1, tmp_path / "afile")
 
 
-# --- a run is done only when its files are intact and its own --------------------------------
+# --- a batch counts only when its files are intact and its own -------------------------------
 
 
-def test_truncated_fates_detected_by_analyze_and_redone_on_resume(specs, tmp_path: Path, capsys) -> None:
+@pytest.fixture
+def one_run_batches(monkeypatch) -> None:
+    """Every finished run is written as a batch of its own (batch-000001 is point 0 rep 0,
+    batch-000002 point 0 rep 1, batch-000003 point 1 rep 0, batch-000004 point 1 rep 1)."""
+    monkeypatch.setattr("ccgabm.sweep.batches.FLUSH_RUNS", 1)
+
+
+def test_truncated_fates_detected_by_analyze_and_redone_on_resume(
+    specs, tmp_path: Path, capsys, one_run_batches
+) -> None:
     s1, _ = specs
     out = tmp_path / "results" / "s"
     _sweep(s1, out)
-    _truncate(out / "fates" / "point-00001_rep-000.parquet")
-    with pytest.raises(AnalysisError, match=r"fates/point-00001_rep-000\.parquet .*ccgabm sweep .*--out"):
+    _truncate(out / "fates" / "batch-000003.parquet")
+    with pytest.raises(AnalysisError, match=r"fates/batch-000003\.parquet .*ccgabm sweep .*--out"):
         analyze(out, years=(1,))
     assert cli_analyze(argparse.Namespace(out_dir=out, years=[1], heatmap_axes=None)) == 2
     line = _one_error_line(capsys.readouterr().err)
-    assert "point-00001_rep-000.parquet" in line and f"ccgabm sweep {s1} --out {out}" in line
+    assert "batch-000003.parquet" in line and f"ccgabm sweep {s1} --out {out}" in line
 
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(s1, out, run_fn=rec)
     err = capsys.readouterr().err
-    assert "warning: discarded the files of 1 run(s)" in err and len(err.strip().splitlines()) == 1
+    assert "warning: discarded 1 result file(s)" in err and len(err.strip().splitlines()) == 1
     plan = build_plan(load_spec(s1), fake_load_config)
-    assert rec.seeds() == [plan.seeds[1][0].seed]  # exactly the damaged run, once
+    assert rec.seeds() == [plan.seeds[1][0].seed]  # exactly the damaged batch's run, once
     assert report.n_skipped == 3 and report.n_completed == 1 and report.n_discarded == 1
     runs, _ = load_results(out)
     assert len(runs) == 4
     analyze(out, years=(1,))
 
 
-def test_truncated_or_foreign_run_file_redone(specs, tmp_path: Path, capsys) -> None:
+def test_truncated_or_foreign_run_file_redone(specs, tmp_path: Path, capsys, one_run_batches) -> None:
     s1, _ = specs
     out = tmp_path / "s"
     _sweep(s1, out)
-    _truncate(out / "runs" / "point-00000_rep-001.parquet")
-    with pytest.raises(StoreError, match=r"runs/point-00000_rep-001\.parquet unreadable"):
+    _truncate(out / "runs" / "batch-000002.parquet")
+    with pytest.raises(StoreError, match=r"runs/batch-000002\.parquet unreadable"):
         load_results(out)
-    stray = out / "runs" / "point-00009_rep-000.parquet"
-    stray.write_bytes((out / "runs" / "point-00000_rep-000.parquet").read_bytes())
+    stray = out / "runs" / "batch-000009.parquet"  # a copy repeating the runs of batch 1
+    stray.write_bytes((out / "runs" / "batch-000001.parquet").read_bytes())
+    (out / "fates" / stray.name).write_bytes((out / "fates" / "batch-000001.parquet").read_bytes())
     report = _sweep(s1, out)
     assert report.n_completed == 1 and report.n_discarded == 2 and not stray.exists()
-    assert "discarded the files of 2 run(s)" in capsys.readouterr().err
+    assert "discarded 2 result file(s)" in capsys.readouterr().err
     assert len(load_results(out)[0]) == 4
 
 
-def test_fates_of_another_spec_are_not_taken_for_this_runs(specs, tmp_path: Path) -> None:
-    """A sweep of another spec killed between writing a fates file and its run file."""
+def test_a_batch_of_another_sweep_is_refused(specs, tmp_path: Path) -> None:
     s1, s2 = specs
     a, b = tmp_path / "a", tmp_path / "b"
     _sweep(s1, a)
     _sweep(s2, b)
-    name = "point-00000_rep-000.parquet"
-    (a / "fates" / name).write_bytes((b / "fates" / name).read_bytes())
-    with pytest.raises(StoreError, match=r"fates/point-00000_rep-000\.parquet is not the file its run wrote"):
+    for sub in ("runs", "fates"):
+        (a / sub / "batch-000002.parquet").write_bytes((b / sub / "batch-000001.parquet").read_bytes())
+    with pytest.raises(StoreError, match=r"runs/batch-000002\.parquet .*config_digest"):
         load_results(a)
     report = _sweep(s1, a)
-    assert report.n_completed == 1 and report.n_discarded == 1
+    assert report.n_skipped == 4 and report.n_discarded == 1
+    assert len(load_results(a)[0]) == 4
+
+
+def test_fates_of_another_spec_are_not_taken_for_this_runs(specs, tmp_path: Path) -> None:
+    """A sweep of another spec killed between writing a fates file and its runs file."""
+    s1, s2 = specs
+    a, b = tmp_path / "a", tmp_path / "b"
+    _sweep(s1, a)
+    _sweep(s2, b)
+    name = "batch-000001.parquet"
+    (a / "fates" / name).write_bytes((b / "fates" / name).read_bytes())
+    with pytest.raises(StoreError, match=r"fates/batch-000001\.parquet is not the file its batch wrote"):
+        load_results(a)
+    report = _sweep(s1, a)
+    assert report.n_completed == 4 and report.n_discarded == 1
     runs, fates = load_results(a)
     assert fates["end_month"].max() <= 12  # every fate from the 1-year spec again
 
 
-def test_missing_fates_file_redone(specs, tmp_path: Path) -> None:
+def test_missing_fates_file_redone(specs, tmp_path: Path, one_run_batches) -> None:
     s1, _ = specs
     out = tmp_path / "s"
     _sweep(s1, out)
-    (out / "fates" / "point-00001_rep-001.parquet").unlink()
+    (out / "fates" / "batch-000004.parquet").unlink()
     with pytest.raises(StoreError, match="is missing"):
         load_results(out)
     assert _sweep(s1, out).n_completed == 1
 
 
-def test_killed_sweep_leaves_an_analysable_store(specs, tmp_path: Path) -> None:
-    """An orphan fates file (kill between the two writes) is no error; the run is just missing."""
+def test_killed_sweep_leaves_an_analysable_store(specs, tmp_path: Path, one_run_batches) -> None:
+    """An orphan fates file (kill between a batch's two writes) is no error; its runs are just
+    missing, and the orphan is removed when the sweep resumes."""
     s1, _ = specs
     out = tmp_path / "s"
     _sweep(s1, out)
-    (out / "runs" / "point-00001_rep-001.parquet").unlink()
+    (out / "runs" / "batch-000004.parquet").unlink()
     runs, fates = load_results(out)
     assert len(runs) == 3 and set(fates["replication"][fates["point_id"] == 1]) == {0}
     rec = Recording(tmp_path / "calls")
     rec.folder.mkdir()
     report = _sweep(s1, out, run_fn=rec)
     assert report.n_completed == 1 and report.n_discarded == 0 and len(rec.seeds()) == 1
+    assert sorted(p.name for p in (out / "fates").iterdir()) == [
+        f"batch-00000{n}.parquet" for n in (1, 2, 3, 4)  # the orphan removed, then batch 4 again
+    ]
+
+
+def test_results_do_not_depend_on_batching(specs, tmp_path: Path, monkeypatch) -> None:
+    s1, _ = specs
+    _sweep(s1, tmp_path / "whole")
+    monkeypatch.setattr("ccgabm.sweep.batches.FLUSH_RUNS", 1)
+    _sweep(s1, tmp_path / "single", jobs=2)
+    assert len(list((tmp_path / "single" / "runs").iterdir())) == 4
+    for a, b in zip(load_results(tmp_path / "whole"), load_results(tmp_path / "single"), strict=True):
+        pd.testing.assert_frame_equal(a.drop(columns="wall_seconds", errors="ignore"),
+                                      b.drop(columns="wall_seconds", errors="ignore"))
+
+
+def text_or_number_run(config: Any, seed: int) -> Any:
+    """A summary figure that is text in some runs and a number in others."""
+    result = fake_run(config, seed)
+    result.summary["label"] = "high" if config.values["finance.budget_pressure"] else 1.5
+    return result
+
+
+def test_runs_that_cannot_share_a_table_go_to_separate_batches(specs, tmp_path: Path) -> None:
+    s1, _ = specs
+    out = tmp_path / "s"
+    report = _sweep(s1, out, run_fn=text_or_number_run)
+    assert report.ok and report.n_completed == 4
+    assert len(list((out / "runs").iterdir())) == 2  # one buffer, split in two batches
+    runs, _ = load_results(out)
+    assert runs["label"].tolist() == [1.5, 1.5, "high", "high"]
+
+
+def _as_one_file_per_run(out: Path) -> None:
+    """Rewrite a store in the layout of one run file and one fates file per run (earlier
+    ccgabm versions), with the identity in each file's metadata."""
+    for batch in sorted((out / "runs").glob("batch-*.parquet")):
+        rows = pq.read_table(batch)
+        meta = json.loads(rows.schema.metadata[META_KEY])
+        fates = pq.read_table(out / "fates" / batch.name)
+        for i, ident in enumerate(meta["runs"]):
+            name = f"point-{ident['point_id']:05d}_rep-{ident['replication']:03d}.parquet"
+            mine = fates.filter(pc.and_(pc.equal(fates["point_id"], ident["point_id"]),
+                                        pc.equal(fates["replication"], ident["replication"])))
+            fates_ident = {k: v for k, v in ident.items() if k != "outputs"}
+            pq.write_table(mine.replace_schema_metadata({META_KEY: json.dumps(fates_ident)}),
+                           out / "fates" / name)
+            ident = {**ident, "fates_sha256": hashlib.sha256((out / "fates" / name).read_bytes()).hexdigest()}
+            row = rows.slice(i, 1)
+            pq.write_table(row.replace_schema_metadata({**row.schema.metadata, META_KEY: json.dumps(ident)}),
+                           out / "runs" / name)
+        batch.unlink()
+        (out / "fates" / batch.name).unlink()
+
+
+def test_store_of_one_file_per_run_is_read_and_resumed(specs, tmp_path: Path, capsys) -> None:
+    s1, _ = specs
+    out, ref = tmp_path / "s", tmp_path / "ref"
+    _sweep(s1, ref)
+    _sweep(s1, out)
+    _as_one_file_per_run(out)
+    for a, b in zip(load_results(out), load_results(ref), strict=True):
+        pd.testing.assert_frame_equal(a.drop(columns="wall_seconds", errors="ignore"),
+                                      b.drop(columns="wall_seconds", errors="ignore"))
+    assert _sweep(s1, out).n_skipped == 4
+    (out / "runs" / "point-00001_rep-000.parquet").unlink()  # redone into a batch
+    _truncate(out / "fates" / "point-00000_rep-001.parquet")
+    with pytest.raises(StoreError, match=r"fates/point-00000_rep-001\.parquet is not the file its run"):
+        load_results(out)
+    report = _sweep(s1, out)
+    assert (report.n_skipped, report.n_completed, report.n_discarded) == (2, 2, 1)
+    assert "discarded 1 result file(s)" in capsys.readouterr().err
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "batch-000001.parquet", "point-00000_rep-000.parquet", "point-00001_rep-001.parquet"
+    ]
+    for a, b in zip(load_results(out), load_results(ref), strict=True):
+        pd.testing.assert_frame_equal(a.drop(columns="wall_seconds", errors="ignore"),
+                                      b.drop(columns="wall_seconds", errors="ignore"))
 
 
 def test_store_of_the_previous_format_resumes(specs, tmp_path: Path) -> None:
@@ -240,6 +346,7 @@ def test_store_of_the_previous_format_resumes(specs, tmp_path: Path) -> None:
     s1, _ = specs
     out = tmp_path / "s"
     _sweep(s1, out)
+    _as_one_file_per_run(out)
     manifest = read_manifest(out)
     del manifest["spec_digest"]
     manifest["format"] = 1
@@ -262,14 +369,16 @@ def test_store_of_the_previous_format_resumes(specs, tmp_path: Path) -> None:
     assert _sweep(s1, out).n_completed == 1
 
 
-def test_unreadable_manifest_or_failure_record(specs, tmp_path: Path, cli_fakes, capsys) -> None:
+def test_unreadable_manifest_or_failure_record(
+    specs, tmp_path: Path, cli_fakes, capsys, one_run_batches
+) -> None:
     s1, _ = specs
     out = tmp_path / "s"
     _sweep(s1, out)
     (out / "failures").mkdir(exist_ok=True)
     (out / "failures" / "point-00000_rep-001.json").write_text("{not json")
     analyze(out, years=(1,))  # the record of a run that has finished is stale: left out
-    (out / "runs" / "point-00000_rep-000.parquet").unlink()  # a run that has not finished
+    (out / "runs" / "batch-000001.parquet").unlink()  # point 0 rep 0 has not finished
     (out / "failures" / "point-00000_rep-000.json").write_text("{not json")
     with pytest.raises(AnalysisError, match=r"failures/point-00000_rep-000\.json is unreadable"):
         analyze(out, years=(1,))
@@ -293,12 +402,12 @@ def test_staging_leftovers_cleaned_on_start(specs, tmp_path: Path) -> None:
     analyze(out, years=(1,))
     leftovers = [
         out / ".tmp-manifest.json.x1",
-        out / "runs" / ".tmp-point-00000_rep-000.parquet.x2",
-        out / "fates" / ".tmp-point-00000_rep-000.parquet.x3",
+        out / "runs" / ".tmp-batch-000001.parquet.x2",
+        out / "fates" / ".tmp-batch-000002.parquet.x3",
         out / "failures" / ".tmp-point-00000_rep-000.json.x4",
         out / "analysis" / ".tmp-report.md.x5",
         out / "analysis" / ".tmp-staging" / "cumulative_incidence.png",
-        out / ".trash-emptying" / "runs" / "point-00000_rep-000.parquet",
+        out / ".trash-emptying" / "runs" / "batch-000001.parquet",
     ]
     for path in leftovers:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -468,3 +577,12 @@ def test_a_store_in_use_is_refused_and_a_killed_sweep_leaves_no_lock(specs, tmp_
     with locked(fresh), pytest.raises(StoreError, match="another ccgabm sweep"):
         _sweep(s1, fresh)
     assert _sweep(s1, out).n_skipped == 4  # the lock went with its holder
+
+
+def test_a_batch_is_written_when_its_time_is_up(specs, tmp_path: Path, monkeypatch) -> None:
+    s1, _ = specs
+    monkeypatch.setattr("ccgabm.sweep.batches.FLUSH_SECONDS", 0.0)
+    out = tmp_path / "s"
+    assert _sweep(s1, out).n_completed == 4
+    assert len(list((out / "runs").iterdir())) == 4  # each run written as it arrived
+    assert len(load_results(out)[0]) == 4

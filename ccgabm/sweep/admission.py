@@ -6,8 +6,9 @@
   ``ccgabm.sweep.store.locked``), refuses a store that holds another sweep (another spec
   digest, or more replications than asked for: a store grows, it does not shrink) unless
   ``overwrite`` empties it, and a non-empty folder that holds no sweep.
-- ``check_finished_runs`` counts a run as done only when all its files are intact and its own
-  (``ccgabm.sweep.store.check_runs``), and deletes the files of other runs.
+- ``check_finished_runs`` counts a run as done only when the file holding it is intact and
+  its own (``ccgabm.sweep.batches.check_batches``; ``ccgabm.sweep.legacy.check_runs`` for
+  stores of one file per run), and deletes the files of other runs.
 """
 
 from __future__ import annotations
@@ -17,22 +18,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ccgabm.outputs import remove_path
-from ccgabm.sweep.plan import Plan, spec_digest
-from ccgabm.sweep.store import (
-    LOCK_NAME,
-    STORE_ENTRIES,
-    StoreError,
+from ccgabm.sweep.atomic import (
     atomic_write_json,
     atomic_write_parquet,
-    check_runs,
-    is_temporary,
     json_default,
     parse_run_name,
-    read_manifest,
     run_identity,
-    run_name,
 )
+from ccgabm.sweep.batches import batch_files, check_batches
+from ccgabm.sweep.legacy import check_runs, run_files
+from ccgabm.sweep.plan import Plan, spec_digest
+from ccgabm.sweep.store import LOCK_NAME, STORE_ENTRIES, StoreError, is_temporary, read_manifest
 
 __all__ = ["check_finished_runs", "check_store", "manifest_for", "run_identity_of", "stored_digest",
            "write_manifest"]
@@ -49,7 +45,7 @@ def manifest_for(plan: Plan, version: str) -> dict[str, Any]:
         )
     now = datetime.now(UTC).isoformat(timespec="seconds")
     return {
-        "format": 2,
+        "format": 3,
         "spec_digest": plan.spec_digest,
         "spec_path": str(spec.source) if spec.source else None,
         "spec": spec.raw,
@@ -157,41 +153,50 @@ def check_store(out: Path, manifest: dict[str, Any], overwrite: bool) -> bool:
 def check_finished_runs(
     out: Path, idents: dict[tuple[int, int], dict[str, Any]]
 ) -> tuple[set[tuple[int, int]], int, str]:
-    """Check every run; delete the files of bad runs and of runs not in the plan.
+    """Check every stored result; delete the files that fail the check or hold other runs.
 
-    Returns the runs that are done, how many were discarded and the first problem.
+    Returns the runs that are done, how many result files were discarded (a batch file, or a
+    one-run file of the earlier layout) and the first problem.
     """
     done: set[tuple[int, int]] = set()
-    first = ""
-    n = 0
-    for key, check in check_runs(out, idents).items():
+    bad: list[tuple[Path, str, list[Path]]] = []  # (file named, problem, files to delete)
+    single = run_files(out)
+    for key, path in sorted(single.items()):
+        if key not in idents:
+            bad.append((path, "is not a run of this sweep", [path, out / "fates" / path.name]))
+    checks = check_runs(out, {key: idents[key] for key in sorted(single) if key in idents})
+    for key, check in checks.items():
         if check.done:
             done.add(key)
-        if not check.bad:
-            continue
-        n += 1
-        if not first:
-            first = f"{check.path.relative_to(out) if check.path else '?'} {check.reason}"
-        name = run_name(*key)
-        for path in (out / "runs" / f"{name}.parquet", out / "fates" / f"{name}.parquet"):
-            remove_path(path)
-    for sub, suffix in (("runs", ".parquet"), ("fates", ".parquet"), ("failures", ".json")):
-        folder = out / sub
-        if not folder.is_dir():
-            continue
-        for path in folder.glob(f"point-*_rep-*{suffix}"):
-            key = parse_run_name(path.name.removesuffix(suffix))
-            if key is not None and key in idents:
-                # a failure record of a run that has since finished (a kill between writing the
-                # run and removing its old record) is stale
-                if sub == "failures" and (key in done or not _readable_json(path)):
-                    path.unlink(missing_ok=True)
-                continue
+        elif check.bad:
+            path = single[key]
+            bad.append((check.path or path, check.reason, [path, out / "fates" / path.name]))
+    for key, path in run_files(out, "fates").items():
+        if key not in done:  # fates of a run that never finished, or of another sweep
             path.unlink(missing_ok=True)
-            if sub == "runs":
-                n += 1
-                first = first or f"{path.relative_to(out)} is not a run of this sweep"
-    return done, n, first
+    for batch in check_batches(out, idents, claimed=done):
+        name = batch.path.name
+        if batch.problem:
+            bad.append((batch.path, batch.problem, [out / "runs" / name, out / "fates" / name]))
+        else:
+            done.update(batch.keys)
+    written = batch_files(out, "runs")
+    for number, path in batch_files(out, "fates").items():
+        if number not in written:
+            path.unlink(missing_ok=True)  # a kill between a batch's two files
+    for _, _, paths in bad:
+        for path in paths:
+            path.unlink(missing_ok=True)
+    folder = out / "failures"
+    if folder.is_dir():
+        for path in folder.glob("point-*_rep-*.json"):
+            key = parse_run_name(path.stem)
+            # a failure record of a run that has since finished (a kill between writing the
+            # run and removing its old record) is stale
+            if key not in idents or key in done or not _readable_json(path):
+                path.unlink(missing_ok=True)
+    first = f"{bad[0][0].relative_to(out)} {bad[0][1]}" if bad else ""
+    return done, len(bad), first
 
 
 def _readable_json(path: Path) -> bool:

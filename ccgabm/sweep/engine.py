@@ -1,15 +1,18 @@
 """Run a sweep: plan, write the manifest, skip finished runs, execute the rest in parallel.
 
-Runs execute through ``joblib.Parallel(return_as="generator_unordered")`` on loky (one
-machine) or dask (a ``LocalCluster`` or an existing scheduler). Workers only compute; the
-parent process writes every file as results arrive, so a remote cluster needs no shared disk
-and an interrupted sweep keeps everything that finished.
+Runs execute in a persistent pool of warmed worker processes fed chunks of runs
+(``ccgabm.sweep.workers``, on one machine) or through ``joblib.Parallel`` on dask (a
+``LocalCluster`` or an existing scheduler); ``jobs=1`` runs in this process. Workers only compute; the
+parent process gathers results as they arrive and writes them in batches
+(``ccgabm.sweep.batches``), so a remote cluster needs no shared disk. An interrupted sweep
+(Ctrl-C) writes every run that finished; a killed one loses the runs not yet written, which
+the next start redoes.
 
 Before anything is written: the run count is bounded (``MAX_RUNS`` unless ``force``), every
 point is validated, and the store is checked: a store holding another sweep (another spec
 digest) is refused unless ``overwrite`` empties it. Then staging leftovers are removed, and
-every finished run is checked (``ccgabm.sweep.admission``); runs with unreadable or mismatched files are
-discarded, reported on one warning line, and redone.
+every stored result is checked (``ccgabm.sweep.admission``); unreadable or mismatched files
+are discarded, reported on one warning line, and their runs redone.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +39,7 @@ from ccgabm.sweep.admission import (
     run_identity_of,
     write_manifest,
 )
+from ccgabm.sweep.batches import BatchBuffer, FinishedRun
 from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides
 from ccgabm.sweep.spec import (
     MAX_RUNS,
@@ -47,7 +51,6 @@ from ccgabm.sweep.spec import (
 )
 from ccgabm.sweep.store import (
     StoreError,
-    atomic_write_parquet,
     clean_temporaries,
     empty_store,
     format_exception,
@@ -56,6 +59,7 @@ from ccgabm.sweep.store import (
     run_name,
     write_failure,
 )
+from ccgabm.sweep.workers import THREAD_VARS, RunFn, execute_run, n_workers, pool_outcomes, start_pool
 
 __all__ = ["SweepReport", "run_sweep", "execute_run", "FATE_COLUMNS", "META_COLUMNS", "BACKENDS"]
 
@@ -72,13 +76,7 @@ FATE_COLUMNS = (
     "dissolved",
     "merged",
 )
-RunFn = Callable[[Any, int], Any]
-_THREAD_ENV = {
-    "NUMBA_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
+_THREAD_ENV = dict.fromkeys(THREAD_VARS, "1")
 META_COLUMNS = (  # bookkeeping columns of every stored run row
     "point_id",
     "replication",
@@ -101,7 +99,7 @@ class SweepReport:
     n_completed: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
     elapsed_s: float = 0.0
-    n_discarded: int = 0  # runs whose files failed the check at start (redone)
+    n_discarded: int = 0  # result files that failed the check at start (their runs redone)
 
     @property
     def n_failed(self) -> int:
@@ -118,7 +116,7 @@ class SweepReport:
         lines = [
             f"sweep {self.out_dir}: {self.n_runs} runs planned, {self.n_skipped} already done, "
             f"{self.n_completed} completed, {self.n_failed} failed in {self.elapsed_s:.1f} s"
-            + (f" ({self.n_discarded} redone after discarding bad files)" if self.n_discarded else "")
+            + (f" (runs of {self.n_discarded} bad result file(s) redone)" if self.n_discarded else "")
         ]
         for f in self.failures:
             lines.append(
@@ -127,35 +125,6 @@ class SweepReport:
                 f"{run_name(f['point_id'], f['replication'])}.json)"
             )
         return "\n".join(lines)
-
-
-def execute_run(
-    point_id: int, replication: int, run_fn: RunFn, config: Any, seed: int, limit_threads: bool
-) -> dict[str, Any]:
-    """Worker side: run the model once; never raises on an ``Exception`` (returns it)."""
-    if limit_threads:
-        _limit_threads()
-    start = time.perf_counter()
-    out: dict[str, Any] = {"point_id": point_id, "replication": replication}
-    try:
-        result = run_fn(config, seed)
-        out["summary"] = dict(result.summary)
-        out["fates"] = getattr(result, "group_fates", None)
-        out["ok"] = True
-    except Exception as exc:
-        out.update(ok=False, error_type=type(exc).__name__, error=str(exc))
-        out["traceback"] = format_exception(exc)
-    out["wall_seconds"] = time.perf_counter() - start
-    return out
-
-
-def _limit_threads() -> None:
-    for key, value in _THREAD_ENV.items():
-        os.environ.setdefault(key, value)
-    numba = sys.modules.get("numba")
-    if numba is not None:
-        with contextlib.suppress(Exception):
-            numba.set_num_threads(1)
 
 
 def _set_worker_env() -> None:
@@ -199,11 +168,15 @@ def _flat_summary(summary: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _store_success(
-    out: Path, plan: Plan, outcome: dict[str, Any], ident: dict[str, Any], params: dict[str, Any]
-) -> None:
+def _finished_run(
+    plan: Plan, outcome: dict[str, Any], ident: dict[str, Any], params: dict[str, Any]
+) -> FinishedRun:
+    """A successful outcome as the row and fates table it will be stored as.
+
+    Raises ``TypeError`` or ``ValueError`` when the result breaks the run contract (the run
+    is then recorded as failed).
+    """
     pid, rep = outcome["point_id"], outcome["replication"]
-    name = run_name(pid, rep) + ".parquet"
     summary = _flat_summary(outcome["summary"])
     known = {**params, **{k: ident[k] for k in ("seed", "config_digest") if k in ident}}
     clash = sorted(k for k in summary if k in META_COLUMNS or k in params)
@@ -213,6 +186,7 @@ def _store_success(
         raise ValueError(f"summary keys clash with sweep columns: {shown}")
     for k in clash:  # same value as the sweep's own column: keep one copy
         del summary[k]
+    fates = None
     if "group_fates" in plan.spec.keep:
         fates = outcome["fates"]
         if not isinstance(fates, pd.DataFrame):
@@ -220,15 +194,10 @@ def _store_success(
         missing = [c for c in FATE_COLUMNS if c not in fates.columns]
         if missing:
             raise ValueError(f"group_fates lacks columns {missing}")
-        fates = fates.reset_index(drop=True).copy()
-        fates["group_id"] = fates["group_id"].astype(str)
-        fates.insert(0, "replication", rep)
-        fates.insert(0, "point_id", pid)
-        fates_meta = {k: v for k, v in ident.items() if k != "outputs"}
-        digest = atomic_write_parquet(out / "fates" / name, fates, fates_meta)
-        stored_ident = {**ident, "fates_sha256": digest}  # ties the run file to these fates
-    else:
-        stored_ident = ident
+        taken = [c for c in ("point_id", "replication") if c in fates.columns]
+        if taken:
+            raise ValueError(f"group_fates holds the sweep's own columns {taken}")
+        fates = fates.assign(group_id=fates["group_id"].astype(str))  # point and replication: on writing
     row = {"point_id": pid, "replication": rep, **params, **summary}
     row.update(
         seed=ident["seed"],
@@ -241,8 +210,12 @@ def _store_success(
     infinite = [k for k, v in row.items() if isinstance(v, float) and math.isinf(v)]
     if infinite:  # parameters and bookkeeping columns: never written as inf
         raise ValueError(f"run row holds an infinite value in {infinite}")
-    atomic_write_parquet(out / "runs" / name, pd.DataFrame([row]), meta=stored_ident)
-    (out / "failures" / (run_name(pid, rep) + ".json")).unlink(missing_ok=True)
+    return FinishedRun(ident, row, fates)
+
+
+def _failed(outcome: dict[str, Any], exc: Exception) -> None:
+    outcome.update(ok=False, error_type=type(exc).__name__, error=str(exc))
+    outcome["traceback"] = format_exception(exc)
 
 
 def _failure_record(outcome: dict[str, Any], ident: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -398,8 +371,8 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
     done, n_bad, first_bad = check_finished_runs(out, idents)
     if n_bad:
         print(
-            f"warning: discarded the files of {n_bad} run(s) in {out} that were unreadable or did "
-            f"not match this sweep (first: {first_bad}); they will be redone",
+            f"warning: discarded {n_bad} result file(s) in {out} that were unreadable or did not "
+            f"match this sweep (first: {first_bad}); their runs will be redone",
             file=sys.stderr,
         )
     todo = [key for key in idents if key not in done]
@@ -410,11 +383,11 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         report.elapsed_s = time.perf_counter() - started
         return report
 
-    from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    limit = backend == "dask"
-    task_args = [(pid, rep, fn, plan.configs[pid], plan.seeds[pid][rep].seed, limit) for pid, rep in todo]
+    if backend == "loky" and jobs != 1:
+        pool = start_pool(jobs, fn)  # the workers of an earlier sweep, if it had the same
+    runs = [(pid, rep, plan.configs[pid], plan.seeds[pid][rep].seed) for pid, rep in todo]
     bar = tqdm(
         total=len(todo),
         desc=f"sweep ({report.n_skipped} done before)",
@@ -426,27 +399,51 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         outcomes: Iterator[dict[str, Any]]
         if backend == "dask":
             client = stack.enter_context(_dask_client(scheduler, jobs))
+            task_args = [(pid, rep, fn, config, seed, True) for pid, rep, config, seed in runs]
             outcomes = _dask_outcomes(client, task_args, stack)
+        elif jobs == 1:  # in this process, as joblib runs one job
+            outcomes = (execute_run(pid, rep, fn, config, seed, False) for pid, rep, config, seed in runs)
         else:
-            parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
-            outcomes = parallel(delayed(execute_run)(*a) for a in task_args)
+            outcomes = pool_outcomes(pool, n_workers(jobs), fn, runs)
+            stack.callback(outcomes.close)  # an error here stops the workers
         stack.callback(bar.close)
-        for outcome in outcomes:
+        buffer = BatchBuffer(out, "group_fates" in spec.keep)
+
+        def record_failure(outcome: dict[str, Any]) -> None:
             key = (outcome["point_id"], outcome["replication"])
-            ident, p = idents[key], params[key[0]]
-            if outcome["ok"]:
-                try:
-                    _store_success(out, plan, outcome, ident, p)
-                    report.n_completed += 1
-                except (TypeError, ValueError) as exc:
-                    outcome.update(ok=False, error_type=type(exc).__name__, error=str(exc))
-                    outcome["traceback"] = format_exception(exc)
-            if not outcome["ok"]:
-                record = _failure_record(outcome, ident, p)
-                write_failure(out, record)
-                report.failures.append(record)
-            bar.set_postfix(failed=report.n_failed, refresh=False)
-            bar.update(1)
+            record = _failure_record(outcome, idents[key], params[key[0]])
+            write_failure(out, record)
+            report.failures.append(record)
+
+        def flush() -> None:
+            written, unwritable = buffer.flush()
+            for key in written:  # an old record of a run now stored is stale
+                (out / "failures" / (run_name(*key) + ".json")).unlink(missing_ok=True)
+            report.n_completed += len(written)
+            for run, exc in unwritable:
+                outcome = {"point_id": run.key[0], "replication": run.key[1]}
+                _failed(outcome, exc)
+                record_failure(outcome)
+
+        try:
+            for outcome in outcomes:
+                key = (outcome["point_id"], outcome["replication"])
+                if outcome["ok"]:
+                    try:
+                        buffer.add(_finished_run(plan, outcome, idents[key], params[key[0]]))
+                    except (TypeError, ValueError) as exc:
+                        _failed(outcome, exc)
+                if not outcome["ok"]:
+                    record_failure(outcome)
+                if buffer.due():
+                    flush()
+                bar.set_postfix(failed=report.n_failed, refresh=False)
+                bar.update(1)
+        except BaseException:
+            with contextlib.suppress(Exception):  # keep what finished; the first error is raised
+                flush()
+            raise
+        flush()
     report.failures.sort(key=lambda f: (f["point_id"], f["replication"]))
     report.elapsed_s = time.perf_counter() - started
     return report
