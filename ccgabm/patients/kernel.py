@@ -108,6 +108,7 @@ class Blocks(NamedTuple):
     start: np.ndarray  # int64 [block + 1]: first slot of each block, then the slot count
     hi: np.ndarray  # int64 [block]: one past the last slot that may hold a patient
     owner: np.ndarray  # int16 [block]: practice registering into the block (-1: none)
+    practice: np.ndarray  # int16 [block]: practice of every patient of the block (-1: mixed)
 
 
 class Levers(NamedTuple):
@@ -217,9 +218,103 @@ def _month_kernel(parallel: bool):
     return njit(parallel=parallel, cache=True)(step_patients)
 
 
+# Slots screened at a time: a tile's draws, look-up indices and flags (about 12 kB for 256
+# slots) stay in the L1 cache between the passes over it.
+TILE = 256
+
+
+class Tile(NamedTuple):
+    """Per-thread scratch of ``_screen``: what it knows of each slot of the current tile."""
+
+    draws: np.ndarray  # float64 [4, TILE]: death, onset, emergency and need uniforms
+    by_ltc: np.ndarray  # int32 [TILE]: row of the (age, conditions) tables
+    by_code: np.ndarray  # int32 [TILE]: row of the (age, IMD code) table (last: none due)
+    quiet: np.ndarray  # uint8 [TILE]: 1 for a living patient who is not waiting
+    flags: np.ndarray  # uint8 [TILE]: 1 where the full rules must step the slot
+
+
+@njit(inline="always", cache=True)
+def _bits(key, idx):
+    """The 53 high bits of ``_uniform(key, idx)``'s hash, for loops the compiler vectorises."""
+    z = key + idx * _GOLD
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    z = z ^ (z >> _S31)
+    return z >> _S11
+
+
+@njit(cache=True)
+def _screen(lo, hi, patients, tables, p_emerg, mon, keys, edges, tile, living):
+    """Flag the slots ``lo`` .. ``hi - 1`` whose month may change something.
+
+    A slot is left unflagged only for a living patient who is not waiting and whose draws
+    give no death, no new condition, no emergency admission and no need: such a month adds
+    one person-month and nothing else, exactly as the full rules would find. The draws and
+    probabilities are those of the full rules (same streams, same floating-point products),
+    so a flagged slot is simply stepped by them. Two passes free of branches and table
+    look-ups, which the compiler vectorises, make the draws and the look-up rows; a third
+    compares. Returns the number of living patients; ``living[k]`` gains those with IMD code
+    at or above ``edges[k]`` (quintile k + 1 or above).
+    """
+    birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
+    wait, alive = patients.wait, patients.alive
+    by_ltc_t, onset_t, dep_emerg = tables.by_ltc, tables.onset_flat, tables.dep_emergency
+    draws, by_ltc, by_code, quiet, flags = tile
+    u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
+    k_death = keys[Decision.DEATH]
+    k_ltc = keys[Decision.LTC_ONSET]
+    k_need = keys[Decision.NEED]
+    k_emerg = keys[Decision.EMERGENCY]
+    n = np.uint64(hi - lo)
+    base = np.uint64(lo)
+    for j in range(n):
+        idx = base + j
+        u_death[j] = float(_bits(k_death, idx)) * _INV53
+        u_ltc[j] = float(_bits(k_ltc, idx)) * _INV53
+        u_emerg[j] = float(_bits(k_emerg, idx)) * _INV53
+        u_need[j] = float(_bits(k_need, idx)) * _INV53
+    e1, e2, e3, e4 = edges[0], edges[1], edges[2], edges[3]
+    none_due = np.int32(onset_t.shape[0] - 1)
+    n_alive = g1 = g2 = g3 = g4 = 0
+    for j in range(n):
+        i = base + j
+        months = min(max(mon - np.int32(birth_month[i]), 0), 12 * AGE_MAX + 11)
+        # exact: months + 0.5 lies at least 1/24 of a year from a whole number of years
+        age = np.int32((np.float32(months) + np.float32(0.5)) * np.float32(1.0 / 12.0))
+        nl = np.int32(ltc[i])
+        code = np.int32(imd_code[i])
+        a = alive[i] != 0
+        by_ltc[j] = age * (MAX_LTC + 1) + nl
+        by_code[j] = age * 256 + code if nl < MAX_LTC else none_due
+        quiet[j] = a & (wait[i] == 0)
+        n_alive += a
+        g1 += a & (code >= e1)
+        g2 += a & (code >= e2)
+        g3 += a & (code >= e3)
+        g4 += a & (code >= e4)
+    living[0] += g1
+    living[1] += g2
+    living[2] += g3
+    living[3] += g4
+    for j in range(n):
+        r = np.uint64(by_ltc[j])
+        pe = by_ltc_t[r, 1] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
+        calm = ((quiet[j] != 0) & (u_death[j] >= by_ltc_t[r, 0])
+                & (u_ltc[j] >= onset_t[np.uint64(by_code[j])]) & (u_emerg[j] >= pe)
+                & (u_need[j] >= by_ltc_t[r, 2]))
+        flags[j] = not calm
+    return n_alive
+
+
 @njit(cache=True)
 def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, month, out):
-    """Advance the patients of blocks ``first`` .. ``last - 1`` (run by thread ``tid``)."""
+    """Advance the patients of blocks ``first`` .. ``last - 1`` (run by thread ``tid``).
+
+    Each run of ``TILE`` slots of a block whose patients all belong to one practice is first
+    screened (``_screen``): the quiet majority only count person-months; the flagged slots
+    then go through the full rules one by one, in slot order. Blocks that mix practices (a
+    closed practice's patients dispersed among several) take every slot through the rules.
+    """
     birth_month = patients.birth_month
     practice = patients.practice
     imd_code = patients.imd_code
@@ -230,6 +325,7 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     block_start = blocks.start
     block_hi = blocks.hi
     block_owner = blocks.owner
+    block_practice = blocks.practice
     block_reg = month.registrations
     practice_refer = levers.refer
     practice_refer_free = levers.refer_free
@@ -263,11 +359,25 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     k_inpat = keys[Decision.INPATIENT]
     k_reg = keys[Decision.REGISTER]
     k_deferred = keys[Decision.DEFERRED]
-    # per-thread accumulators in rows of ``scratch`` padded apart (no false sharing)
-    acc = out.scratch[tid, _ACC:_ACC + N_COUNTERS]
-    acc[:] = 0
+    # the quintile table is nondecreasing in the code: quintile >= k from code edges[k - 1]
+    edges = np.zeros(4, dtype=np.int64)
+    for c in range(256):
+        for k in range(4):
+            if quint_of_code[c] <= k:
+                edges[k] = c + 1
+    # per-thread tallies in a row of ``scratch`` padded apart from other threads' rows
     lq = out.scratch[tid, _QUINT:_QUINT + 10].reshape((5, 2))
     lq[:] = 0
+    living = out.scratch[tid, _ACC:_ACC + 4]
+    living[:] = 0
+    n_living = 0
+    tile = Tile(np.empty((4, TILE)), np.empty(TILE, dtype=np.int32),
+                np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.uint8),
+                np.empty(TILE, dtype=np.uint8))
+    flags = tile.flags
+    row = counts[tid, 0]
+    h = cut = 0
+    frac = p_refer = p_refer_free = p_emerg = p_conv = p_conv_free = 0.0
     for b in range(first, last):
         expected = block_reg[b]
         n_reg = int(expected)
@@ -276,99 +386,106 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
         owner = block_owner[b]
         if owner < 0:
             n_reg = 0
+        bp = block_practice[b]
         cur = -1
         hi = block_hi[b]
         start = block_start[b]
-        for i in range(start, hi):
-            if alive[i] == 0:
-                if n_reg > 0:
-                    n_reg -= 1
-                    _register(i, owner, patients, tables, constants, month)
-                    counts[tid, owner, Counter.REGISTRATIONS] += 1
-                continue
-            p = practice[i]
-            if p != cur:
-                if cur >= 0:
-                    for k in range(N_COUNTERS):
-                        counts[tid, cur, k] += acc[k]
-                        acc[k] = 0
-                cur = p
-                h = practice_hospital[p]
-                cut = hosp_cut[h]
-                frac = hosp_frac[h]
-                p_refer = practice_refer[p]
-                p_refer_free = practice_refer_free[p]
-                p_emerg = practice_emerg[p]
-                p_conv = practice_conversion[p]
-                p_conv_free = practice_conversion_free[p]
-            age = (mon - birth_month[i]) // 12
-            if age > AGE_MAX:
-                age = AGE_MAX
-            nl = ltc[i]
-            code = imd_code[i]
-            q = quint_of_code[code]
-            acc[Counter.PERSON_MONTHS] += 1
-            lq[q, 0] += 1
-            if _uniform(k_death, i) < death_t[age, nl]:
-                alive[i] = 0
-                wait[i] = 0
-                acc[Counter.DEATHS] += 1
-                continue
-            if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
-                nl += 1
-                ltc[i] = nl
-                acc[Counter.LTC_ONSETS] += 1
-            w = wait[i]
-            treated = False
-            held_back = False  # need a group lever held back this month (deferred need)
-            if w > 0:
-                if w > cut or (w == cut and _uniform(k_treat, i) < frac):
-                    treated = True
-                    acc[Counter.OUTPATIENT] += 1
-                    acc[Counter.WAIT_MONTHS_TREATED] += w
-                    u = _uniform(k_convert, i)
-                    if u < p_conv:
-                        if _uniform(k_inpat, i) < inpatient_share:
-                            acc[Counter.INPATIENT] += 1
-                        else:
-                            acc[Counter.DAY_CASE] += 1
-                    elif u < p_conv_free:
+        for lo in range(start, hi, TILE):
+            top = min(lo + TILE, hi)
+            screened = bp >= 0
+            if screened:
+                n = _screen(lo, top, patients, tables, practice_emerg[bp], mon, keys, edges,
+                            tile, living)
+                counts[tid, bp, Counter.PERSON_MONTHS] += n
+                n_living += n
+            else:
+                flags[:] = 1
+            for i in range(lo, top):
+                if flags[i - lo] == 0:
+                    continue
+                if alive[i] == 0:
+                    if n_reg > 0:
+                        n_reg -= 1
+                        _register(i, owner, patients, tables, constants, month)
+                        counts[tid, owner, Counter.REGISTRATIONS] += 1
+                    continue
+                p = practice[i]
+                if p != cur:
+                    cur = p
+                    h = practice_hospital[p]
+                    cut = hosp_cut[h]
+                    frac = hosp_frac[h]
+                    p_refer = practice_refer[p]
+                    p_refer_free = practice_refer_free[p]
+                    p_emerg = practice_emerg[p]
+                    p_conv = practice_conversion[p]
+                    p_conv_free = practice_conversion_free[p]
+                    row = counts[tid, p]
+                age = (mon - birth_month[i]) // 12
+                if age > AGE_MAX:
+                    age = AGE_MAX
+                nl = ltc[i]
+                code = imd_code[i]
+                q = quint_of_code[code]
+                if not screened:  # the screen counted the tile's person-months
+                    row[Counter.PERSON_MONTHS] += 1
+                    lq[q, 0] += 1
+                if _uniform(k_death, i) < death_t[age, nl]:
+                    alive[i] = 0
+                    wait[i] = 0
+                    row[Counter.DEATHS] += 1
+                    continue
+                if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
+                    nl += 1
+                    ltc[i] = nl
+                    row[Counter.LTC_ONSETS] += 1
+                w = wait[i]
+                treated = False
+                held_back = False  # need a group lever held back this month (deferred need)
+                if w > 0:
+                    if w > cut or (w == cut and _uniform(k_treat, i) < frac):
+                        treated = True
+                        row[Counter.OUTPATIENT] += 1
+                        row[Counter.WAIT_MONTHS_TREATED] += w
+                        u = _uniform(k_convert, i)
+                        if u < p_conv:
+                            if _uniform(k_inpat, i) < inpatient_share:
+                                row[Counter.INPATIENT] += 1
+                            else:
+                                row[Counter.DAY_CASE] += 1
+                        elif u < p_conv_free:
+                            held_back = True
+                        w = 0
+                    elif w < MAX_WAIT:
+                        w += 1
+                pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
+                if w > 0:
+                    pe *= waiting_rr
+                if _uniform(k_emerg, i) < pe:
+                    row[Counter.EMERGENCY] += 1
+                    lq[q, 1] += 1
+                # need arises (the patient's draw), then the practice decides (its own draw)
+                if w == 0 and not treated and _uniform(k_need, i) < need_t[age, nl]:
+                    u = _uniform(k_refer, i)
+                    if u < p_refer:
+                        w = 1
+                        row[Counter.REFERRALS] += 1
+                        if ref_year[i] != fy:
+                            ref_year[i] = fy
+                            row[Counter.NEWLY_REFERRED] += 1
+                    elif u < p_refer_free:
                         held_back = True
-                    w = 0
-                elif w < MAX_WAIT:
-                    w += 1
-            pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
-            if w > 0:
-                pe *= waiting_rr
-            if _uniform(k_emerg, i) < pe:
-                acc[Counter.EMERGENCY] += 1
-                lq[q, 1] += 1
-            # need arises (the patient's draw), then the practice decides (its own draw)
-            if w == 0 and not treated and _uniform(k_need, i) < need_t[age, nl]:
-                u = _uniform(k_refer, i)
-                if u < p_refer:
-                    w = 1
-                    acc[Counter.REFERRALS] += 1
-                    if ref_year[i] != fy:
-                        ref_year[i] = fy
-                        acc[Counter.NEWLY_REFERRED] += 1
-                elif u < p_refer_free:
-                    held_back = True
-            # need held back by a group's lever returns as an emergency admission
-            if held_back and _uniform(k_deferred, i) < deferred:
-                acc[Counter.EMERGENCY] += 1
-                acc[Counter.DEFERRED_EMERGENCY] += 1
-                lq[q, 1] += 1
-            if w > 0:
-                wait[i] = w
-                acc[Counter.WAITING] += 1
-                hist[tid, practice_hospital[p], w] += 1
-            elif treated:
-                wait[i] = 0
-        if cur >= 0:
-            for k in range(N_COUNTERS):
-                counts[tid, cur, k] += acc[k]
-                acc[k] = 0
+                # need held back by a group's lever returns as an emergency admission
+                if held_back and _uniform(k_deferred, i) < deferred:
+                    row[Counter.EMERGENCY] += 1
+                    row[Counter.DEFERRED_EMERGENCY] += 1
+                    lq[q, 1] += 1
+                if w > 0:
+                    wait[i] = w
+                    row[Counter.WAITING] += 1
+                    hist[tid, h, w] += 1
+                elif treated:
+                    wait[i] = 0
         if n_reg > 0:
             end = block_start[b + 1]
             i = hi
@@ -380,6 +497,11 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
             block_hi[b] = i
             if n_reg > 0:
                 counts[tid, owner, Counter.UNFILLED] += n_reg
+    # the screened patients' quintiles, from their counts at or above each edge
+    lq[0, 0] += n_living - living[0]
+    for k in range(1, 4):
+        lq[k, 0] += living[k - 1] - living[k]
+    lq[4, 0] += living[3]
     quint = out.quint
     for q in range(5):
         quint[tid, q, 0] += lq[q, 0]

@@ -76,6 +76,8 @@ class Population:
         self.block_start = np.zeros(n_prac + 1, dtype=np.int64)
         np.cumsum(capacity, out=self.block_start[1:])
         self.block_owner = np.arange(n_prac, dtype=np.int16)
+        # the practice of every patient of each block, or -1 once a closure mixes practices
+        self.block_practice = np.arange(n_prac, dtype=np.int16)
         # blocks that can hold each practice's patients (its own, plus closed practices' blocks)
         self.blocks_of: dict[int, list[int]] = {p: [p] for p in range(n_prac)}
         total = int(self.block_start[-1])
@@ -177,7 +179,7 @@ class Population:
     @property
     def blocks(self) -> kernel.Blocks:
         """The block layout, as the kernels take it."""
-        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner)
+        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner, self.block_practice)
 
     def warm_up(self) -> None:
         """Load every compiled kernel (numba's on-disk cache) and start the thread team.
@@ -289,6 +291,7 @@ class Population:
         for receiver in {int(r) for r in to_practices}:
             self.blocks_of[receiver] = sorted(set(self.blocks_of[receiver]) | set(blocks))
         self.block_owner[self.block_owner == from_practice] = -1
+        self.block_practice[blocks] = -1
 
 
 def _as(values: np.ndarray, dtype: type) -> np.ndarray:
