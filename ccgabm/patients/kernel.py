@@ -230,7 +230,7 @@ class Tile(NamedTuple):
     by_ltc: np.ndarray  # int32 [TILE]: row of the (age, conditions) tables
     by_code: np.ndarray  # int32 [TILE]: row of the (age, IMD code) table (last: none due)
     quiet: np.ndarray  # uint8 [TILE]: 1 for a living patient who is not waiting
-    flags: np.ndarray  # uint8 [TILE]: 1 where the full rules must step the slot
+    flagged: np.ndarray  # int32 [TILE]: offsets of the slots the full rules must step
 
 
 @njit(inline="always", cache=True)
@@ -244,35 +244,46 @@ def _bits(key, idx):
 
 
 @njit(cache=True)
-def _screen(lo, hi, patients, tables, p_emerg, mon, keys, edges, tile, living):
-    """Flag the slots ``lo`` .. ``hi - 1`` whose month may change something.
+def _draw(lo, hi, keys, draws):
+    """The death, onset, emergency and need uniforms of slots ``lo`` .. ``hi - 1``.
 
-    A slot is left unflagged only for a living patient who is not waiting and whose draws
-    give no death, no new condition, no emergency admission and no need: such a month adds
-    one person-month and nothing else, exactly as the full rules would find. The draws and
-    probabilities are those of the full rules (same streams, same floating-point products),
-    so a flagged slot is simply stepped by them. Two passes free of branches and table
-    look-ups, which the compiler vectorises, make the draws and the look-up rows; a third
-    compares. Returns the number of living patients; ``living[k]`` gains those with IMD code
-    at or above ``edges[k]`` (quintile k + 1 or above).
+    ``draws[d, j]`` is ``_uniform`` of slot ``lo + j`` on the d-th of those streams; one
+    loop of integer arithmetic, which the compiler vectorises.
     """
-    birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
-    wait, alive = patients.wait, patients.alive
-    by_ltc_t, onset_t, dep_emerg = tables.by_ltc, tables.onset_flat, tables.dep_emergency
-    draws, by_ltc, by_code, quiet, flags = tile
     u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
     k_death = keys[Decision.DEATH]
     k_ltc = keys[Decision.LTC_ONSET]
     k_need = keys[Decision.NEED]
     k_emerg = keys[Decision.EMERGENCY]
-    n = np.uint64(hi - lo)
     base = np.uint64(lo)
-    for j in range(n):
+    for j in range(np.uint64(hi - lo)):
         idx = base + j
         u_death[j] = float(_bits(k_death, idx)) * _INV53
         u_ltc[j] = float(_bits(k_ltc, idx)) * _INV53
         u_emerg[j] = float(_bits(k_emerg, idx)) * _INV53
         u_need[j] = float(_bits(k_need, idx)) * _INV53
+
+
+@njit(cache=True)
+def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
+    """List the slots ``lo`` .. ``hi - 1`` whose month may change something (after ``_draw``).
+
+    A slot is left out only for a living patient who is not waiting and whose draws give no
+    death, no new condition, no emergency admission and no need: such a month adds one
+    person-month and nothing else, exactly as the full rules would find. The draws and
+    probabilities are those of the full rules (same streams, same floating-point products),
+    so a listed slot is simply stepped by them. A pass free of branches and table look-ups,
+    which the compiler vectorises, finds each slot's table rows; a second compares and
+    lists. Returns (living patients, slots listed in ``tile.flagged``); ``living[k]`` gains
+    the living patients with IMD code at or above ``edges[k]`` (quintile k + 1 or above).
+    """
+    birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
+    wait, alive = patients.wait, patients.alive
+    by_ltc_t, onset_t, dep_emerg = tables.by_ltc, tables.onset_flat, tables.dep_emergency
+    draws, by_ltc, by_code, quiet, flagged = tile
+    u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
+    n = np.uint64(hi - lo)
+    base = np.uint64(lo)
     e1, e2, e3, e4 = edges[0], edges[1], edges[2], edges[3]
     none_due = np.int32(onset_t.shape[0] - 1)
     n_alive = g1 = g2 = g3 = g4 = 0
@@ -296,14 +307,16 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, keys, edges, tile, living):
     living[1] += g2
     living[2] += g3
     living[3] += g4
+    m = 0
     for j in range(n):
         r = np.uint64(by_ltc[j])
         pe = by_ltc_t[r, 1] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
         calm = ((quiet[j] != 0) & (u_death[j] >= by_ltc_t[r, 0])
                 & (u_ltc[j] >= onset_t[np.uint64(by_code[j])]) & (u_emerg[j] >= pe)
                 & (u_need[j] >= by_ltc_t[r, 2]))
-        flags[j] = not calm
-    return n_alive
+        flagged[m] = j
+        m += not calm
+    return n_alive, m
 
 
 @njit(cache=True)
@@ -349,12 +362,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     fy = month.year
     counts = out.counts
     hist = out.hist
-    k_death = keys[Decision.DEATH]
-    k_ltc = keys[Decision.LTC_ONSET]
-    k_need = keys[Decision.NEED]
     k_refer = keys[Decision.REFER]
     k_treat = keys[Decision.TREAT]
-    k_emerg = keys[Decision.EMERGENCY]
     k_convert = keys[Decision.CONVERT]
     k_inpat = keys[Decision.INPATIENT]
     k_reg = keys[Decision.REGISTER]
@@ -373,8 +382,9 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     n_living = 0
     tile = Tile(np.empty((4, TILE)), np.empty(TILE, dtype=np.int32),
                 np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.uint8),
-                np.empty(TILE, dtype=np.uint8))
-    flags = tile.flags
+                np.empty(TILE, dtype=np.int32))
+    flagged = tile.flagged
+    u_death, u_ltc, u_emerg, u_need = tile.draws[0], tile.draws[1], tile.draws[2], tile.draws[3]
     row = counts[tid, 0]
     h = cut = 0
     frac = p_refer = p_refer_free = p_emerg = p_conv = p_conv_free = 0.0
@@ -392,17 +402,20 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
         start = block_start[b]
         for lo in range(start, hi, TILE):
             top = min(lo + TILE, hi)
+            _draw(lo, top, keys, tile.draws)
             screened = bp >= 0
             if screened:
-                n = _screen(lo, top, patients, tables, practice_emerg[bp], mon, keys, edges,
-                            tile, living)
+                n, n_flagged = _screen(lo, top, patients, tables, practice_emerg[bp], mon, edges,
+                                       tile, living)
                 counts[tid, bp, Counter.PERSON_MONTHS] += n
                 n_living += n
             else:
-                flags[:] = 1
-            for i in range(lo, top):
-                if flags[i - lo] == 0:
-                    continue
+                n_flagged = top - lo
+                for j in range(n_flagged):
+                    flagged[j] = j
+            for f in range(n_flagged):
+                j = flagged[f]
+                i = lo + j
                 if alive[i] == 0:
                     if n_reg > 0:
                         n_reg -= 1
@@ -430,12 +443,12 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 if not screened:  # the screen counted the tile's person-months
                     row[Counter.PERSON_MONTHS] += 1
                     lq[q, 0] += 1
-                if _uniform(k_death, i) < death_t[age, nl]:
+                if u_death[j] < death_t[age, nl]:
                     alive[i] = 0
                     wait[i] = 0
                     row[Counter.DEATHS] += 1
                     continue
-                if nl < MAX_LTC and _uniform(k_ltc, i) < onset_t[age, code]:
+                if nl < MAX_LTC and u_ltc[j] < onset_t[age, code]:
                     nl += 1
                     ltc[i] = nl
                     row[Counter.LTC_ONSETS] += 1
@@ -461,11 +474,11 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
                 if w > 0:
                     pe *= waiting_rr
-                if _uniform(k_emerg, i) < pe:
+                if u_emerg[j] < pe:
                     row[Counter.EMERGENCY] += 1
                     lq[q, 1] += 1
                 # need arises (the patient's draw), then the practice decides (its own draw)
-                if w == 0 and not treated and _uniform(k_need, i) < need_t[age, nl]:
+                if w == 0 and not treated and u_need[j] < need_t[age, nl]:
                     u = _uniform(k_refer, i)
                     if u < p_refer:
                         w = 1
