@@ -59,7 +59,7 @@ class RateTables(NamedTuple):
     capitation_emergency: np.ndarray  # [age, ltc] expected annual emergency cost at reference IMD
     dep_capitation: np.ndarray  # [imd code] deprivation factor of the emergency part
     by_ltc: np.ndarray  # [age x (MAX_LTC + 1) + ltc, 3]: death, emergency, need side by side
-    onset_flat: np.ndarray  # [age x 256 + imd code] onset, then 0 (no onset past MAX_LTC)
+    onset_flat: np.ndarray  # [age x 256 + imd code] onset; then 0 (none due), 2 (always drawn)
 
 
 def build_rate_tables(cfg: Config) -> RateTables:
@@ -104,7 +104,7 @@ def build_rate_tables(cfg: Config) -> RateTables:
         capitation_emergency=np.ascontiguousarray(capitation_emergency),
         dep_capitation=dep_emergency.copy(),
         by_ltc=np.ascontiguousarray(np.stack([death, emergency, need], axis=-1).reshape(-1, 3)),
-        onset_flat=np.append(onset.ravel(), 0.0),
+        onset_flat=np.append(onset.ravel(), [0.0, 2.0]),
     )
 
 

@@ -228,8 +228,7 @@ class Tile(NamedTuple):
 
     draws: np.ndarray  # float64 [4, TILE]: death, onset, emergency and need uniforms
     by_ltc: np.ndarray  # int32 [TILE]: row of the (age, conditions) tables
-    by_code: np.ndarray  # int32 [TILE]: row of the (age, IMD code) table (last: none due)
-    quiet: np.ndarray  # uint8 [TILE]: 1 for a living patient who is not waiting
+    by_code: np.ndarray  # int32 [TILE]: row of ``RateTables.onset_flat`` (past the end: flag)
     flagged: np.ndarray  # int32 [TILE]: offsets of the slots the full rules must step
 
 
@@ -280,12 +279,14 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
     wait, alive = patients.wait, patients.alive
     by_ltc_t, onset_t, dep_emerg = tables.by_ltc, tables.onset_flat, tables.dep_emergency
-    draws, by_ltc, by_code, quiet, flagged = tile
+    draws, by_ltc, by_code, flagged = tile
     u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
     n = np.uint64(hi - lo)
     base = np.uint64(lo)
     e1, e2, e3, e4 = edges[0], edges[1], edges[2], edges[3]
-    none_due = np.int32(onset_t.shape[0] - 1)
+    # the two last rows of the onset table: no onset due (0), and flag whatever the draw (2)
+    none_due = np.int32(onset_t.shape[0] - 2)
+    flag = np.int32(onset_t.shape[0] - 1)
     n_alive = g1 = g2 = g3 = g4 = 0
     for j in range(n):
         i = base + j
@@ -296,8 +297,8 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
         code = np.int32(imd_code[i])
         a = alive[i] != 0
         by_ltc[j] = age * (MAX_LTC + 1) + nl
-        by_code[j] = age * 256 + code if nl < MAX_LTC else none_due
-        quiet[j] = a & (wait[i] == 0)
+        row = age * 256 + code if nl < MAX_LTC else none_due
+        by_code[j] = row if a & (wait[i] == 0) else flag
         n_alive += a
         g1 += a & (code >= e1)
         g2 += a & (code >= e2)
@@ -311,7 +312,7 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     for j in range(n):
         r = np.uint64(by_ltc[j])
         pe = by_ltc_t[r, 1] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
-        calm = ((quiet[j] != 0) & (u_death[j] >= by_ltc_t[r, 0])
+        calm = ((u_death[j] >= by_ltc_t[r, 0])
                 & (u_ltc[j] >= onset_t[np.uint64(by_code[j])]) & (u_emerg[j] >= pe)
                 & (u_need[j] >= by_ltc_t[r, 2]))
         flagged[m] = j
@@ -381,8 +382,7 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     living[:] = 0
     n_living = 0
     tile = Tile(np.empty((4, TILE)), np.empty(TILE, dtype=np.int32),
-                np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.uint8),
-                np.empty(TILE, dtype=np.int32))
+                np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.int32))
     flagged = tile.flagged
     u_death, u_ltc, u_emerg, u_need = tile.draws[0], tile.draws[1], tile.draws[2], tile.draws[3]
     row = counts[tid, 0]
