@@ -229,6 +229,7 @@ class Tile(NamedTuple):
     draws: np.ndarray  # float64 [4, TILE]: death, onset, emergency and need uniforms
     by_ltc: np.ndarray  # int32 [TILE]: row of the (age, conditions) tables
     by_code: np.ndarray  # int32 [TILE]: row of ``RateTables.onset_flat`` (past the end: flag)
+    flags: np.ndarray  # uint8 [TILE]: 1 where the full rules must step the slot
     flagged: np.ndarray  # int32 [TILE]: offsets of the slots the full rules must step
 
 
@@ -279,7 +280,7 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
     wait, alive = patients.wait, patients.alive
     by_ltc_t, onset_t, dep_emerg = tables.by_ltc, tables.onset_flat, tables.dep_emergency
-    draws, by_ltc, by_code, flagged = tile
+    draws, by_ltc, by_code, flags, flagged = tile
     u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
     n = np.uint64(hi - lo)
     base = np.uint64(lo)
@@ -308,15 +309,18 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     living[1] += g2
     living[2] += g3
     living[3] += g4
-    m = 0
     for j in range(n):
         r = np.uint64(by_ltc[j])
         pe = by_ltc_t[r, 1] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
         calm = ((u_death[j] >= by_ltc_t[r, 0])
                 & (u_ltc[j] >= onset_t[np.uint64(by_code[j])]) & (u_emerg[j] >= pe)
                 & (u_need[j] >= by_ltc_t[r, 2]))
+        flags[j] = not calm
+    # listed apart from the comparisons: a list's growing end would chain them together
+    m = 0
+    for j in range(n):
         flagged[m] = j
-        m += not calm
+        m += flags[j]
     return n_alive, m
 
 
@@ -382,7 +386,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     living[:] = 0
     n_living = 0
     tile = Tile(np.empty((4, TILE)), np.empty(TILE, dtype=np.int32),
-                np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.int32))
+                np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.uint8),
+                np.empty(TILE, dtype=np.int32))
     flagged = tile.flagged
     u_death, u_ltc, u_emerg, u_need = tile.draws[0], tile.draws[1], tile.draws[2], tile.draws[3]
     row = counts[tid, 0]
