@@ -218,9 +218,10 @@ def _month_kernel(parallel: bool):
     return njit(parallel=parallel, cache=True)(step_patients)
 
 
-# Slots screened at a time: a tile's draws, look-up indices and flags (about 12 kB for 256
-# slots) stay in the L1 cache between the passes over it.
-TILE = 256
+# Slots screened at a time: a tile's scratch (45 bytes a slot) stays in the L1 or L2 cache
+# between the passes over it. Measured: 1,024 slots a tile stepped England at scale 0.2 about
+# 8% faster than 256 (fewer partial tiles and calls per block).
+TILE = 1024
 
 
 class Tile(NamedTuple):
