@@ -38,7 +38,7 @@ __all__ = [
     "AGE_MAX", "COUNTER_NAMES", "IMD_CODE_SCALE", "MAX_LTC", "MAX_WAIT", "N_COUNTERS",
     "Blocks", "Constants", "Counter", "Levers", "Month", "Outputs", "Patients",
     "balanced_chunks", "count_alive", "need_weights", "searchsorted_right", "step_patients",
-    "step_patients_serial",
+    "step_patients_serial", "tally_blocks",
 ]
 
 
@@ -83,9 +83,8 @@ MAX_LTC = 7
 AGE_MAX = 110
 IMD_CODE_SCALE = 2.0  # patient IMD stored as uint8 code = round(2 * score)
 
-# Columns of a thread's scratch row: counters of the current practice, and the quintile
-# tallies (person-months, emergencies) of the thread; 64 int64 per row keeps rows apart.
-_ACC = 16
+# Columns of a thread's scratch row holding its quintile tallies (person-months,
+# emergencies); 64 int64 per row keeps the rows of different threads apart.
 _QUINT = 40
 SCRATCH_WIDTH = 64
 
@@ -109,6 +108,7 @@ class Blocks(NamedTuple):
     hi: np.ndarray  # int64 [block]: one past the last slot that may hold a patient
     owner: np.ndarray  # int16 [block]: practice registering into the block (-1: none)
     practice: np.ndarray  # int16 [block]: practice of every patient of the block (-1: mixed)
+    living: np.ndarray  # int64 [block, 6]: living patients, then those of each quintile
 
 
 class Levers(NamedTuple):
@@ -266,7 +266,7 @@ def _draw(lo, hi, keys, draws):
 
 
 @njit(cache=True)
-def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
+def _screen(lo, hi, patients, tables, p_emerg, mon, tile):
     """List the slots ``lo`` .. ``hi - 1`` whose month may change something (after ``_draw``).
 
     A slot is left out only for a living patient who is not waiting and whose draws give no
@@ -274,9 +274,8 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     person-month and nothing else, exactly as the full rules would find. The draws and
     probabilities are those of the full rules (same streams, same floating-point products),
     so a listed slot is simply stepped by them. A pass free of branches and table look-ups,
-    which the compiler vectorises, finds each slot's table rows; a second compares and
-    lists. Returns (living patients, slots listed in ``tile.flagged``); ``living[k]`` gains
-    the living patients with IMD code at or above ``edges[k]`` (quintile k + 1 or above).
+    which the compiler vectorises, finds each slot's table rows; a second compares; a third
+    lists. Returns the number of slots listed in ``tile.flagged``.
     """
     birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
     wait, alive = patients.wait, patients.alive
@@ -285,11 +284,9 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
     n = np.uint64(hi - lo)
     base = np.uint64(lo)
-    e1, e2, e3, e4 = edges[0], edges[1], edges[2], edges[3]
     # the two last rows of the onset table: no onset due (0), and flag whatever the draw (2)
     none_due = np.int32(onset_t.shape[0] - 2)
     flag = np.int32(onset_t.shape[0] - 1)
-    n_alive = g1 = g2 = g3 = g4 = 0
     for j in range(n):
         i = base + j
         months = min(max(mon - np.int32(birth_month[i]), 0), 12 * AGE_MAX + 11)
@@ -297,19 +294,9 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
         age = np.int32((np.float32(months) + np.float32(0.5)) * np.float32(1.0 / 12.0))
         nl = np.int32(ltc[i])
         code = np.int32(imd_code[i])
-        a = alive[i] != 0
         by_ltc[j] = age * (MAX_LTC + 1) + nl
         row = age * 256 + code if nl < MAX_LTC else none_due
-        by_code[j] = row if a & (wait[i] == 0) else flag
-        n_alive += a
-        g1 += a & (code >= e1)
-        g2 += a & (code >= e2)
-        g3 += a & (code >= e3)
-        g4 += a & (code >= e4)
-    living[0] += g1
-    living[1] += g2
-    living[2] += g3
-    living[3] += g4
+        by_code[j] = row if (alive[i] != 0) & (wait[i] == 0) else flag
     for j in range(n):
         r = np.uint64(by_ltc[j])
         pe = by_ltc_t[r, 1] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
@@ -322,7 +309,7 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, edges, tile, living):
     for j in range(n):
         flagged[m] = j
         m += flags[j]
-    return n_alive, m
+    return m
 
 
 @njit(cache=True)
@@ -330,9 +317,11 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     """Advance the patients of blocks ``first`` .. ``last - 1`` (run by thread ``tid``).
 
     Each run of ``TILE`` slots of a block whose patients all belong to one practice is first
-    screened (``_screen``): the quiet majority only count person-months; the flagged slots
-    then go through the full rules one by one, in slot order. Blocks that mix practices (a
-    closed practice's patients dispersed among several) take every slot through the rules.
+    screened (``_screen``): the quiet majority need nothing more, as the block's person-months
+    come from its tallies of the living (``blocks.living``, kept by the deaths and
+    registrations); the listed slots then go through the full rules one by one, in slot
+    order. Blocks that mix practices (a closed practice's patients dispersed among several)
+    take every slot through the rules, which count their person-months.
     """
     birth_month = patients.birth_month
     practice = patients.practice
@@ -374,18 +363,10 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     k_inpat = keys[Decision.INPATIENT]
     k_reg = keys[Decision.REGISTER]
     k_deferred = keys[Decision.DEFERRED]
-    # the quintile table is nondecreasing in the code: quintile >= k from code edges[k - 1]
-    edges = np.zeros(4, dtype=np.int64)
-    for c in range(256):
-        for k in range(4):
-            if quint_of_code[c] <= k:
-                edges[k] = c + 1
     # per-thread tallies in a row of ``scratch`` padded apart from other threads' rows
     lq = out.scratch[tid, _QUINT:_QUINT + 10].reshape((5, 2))
     lq[:] = 0
-    living = out.scratch[tid, _ACC:_ACC + 4]
-    living[:] = 0
-    n_living = 0
+    block_living = blocks.living
     tile = Tile(np.empty((4, TILE)), np.empty(TILE, dtype=np.int32),
                 np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.uint8),
                 np.empty(TILE, dtype=np.int32))
@@ -403,18 +384,20 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
         if owner < 0:
             n_reg = 0
         bp = block_practice[b]
+        screened = bp >= 0
+        living = block_living[b]
+        if screened:  # the month's person-months are those living at its start
+            counts[tid, bp, Counter.PERSON_MONTHS] += living[0]
+            for q in range(5):
+                lq[q, 0] += living[1 + q]
         cur = -1
         hi = block_hi[b]
         start = block_start[b]
         for lo in range(start, hi, TILE):
             top = min(lo + TILE, hi)
             _draw(lo, top, keys, tile.draws)
-            screened = bp >= 0
             if screened:
-                n, n_flagged = _screen(lo, top, patients, tables, practice_emerg[bp], mon, edges,
-                                       tile, living)
-                counts[tid, bp, Counter.PERSON_MONTHS] += n
-                n_living += n
+                n_flagged = _screen(lo, top, patients, tables, practice_emerg[bp], mon, tile)
             else:
                 n_flagged = top - lo
                 for j in range(n_flagged):
@@ -427,6 +410,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                         n_reg -= 1
                         _register(i, owner, patients, tables, constants, month)
                         counts[tid, owner, Counter.REGISTRATIONS] += 1
+                        living[0] += 1
+                        living[1 + quint_of_code[imd_code[i]]] += 1
                     continue
                 p = practice[i]
                 if p != cur:
@@ -446,12 +431,14 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 nl = ltc[i]
                 code = imd_code[i]
                 q = quint_of_code[code]
-                if not screened:  # the screen counted the tile's person-months
+                if not screened:  # else counted for the whole block
                     row[Counter.PERSON_MONTHS] += 1
                     lq[q, 0] += 1
                 if u_death[j] < death_t[age, nl]:
                     alive[i] = 0
                     wait[i] = 0
+                    living[0] -= 1
+                    living[1 + q] -= 1
                     row[Counter.DEATHS] += 1
                     continue
                 if nl < MAX_LTC and u_ltc[j] < onset_t[age, code]:
@@ -512,15 +499,12 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 n_reg -= 1
                 _register(i, owner, patients, tables, constants, month)
                 counts[tid, owner, Counter.REGISTRATIONS] += 1
+                living[0] += 1
+                living[1 + quint_of_code[imd_code[i]]] += 1
                 i += 1
             block_hi[b] = i
             if n_reg > 0:
                 counts[tid, owner, Counter.UNFILLED] += n_reg
-    # the screened patients' quintiles, from their counts at or above each edge
-    lq[0, 0] += n_living - living[0]
-    for k in range(1, 4):
-        lq[k, 0] += living[k - 1] - living[k]
-    lq[4, 0] += living[3]
     quint = out.quint
     for q in range(5):
         quint[tid, q, 0] += lq[q, 0]
@@ -574,6 +558,19 @@ def need_weights(patients, blocks, chunks, month_index, tables, out):
                 nl = ltc[i]
                 wgt = elective_t[age, nl] + emergency_t[age, nl] * dep_weight[imd_code[i]]
                 out[tid, practice[i]] += np.int64(wgt * 1e6 + 0.5)
+
+
+@njit(cache=True)
+def tally_blocks(patients, blocks, quintile_of_code):
+    """Fill ``blocks.living``: each block's living patients, in all and by quintile."""
+    alive, imd_code = patients.alive, patients.imd_code
+    living = blocks.living
+    living[:] = 0
+    for b in range(living.shape[0]):
+        for i in range(blocks.start[b], blocks.hi[b]):
+            if alive[i] != 0:
+                living[b, 0] += 1
+                living[b, 1 + quintile_of_code[imd_code[i]]] += 1
 
 
 @njit(parallel=True, cache=True)

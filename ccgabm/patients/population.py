@@ -97,6 +97,9 @@ class Population:
         self.quintile_of_code = np.searchsorted(
             self.quintile_edges, np.arange(256), side="right"
         ).astype(np.uint8)
+        # living patients of each block, in all and by quintile (the kernel keeps them)
+        self.block_living = np.zeros((n_prac, 6), dtype=np.int64)
+        kernel.tally_blocks(self.patients, self.blocks, self.quintile_of_code)
         self._reg_rate = (cfg.population.birth_rate + cfg.population.in_registration_rate) / 12000.0
         self.constants = kernel.Constants(
             practice_imd=self.practice_imd,
@@ -179,7 +182,8 @@ class Population:
     @property
     def blocks(self) -> kernel.Blocks:
         """The block layout, as the kernels take it."""
-        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner, self.block_practice)
+        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner, self.block_practice,
+                             self.block_living)
 
     def warm_up(self) -> None:
         """Load every compiled kernel (numba's on-disk cache) and start the thread team.
