@@ -133,7 +133,11 @@ class Population:
         owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
         imd = self.practice_imd[owner]
         del owner
-        imd += self.cfg.population.patient_imd_sd * streams.get("population.imd").standard_normal(n)
+        # in place, one array of n draws at a time: the peak memory of the start-up
+        noise = streams.get("population.imd").standard_normal(n)
+        noise *= self.cfg.population.patient_imd_sd
+        imd += noise
+        del noise
         imd *= IMD_CODE_SCALE
         np.rint(imd, out=imd)
         np.clip(imd, 1, 255, out=imd)
@@ -144,11 +148,16 @@ class Population:
         ltc = streams.get("population.ltc").poisson(lam)
         del lam
         np.minimum(ltc, MAX_LTC, out=ltc)
+        ltc = ltc.astype(np.uint8)
         months = streams.get("population.birth_month").integers(0, 12, size=n)
-        birth = (-(ages.astype(np.int64) * 12 + months)).astype(np.int16)
+        # -(12 x age + month) lies in [-12 x AGE_MAX - 11, 0]: int16 holds it
+        birth = ages * np.int16(12)
+        del ages
+        np.add(birth, months, out=birth, casting="unsafe")
+        np.negative(birth, out=birth)
         del months
-        self.practice[:] = np.repeat(np.arange(self.n_practices, dtype=np.int16),
-                                     np.diff(self.block_start))
+        for p in range(self.n_practices):
+            self.practice[self.block_start[p]:self.block_start[p + 1]] = p
         ends = np.cumsum(sizes)
         for start, size, end in zip(self.block_start[:-1], sizes, ends, strict=True):
             if size == 0:
