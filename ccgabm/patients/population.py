@@ -28,6 +28,11 @@ __all__ = ["PARALLEL_MIN_SLOTS", "MonthResult", "Population", "PracticeLevers"]
 # thread team costs more than it saves (and far more when the cores are busy elsewhere).
 PARALLEL_MIN_SLOTS = 1_000_000
 
+# Chunks of work per thread of the monthly kernel, handed out one at a time to whichever
+# thread is free: a thread the system holds back (other work on the cores) delays the month
+# by one chunk, not by half of it. Assumed; England at scale 1.0 has ~2M slots a chunk.
+CHUNKS_PER_THREAD = 16
+
 
 @dataclass
 class PracticeLevers:
@@ -241,7 +246,8 @@ class Population:
             chunks = np.array([0, self.n_practices], dtype=np.int64)
         else:
             step = kernel.step_patients
-            chunks = kernel.balanced_chunks(self.block_start, self.block_hi, threads)
+            chunks = kernel.balanced_chunks(self.block_start, self.block_hi,
+                                            threads * CHUNKS_PER_THREAD)
         return self._step(step, threads, chunks, month, list_sizes, levers, hosp_cut, hosp_frac,
                           n_hospitals)
 
@@ -277,8 +283,9 @@ class Population:
             hospital_cut=_as(hosp_cut, np.int64),
             hospital_frac=_as(hosp_frac, np.float64),
         )
-        step(self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
-             this_month, out)
+        with numba.parallel_chunksize(1):  # one chunk at a time to each free thread
+            step(self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
+                 this_month, out)
         total = out.counts.sum(axis=0) if threads > 1 else out.counts[0]
         total[:, Counter.LIST_END] = (
             total[:, Counter.PERSON_MONTHS] - total[:, Counter.DEATHS]
