@@ -538,26 +538,41 @@ step_patients = _month_kernel(parallel=True)
 step_patients_serial = _month_kernel(parallel=False)
 
 
+@njit(inline="always", cache=True)
+def _need_weight(i, month_index, patients, tables):
+    """Capitation need weight of the patient in slot ``i``, fixed-point (units of 1e-6)."""
+    age = (month_index - patients.birth_month[i]) // 12
+    if age > AGE_MAX:
+        age = AGE_MAX
+    nl = patients.ltc[i]
+    wgt = (tables.capitation[age, nl]
+           + tables.capitation_emergency[age, nl] * tables.dep_capitation[patients.imd_code[i]])
+    return np.int64(wgt * 1e6 + 0.5)
+
+
 @njit(parallel=True, cache=True)
 def need_weights(patients, blocks, chunks, month_index, tables, out):
-    """Per-thread fixed-point sums (units of 1e-6) of capitation need weights by practice."""
-    birth_month, practice, imd_code = patients.birth_month, patients.practice, patients.imd_code
-    ltc, alive = patients.ltc, patients.alive
-    block_start, block_hi = blocks.start, blocks.hi
-    elective_t, emergency_t = tables.capitation, tables.capitation_emergency
-    dep_weight = tables.dep_capitation
+    """Per-thread fixed-point sums (units of 1e-6) of capitation need weights by practice.
+
+    A block of one practice is summed in a register and added once (adding each patient to
+    the table would chain every addition to the last through memory).
+    """
+    practice, alive = patients.practice, patients.alive
+    block_start, block_hi, block_practice = blocks.start, blocks.hi, blocks.practice
     for c in prange(chunks.shape[0] - 1):
         tid = numba.get_thread_id()
         for b in range(chunks[c], chunks[c + 1]):
+            bp = block_practice[b]
+            total = 0
             for i in range(block_start[b], block_hi[b]):
                 if alive[i] == 0:
                     continue
-                age = (month_index - birth_month[i]) // 12
-                if age > AGE_MAX:
-                    age = AGE_MAX
-                nl = ltc[i]
-                wgt = elective_t[age, nl] + emergency_t[age, nl] * dep_weight[imd_code[i]]
-                out[tid, practice[i]] += np.int64(wgt * 1e6 + 0.5)
+                if bp >= 0:
+                    total += _need_weight(i, month_index, patients, tables)
+                else:
+                    out[tid, practice[i]] += _need_weight(i, month_index, patients, tables)
+            if bp >= 0:
+                out[tid, bp] += total
 
 
 @njit(cache=True)
@@ -575,15 +590,23 @@ def tally_blocks(patients, blocks, quintile_of_code):
 
 @njit(parallel=True, cache=True)
 def count_alive(patients, blocks, chunks, out):
-    """Per-thread counts of living registered patients by practice."""
+    """Per-thread counts of living registered patients by practice (blocks of one practice
+    counted in a register, as in ``need_weights``)."""
     practice, alive = patients.practice, patients.alive
-    block_start, block_hi = blocks.start, blocks.hi
+    block_start, block_hi, block_practice = blocks.start, blocks.hi, blocks.practice
     for c in prange(chunks.shape[0] - 1):
         tid = numba.get_thread_id()
         for b in range(chunks[c], chunks[c + 1]):
-            for i in range(block_start[b], block_hi[b]):
-                if alive[i] != 0:
-                    out[tid, practice[i]] += 1
+            bp = block_practice[b]
+            if bp >= 0:
+                total = 0
+                for i in range(block_start[b], block_hi[b]):
+                    total += alive[i] != 0
+                out[tid, bp] += total
+            else:
+                for i in range(block_start[b], block_hi[b]):
+                    if alive[i] != 0:
+                        out[tid, practice[i]] += 1
 
 
 @njit(parallel=True, cache=True)
