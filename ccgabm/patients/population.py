@@ -283,9 +283,13 @@ class Population:
             hospital_cut=_as(hosp_cut, np.int64),
             hospital_frac=_as(hosp_frac, np.float64),
         )
-        with numba.parallel_chunksize(1):  # one chunk at a time to each free thread
-            step(self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
-                 this_month, out)
+        args = (self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
+                this_month, out)
+        if threads > 1:
+            with numba.parallel_chunksize(1):  # one chunk at a time to each free thread
+                step(*args)
+        else:
+            step(*args)
         total = out.counts.sum(axis=0) if threads > 1 else out.counts[0]
         total[:, Counter.LIST_END] = (
             total[:, Counter.PERSON_MONTHS] - total[:, Counter.DEATHS]
