@@ -12,12 +12,35 @@ The kernels take their arguments grouped in named tuples (``Patients``, ``Blocks
 ``Levers``, ``RateTables``, ``Constants``, ``Month``, ``Outputs``): numba types each by its
 class and field types, so a missing, misnamed or mistyped field fails at compilation.
 
-Performance notes: counters of the practice being processed are kept in a per-thread
-scratch row (padded so threads never share a cache line) and added to the per-practice
-table once per block; slots above a block's high-water mark are never visited except to
-place registrations; a patient's wait is written only when it changes; the list size at the
-end of the month is derived (person-months - deaths + registrations) rather than counted.
-Small populations run the serial compilation of the kernel (no thread team to wake).
+Where the time goes. Most patients' month changes nothing: no death, no new condition, no
+emergency admission, no need, and no wait to advance. Blocks are therefore taken a tile of
+``TILE`` slots at a time, in three passes over the tile:
+
+1. ``_draw``: the death, onset, emergency and need uniforms of every slot (splitmix64 on
+   64-bit lanes; the compiler vectorises it);
+2. ``_screen``: each slot's rows of the rate tables (vectorised), then its four comparisons
+   (table look-ups, one slot at a time but free of branches), then the list of the slots
+   where something may happen (dead or free slots, waiting patients, and draws below their
+   probability: about 6% of the slots in England);
+3. the full rules above, for the listed slots only, in slot order, reusing the tile's draws.
+
+Screening only decides which slots need the full rules; every decision is still taken by
+them, with the same draws and the same floating-point expressions, so the results are
+those of applying the rules to every slot. Person-months come from per-block tallies of the
+living (``Blocks.living``), kept up to date by deaths and registrations, so a quiet patient
+costs no write at all. Blocks that mix practices (after a closure) skip the screen.
+
+Measured on England at scale 0.2 (15M slots, one thread, CPU time per slot and month): the
+draws ~1.1 ns, the table rows ~0.6 ns, the comparisons and list ~2 ns, the full rules on the
+listed slots ~1 ns; about 4.7 ns in all (about 11 ns when every slot took the full rules).
+Each slot's month reads 6 bytes (birth month 2, IMD code, conditions, wait, alive: 1 each)
+and writes nothing unless listed; practice and referral year are read only for listed
+slots. A tile's scratch (45 bytes a slot) stays in cache between the passes.
+
+Other notes: slots above a block's high-water mark are never visited except to place
+registrations; a patient's wait is written only when it changes; the list size at the end of
+the month is derived (person-months - deaths + registrations) rather than counted. Small
+populations run the serial compilation of the kernel (no thread team to wake).
 
 numba's on-disk cache is invalidated by edits to this file only, not to the modules it
 takes constants from (``draws.Decision``).
@@ -225,10 +248,13 @@ TILE = 1024
 
 
 class Tile(NamedTuple):
-    """Per-thread scratch of ``_screen``: what it knows of each slot of the current tile."""
+    """Per-thread scratch of a tile: its slots' draws (``_draw``) and screening (``_screen``).
+
+    Row indices are at most 110 x 8 + 7 (``by_ltc``) and 110 x 256 + 255 + 2 (``by_code``).
+    """
 
     draws: np.ndarray  # float64 [4, TILE]: death, onset, emergency and need uniforms
-    by_ltc: np.ndarray  # int32 [TILE]: row of the (age, conditions) tables
+    by_ltc: np.ndarray  # int32 [TILE]: row of ``RateTables.by_ltc`` (age, conditions)
     by_code: np.ndarray  # int32 [TILE]: row of ``RateTables.onset_flat`` (past the end: flag)
     flags: np.ndarray  # uint8 [TILE]: 1 where the full rules must step the slot
     flagged: np.ndarray  # int32 [TILE]: offsets of the slots the full rules must step
