@@ -60,8 +60,8 @@ from ccgabm.patients.draws import Decision
 __all__ = [
     "AGE_MAX", "COUNTER_NAMES", "IMD_CODE_SCALE", "MAX_LTC", "MAX_WAIT", "N_COUNTERS",
     "Blocks", "Constants", "Counter", "Levers", "Month", "Outputs", "Patients",
-    "balanced_chunks", "count_alive", "need_weights", "searchsorted_right", "step_patients",
-    "step_patients_serial", "tally_blocks",
+    "balanced_chunks", "count_alive", "expected_referrals", "need_weights", "searchsorted_right",
+    "step_patients", "step_patients_serial", "tally_blocks",
 ]
 
 
@@ -599,6 +599,26 @@ def need_weights(patients, blocks, chunks, month_index, tables, out):
                     out[tid, practice[i]] += _need_weight(i, month_index, patients, tables)
             if bp >= 0:
                 out[tid, bp] += total
+
+
+@njit(cache=True)
+def expected_referrals(patients, blocks, month_index, need_t, refer, out):
+    """Adds need x referral probability of every living patient to ``out[practice]``.
+
+    One thread, in slot order: each practice's sum takes its terms in the order of
+    ``np.bincount(practice, weights=...)`` over the living slots, so it is the same number.
+    """
+    birth_month, practice, ltc, alive = (patients.birth_month, patients.practice, patients.ltc,
+                                         patients.alive)
+    for b in range(blocks.hi.shape[0]):
+        for i in range(blocks.start[b], blocks.hi[b]):
+            if alive[i] == 0:
+                continue
+            age = (month_index - np.int64(birth_month[i])) // 12
+            if age > AGE_MAX:
+                age = AGE_MAX
+            p = practice[i]
+            out[p] += need_t[age, ltc[i]] * refer[p]
 
 
 @njit(cache=True)

@@ -304,6 +304,14 @@ class Population:
         kernel.need_weights(self.patients, self.blocks, chunks, month, self.tables, out)
         return out.sum(axis=0) / 1e6
 
+    def expected_referrals(self, refer: np.ndarray, month: int = 0) -> np.ndarray:
+        """Expected referrals a month per practice: the sum over its living patients of their
+        monthly need probability at ``month`` times the practice's ``refer`` probability."""
+        out = np.zeros(self.n_practices)
+        kernel.expected_referrals(self.patients, self.blocks, month, self.tables.need,
+                                  _as(refer, np.float64), out)
+        return out
+
     def reassign(self, from_practice: int, to_practices: np.ndarray, rng: np.random.Generator) -> None:
         """Disperse a closing practice's patients among receiving practices."""
         blocks = self.blocks_of.pop(from_practice)
