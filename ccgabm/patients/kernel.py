@@ -576,29 +576,56 @@ def _need_weight(i, month_index, patients, tables):
     return np.int64(wgt * 1e6 + 0.5)
 
 
+@njit(cache=True)
+def _ltc_rows(lo, hi, patients, month_index, rows):
+    """``rows[j]``: age x (MAX_LTC + 1) + conditions of slot ``lo + j`` (vectorised).
+
+    The age is that of ``_screen``: whole years at ``month_index``, at most ``AGE_MAX``.
+    """
+    birth_month, ltc = patients.birth_month, patients.ltc
+    base = np.uint64(lo)
+    for j in range(np.uint64(hi - lo)):
+        i = base + j
+        months = min(max(month_index - np.int32(birth_month[i]), 0), 12 * AGE_MAX + 11)
+        age = np.int32((np.float32(months) + np.float32(0.5)) * np.float32(1.0 / 12.0))
+        rows[j] = age * (MAX_LTC + 1) + np.int32(ltc[i])
+
+
 @njit(parallel=True, cache=True)
 def need_weights(patients, blocks, chunks, month_index, tables, out):
     """Per-thread fixed-point sums (units of 1e-6) of capitation need weights by practice.
 
-    A block of one practice is summed in a register and added once (adding each patient to
-    the table would chain every addition to the last through memory).
+    A block of one practice is summed in a register, a tile at a time (its table rows found
+    by a vectorised pass first), and added once; a block that mixes practices adds each
+    patient to its practice's sum.
     """
-    practice, alive = patients.practice, patients.alive
+    practice, alive, imd_code = patients.practice, patients.alive, patients.imd_code
     block_start, block_hi, block_practice = blocks.start, blocks.hi, blocks.practice
+    n_rows = tables.capitation.size
+    elective_t = tables.capitation.reshape(n_rows)
+    emergency_t = tables.capitation_emergency.reshape(n_rows)
+    dep_weight = tables.dep_capitation
     for c in prange(chunks.shape[0] - 1):
         tid = numba.get_thread_id()
+        rows = np.empty(TILE, dtype=np.int32)
         for b in range(chunks[c], chunks[c + 1]):
             bp = block_practice[b]
+            if bp < 0:
+                for i in range(block_start[b], block_hi[b]):
+                    if alive[i] != 0:
+                        out[tid, practice[i]] += _need_weight(i, month_index, patients, tables)
+                continue
             total = 0
-            for i in range(block_start[b], block_hi[b]):
-                if alive[i] == 0:
-                    continue
-                if bp >= 0:
-                    total += _need_weight(i, month_index, patients, tables)
-                else:
-                    out[tid, practice[i]] += _need_weight(i, month_index, patients, tables)
-            if bp >= 0:
-                out[tid, bp] += total
+            for lo in range(block_start[b], block_hi[b], TILE):
+                top = min(lo + TILE, block_hi[b])
+                _ltc_rows(lo, top, patients, month_index, rows)
+                for j in range(top - lo):
+                    i = lo + j
+                    r = np.uint64(rows[j])
+                    wgt = elective_t[r] + emergency_t[r] * dep_weight[np.uint64(imd_code[i])]
+                    if alive[i] != 0:
+                        total += np.int64(wgt * 1e6 + 0.5)
+            out[tid, bp] += total
 
 
 @njit(cache=True)
