@@ -28,7 +28,7 @@ __all__ = ["PARALLEL_MIN_SLOTS", "MonthResult", "Population", "PracticeLevers"]
 # thread team costs more than it saves (and far more when the cores are busy elsewhere).
 PARALLEL_MIN_SLOTS = 1_000_000
 
-# Chunks of work per thread of the monthly kernel, handed out one at a time to whichever
+# Chunks of work per thread of the threaded kernels, handed out one at a time to whichever
 # thread is free: a thread the system holds back (other work on the cores) delays the month
 # by one chunk, not by half of it. Assumed; England at scale 1.0 has ~2M slots a chunk.
 CHUNKS_PER_THREAD = 16
@@ -138,7 +138,8 @@ class Population:
         owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
         imd = self.practice_imd[owner]
         del owner
-        # in place, one array of n draws at a time: the peak memory of the start-up
+        # combined in place: one array of n draws at a time on top of the result (start-up's
+        # peak memory)
         noise = streams.get("population.imd").standard_normal(n)
         noise *= self.cfg.population.patient_imd_sd
         imd += noise
@@ -220,13 +221,15 @@ class Population:
     def _chunks(self) -> tuple[int, np.ndarray]:
         """Thread count and block boundaries of work chunks balanced by occupied slots."""
         threads = numba.get_num_threads()
-        return threads, kernel.balanced_chunks(self.block_start, self.block_hi, threads)
+        return threads, kernel.balanced_chunks(self.block_start, self.block_hi,
+                                               threads * CHUNKS_PER_THREAD)
 
     def list_sizes(self) -> np.ndarray:
         """Living registered patients per practice (a full count over the arrays)."""
         threads, chunks = self._chunks()
         out = np.zeros((threads, self.n_practices), dtype=np.int64)
-        kernel.count_alive(self.patients, self.blocks, chunks, out)
+        with numba.parallel_chunksize(1):
+            kernel.count_alive(self.patients, self.blocks, chunks, out)
         return out.sum(axis=0)
 
     def step(
@@ -246,8 +249,7 @@ class Population:
             chunks = np.array([0, self.n_practices], dtype=np.int64)
         else:
             step = kernel.step_patients
-            chunks = kernel.balanced_chunks(self.block_start, self.block_hi,
-                                            threads * CHUNKS_PER_THREAD)
+            threads, chunks = self._chunks()
         return self._step(step, threads, chunks, month, list_sizes, levers, hosp_cut, hosp_frac,
                           n_hospitals)
 
@@ -301,7 +303,8 @@ class Population:
         """Capitation need weight (expected annual modelled cost) summed per practice."""
         threads, chunks = self._chunks()
         out = np.zeros((threads, self.n_practices), dtype=np.int64)
-        kernel.need_weights(self.patients, self.blocks, chunks, month, self.tables, out)
+        with numba.parallel_chunksize(1):
+            kernel.need_weights(self.patients, self.blocks, chunks, month, self.tables, out)
         return out.sum(axis=0) / 1e6
 
     def expected_referrals(self, refer: np.ndarray, month: int = 0) -> np.ndarray:
