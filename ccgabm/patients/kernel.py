@@ -32,7 +32,7 @@ costs no write at all. Blocks that mix practices (after a closure) skip the scre
 
 Measured on England at scale 0.2 (15M slots, one thread, CPU time per slot and month): the
 draws ~1.1 ns, the table rows ~0.6 ns, the comparisons and list ~2 ns, the full rules on the
-listed slots ~1 ns; about 4.7 ns in all (about 11 ns when every slot took the full rules).
+listed slots ~1 ns; about 4.7 ns in all (about 10 ns when every slot took the full rules).
 Each slot's month reads 6 bytes (birth month 2, IMD code, conditions, wait, alive: 1 each)
 and writes nothing unless listed; practice and referral year are read only for listed
 slots. A tile's scratch (45 bytes a slot) stays in cache between the passes.
