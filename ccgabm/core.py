@@ -15,7 +15,7 @@ from ccgabm.agents.board import initial_distances
 from ccgabm.agents.group import CommissioningGroup
 from ccgabm.agents.hospital import treatment_cutoffs as hospital_cutoffs
 from ccgabm.events import Event
-from ccgabm.patients import AGE_MAX, COUNTER_NAMES, Counter, PracticeLevers
+from ccgabm.patients import COUNTER_NAMES, Counter, PracticeLevers
 from ccgabm.schedule import Phase, When
 
 if TYPE_CHECKING:
@@ -256,10 +256,4 @@ def monthly_reporters() -> dict:
 def expected_referrals_per_practice(model: CommissioningModel) -> np.ndarray:
     """Expected referrals a month per practice from the starting population under the levers
     in force now (hospital capacity planning in year 0)."""
-    pop = model.population
-    alive = pop.alive == 1
-    age = np.minimum((0 - pop.birth_month[alive].astype(np.int64)) // 12, AGE_MAX)
-    need = pop.tables.need[age, pop.ltc[alive]]
-    refer = levers_of(model).refer
-    practice = pop.practice[alive]
-    return np.bincount(practice, weights=need * refer[practice], minlength=len(model.practices))
+    return model.population.expected_referrals(levers_of(model).refer, month=0)

@@ -184,3 +184,26 @@ def test_age_lookup_matches_numpy_choice():
     got = np.empty(200_001, dtype=np.int16)
     kernel.searchsorted_right(cdf, np.random.default_rng(5).random(200_001), got)
     assert np.array_equal(got, expected)
+
+
+def test_person_months_and_block_tallies_follow_deaths_registrations_and_closures():
+    """Person-months are the living at the month's start, whether a block is screened (one
+    practice) or mixed by a closure; the kernel's tallies of the living stay exact."""
+    cfg = Config().with_overrides({"run.years": 2})
+    r = np.random.default_rng(3)
+    n = 6
+    pop = Population(cfg, r.integers(800, 3000, n), r.uniform(5, 60, n), Streams(11))
+    levers = PracticeLevers(np.full(n, 0.4), np.ones(n), np.full(n, 0.25), np.arange(n) % 2)
+    for month in range(18):
+        if month == 6:
+            pop.reassign(0, np.array([1, 2]), np.random.default_rng(0))
+        alive = pop.alive == 1
+        living = np.bincount(pop.practice[alive], minlength=n)
+        quintiles = np.bincount(pop.quintile_of_code[pop.imd_code[alive]], minlength=5)
+        res = pop.step(month, living, levers, np.array([2, 3]), np.array([0.5, 0.3]), 2)
+        assert np.array_equal(res.counts[:, Counter.PERSON_MONTHS], living)
+        assert np.array_equal(res.quintiles[:, 0], quintiles)
+        kept = pop.block_living.copy()
+        kernel.tally_blocks(pop.patients, pop.blocks, pop.quintile_of_code)
+        assert np.array_equal(kept, pop.block_living)
+    assert (pop.block_practice[pop.blocks_of[1]] == -1).any()

@@ -58,6 +58,8 @@ class RateTables(NamedTuple):
     capitation: np.ndarray  # [age, ltc] expected annual elective cost (need weight, part 1)
     capitation_emergency: np.ndarray  # [age, ltc] expected annual emergency cost at reference IMD
     dep_capitation: np.ndarray  # [imd code] deprivation factor of the emergency part
+    by_ltc: np.ndarray  # [age x (MAX_LTC + 1) + ltc, 3]: death, emergency, need side by side
+    onset_flat: np.ndarray  # [age x 256 + imd code] onset; then 0 (none due), 2 (always drawn)
 
 
 def build_rate_tables(cfg: Config) -> RateTables:
@@ -101,6 +103,8 @@ def build_rate_tables(cfg: Config) -> RateTables:
         capitation=np.ascontiguousarray(capitation),
         capitation_emergency=np.ascontiguousarray(capitation_emergency),
         dep_capitation=dep_emergency.copy(),
+        by_ltc=np.ascontiguousarray(np.stack([death, emergency, need], axis=-1).reshape(-1, 3)),
+        onset_flat=np.append(onset.ravel(), [0.0, 2.0]),
     )
 
 

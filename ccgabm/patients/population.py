@@ -28,6 +28,11 @@ __all__ = ["PARALLEL_MIN_SLOTS", "MonthResult", "Population", "PracticeLevers"]
 # thread team costs more than it saves (and far more when the cores are busy elsewhere).
 PARALLEL_MIN_SLOTS = 1_000_000
 
+# Chunks of work per thread of the threaded kernels, handed out one at a time to whichever
+# thread is free: a thread the system holds back (other work on the cores) delays the month
+# by one chunk, not by half of it. Assumed; England at scale 1.0 has ~2M slots a chunk.
+CHUNKS_PER_THREAD = 16
+
 
 @dataclass
 class PracticeLevers:
@@ -76,6 +81,8 @@ class Population:
         self.block_start = np.zeros(n_prac + 1, dtype=np.int64)
         np.cumsum(capacity, out=self.block_start[1:])
         self.block_owner = np.arange(n_prac, dtype=np.int16)
+        # the practice of every patient of each block, or -1 once a closure mixes practices
+        self.block_practice = np.arange(n_prac, dtype=np.int16)
         # blocks that can hold each practice's patients (its own, plus closed practices' blocks)
         self.blocks_of: dict[int, list[int]] = {p: [p] for p in range(n_prac)}
         total = int(self.block_start[-1])
@@ -95,6 +102,9 @@ class Population:
         self.quintile_of_code = np.searchsorted(
             self.quintile_edges, np.arange(256), side="right"
         ).astype(np.uint8)
+        # living patients of each block, in all and by quintile (the kernel keeps them)
+        self.block_living = np.zeros((n_prac, 6), dtype=np.int64)
+        kernel.tally_blocks(self.patients, self.blocks, self.quintile_of_code)
         self._reg_rate = (cfg.population.birth_rate + cfg.population.in_registration_rate) / 12000.0
         self.constants = kernel.Constants(
             practice_imd=self.practice_imd,
@@ -128,7 +138,12 @@ class Population:
         owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
         imd = self.practice_imd[owner]
         del owner
-        imd += self.cfg.population.patient_imd_sd * streams.get("population.imd").standard_normal(n)
+        # combined in place: one array of n draws at a time on top of the result (start-up's
+        # peak memory)
+        noise = streams.get("population.imd").standard_normal(n)
+        noise *= self.cfg.population.patient_imd_sd
+        imd += noise
+        del noise
         imd *= IMD_CODE_SCALE
         np.rint(imd, out=imd)
         np.clip(imd, 1, 255, out=imd)
@@ -139,11 +154,16 @@ class Population:
         ltc = streams.get("population.ltc").poisson(lam)
         del lam
         np.minimum(ltc, MAX_LTC, out=ltc)
+        ltc = ltc.astype(np.uint8)
         months = streams.get("population.birth_month").integers(0, 12, size=n)
-        birth = (-(ages.astype(np.int64) * 12 + months)).astype(np.int16)
+        # -(12 x age + month) lies in [-12 x AGE_MAX - 11, 0]: int16 holds it
+        birth = ages * np.int16(12)
+        del ages
+        np.add(birth, months, out=birth, casting="unsafe")
+        np.negative(birth, out=birth)
         del months
-        self.practice[:] = np.repeat(np.arange(self.n_practices, dtype=np.int16),
-                                     np.diff(self.block_start))
+        for p in range(self.n_practices):
+            self.practice[self.block_start[p]:self.block_start[p + 1]] = p
         ends = np.cumsum(sizes)
         for start, size, end in zip(self.block_start[:-1], sizes, ends, strict=True):
             if size == 0:
@@ -177,7 +197,8 @@ class Population:
     @property
     def blocks(self) -> kernel.Blocks:
         """The block layout, as the kernels take it."""
-        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner)
+        return kernel.Blocks(self.block_start, self.block_hi, self.block_owner, self.block_practice,
+                             self.block_living)
 
     def warm_up(self) -> None:
         """Load every compiled kernel (numba's on-disk cache) and start the thread team.
@@ -200,13 +221,15 @@ class Population:
     def _chunks(self) -> tuple[int, np.ndarray]:
         """Thread count and block boundaries of work chunks balanced by occupied slots."""
         threads = numba.get_num_threads()
-        return threads, kernel.balanced_chunks(self.block_start, self.block_hi, threads)
+        return threads, kernel.balanced_chunks(self.block_start, self.block_hi,
+                                               threads * CHUNKS_PER_THREAD)
 
     def list_sizes(self) -> np.ndarray:
         """Living registered patients per practice (a full count over the arrays)."""
         threads, chunks = self._chunks()
         out = np.zeros((threads, self.n_practices), dtype=np.int64)
-        kernel.count_alive(self.patients, self.blocks, chunks, out)
+        with numba.parallel_chunksize(1):
+            kernel.count_alive(self.patients, self.blocks, chunks, out)
         return out.sum(axis=0)
 
     def step(
@@ -226,7 +249,7 @@ class Population:
             chunks = np.array([0, self.n_practices], dtype=np.int64)
         else:
             step = kernel.step_patients
-            chunks = kernel.balanced_chunks(self.block_start, self.block_hi, threads)
+            threads, chunks = self._chunks()
         return self._step(step, threads, chunks, month, list_sizes, levers, hosp_cut, hosp_frac,
                           n_hospitals)
 
@@ -262,8 +285,13 @@ class Population:
             hospital_cut=_as(hosp_cut, np.int64),
             hospital_frac=_as(hosp_frac, np.float64),
         )
-        step(self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
-             this_month, out)
+        args = (self.patients, self.blocks, chunks, kernel_levers, self.tables, self.constants,
+                this_month, out)
+        if threads > 1:
+            with numba.parallel_chunksize(1):  # one chunk at a time to each free thread
+                step(*args)
+        else:
+            step(*args)
         total = out.counts.sum(axis=0) if threads > 1 else out.counts[0]
         total[:, Counter.LIST_END] = (
             total[:, Counter.PERSON_MONTHS] - total[:, Counter.DEATHS]
@@ -275,8 +303,17 @@ class Population:
         """Capitation need weight (expected annual modelled cost) summed per practice."""
         threads, chunks = self._chunks()
         out = np.zeros((threads, self.n_practices), dtype=np.int64)
-        kernel.need_weights(self.patients, self.blocks, chunks, month, self.tables, out)
+        with numba.parallel_chunksize(1):
+            kernel.need_weights(self.patients, self.blocks, chunks, month, self.tables, out)
         return out.sum(axis=0) / 1e6
+
+    def expected_referrals(self, refer: np.ndarray, month: int = 0) -> np.ndarray:
+        """Expected referrals a month per practice: the sum over its living patients of their
+        monthly need probability at ``month`` times the practice's ``refer`` probability."""
+        out = np.zeros(self.n_practices)
+        kernel.expected_referrals(self.patients, self.blocks, month, self.tables.need,
+                                  _as(refer, np.float64), out)
+        return out
 
     def reassign(self, from_practice: int, to_practices: np.ndarray, rng: np.random.Generator) -> None:
         """Disperse a closing practice's patients among receiving practices."""
@@ -289,6 +326,7 @@ class Population:
         for receiver in {int(r) for r in to_practices}:
             self.blocks_of[receiver] = sorted(set(self.blocks_of[receiver]) | set(blocks))
         self.block_owner[self.block_owner == from_practice] = -1
+        self.block_practice[blocks] = -1
 
 
 def _as(values: np.ndarray, dtype: type) -> np.ndarray:
