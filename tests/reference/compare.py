@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from ccgabm.agents.hospital import treatment_cutoffs
 from ccgabm.config import Config
 from ccgabm.patients import AGE_MAX, COUNTER_NAMES, MAX_WAIT, Counter, Population, PracticeLevers
 from ccgabm.patients.epidemiology import RateTables
 from ccgabm.rng import Streams
 from ccgabm.world import build_world
 
-from .mesa_model import ReferenceModel, treatment_cutoff
+from .mesa_model import ReferenceModel
 
 
 @dataclass
@@ -126,11 +127,11 @@ def run_vectorised(pw: PatientWorld, months: int, seed: int | None = None) -> Si
     waiting = np.zeros((n_hosp, MAX_WAIT + 1), dtype=np.int64)
     totals = np.zeros(len(Counter), dtype=np.int64)
     quint = np.zeros((5, 2), dtype=np.int64)
+    capacity = np.asarray(pw.capacity, dtype=float)
     started = time.perf_counter()
     for month in range(months):
-        cut = [treatment_cutoff(waiting[h], pw.capacity[h]) for h in range(n_hosp)]
-        res = pop.step(month, sizes, levers, np.array([c[0] for c in cut]),
-                       np.array([c[1] for c in cut]), n_hosp)
+        cut, share = treatment_cutoffs(waiting, capacity)  # as the model's waiting-list phase
+        res = pop.step(month, sizes, levers, cut, share, n_hosp)
         sizes = res.counts[:, Counter.LIST_END]
         waiting = res.waiting_hist
         totals += res.counts.sum(axis=0)
