@@ -516,3 +516,24 @@ def test_warm_up_is_once_per_process_and_never_fails() -> None:
     workers.warm_up("no.such.module")  # an unimportable module: the first run will say so
     assert "no.such.module" in workers._warmed
     workers.warm_up("no.such.module")
+
+
+def warning_run(config: FakeConfig, seed: int) -> FakeResult:
+    """``fake_run`` that warns about its inputs, as the practice table's loader does."""
+    import warnings
+
+    from ccgabm.params import InputWarning
+
+    warnings.warn("[world] table_path = 'x.csv': 3 blank values filled", InputWarning, stacklevel=1)
+    return fake_run(config, seed)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_input_warning_is_shown_once_per_sweep(spec, tmp_path: Path, jobs: int) -> None:
+    from ccgabm.params import InputWarning
+
+    with pytest.warns(InputWarning) as caught:
+        report = _sweep(spec, tmp_path / "out", run_fn=warning_run, jobs=jobs)
+    assert report.ok and report.n_completed == 24
+    assert [str(w.message) for w in caught if w.category is InputWarning] == [
+        "[world] table_path = 'x.csv': 3 blank values filled"]

@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ccgabm.params import InputWarning
 from ccgabm.sweep.admission import (
     check_finished_runs,
     check_store,
@@ -425,9 +427,14 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
                 _failed(outcome, exc)
                 record_failure(outcome)
 
+        shown: set[str] = set()
         try:
             for outcome in outcomes:
                 key = (outcome["point_id"], outcome["replication"])
+                for message in outcome.get("warnings", ()):  # once per sweep, not once per run
+                    if message not in shown:
+                        shown.add(message)
+                        warnings.warn(message, InputWarning, stacklevel=2)
                 if outcome["ok"]:
                     try:
                         buffer.add(_finished_run(plan, outcome, idents[key], params[key[0]]))

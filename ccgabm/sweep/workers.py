@@ -20,6 +20,7 @@ import importlib
 import os
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -63,13 +64,25 @@ _warmed: set[str] = set()  # modules warmed in this process
 def execute_run(
     point_id: int, replication: int, run_fn: RunFn, config: Any, seed: int, limit_threads: bool
 ) -> dict[str, Any]:
-    """Worker side: run the model once; never raises on an ``Exception`` (returns it)."""
+    """Worker side: run the model once; never raises on an ``Exception`` (returns it).
+
+    Warnings about the inputs (``InputWarning``, e.g. blank values filled in the practice
+    table) are returned in ``warnings`` for the parent to show once, not printed by every worker
+    for every run; other warnings are shown as usual."""
+    from ccgabm.params import InputWarning
+
     if limit_threads:
         cap_threads()
     start = time.perf_counter()
     out: dict[str, Any] = {"point_id": point_id, "replication": replication}
     try:
-        result = run_fn(config, seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_fn(config, seed)
+        out["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, InputWarning)})
+        for w in caught:
+            if not issubclass(w.category, InputWarning):
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         out["summary"] = dict(result.summary)
         out["fates"] = getattr(result, "group_fates", None)
         out["ok"] = True
