@@ -166,26 +166,3 @@ def test_an_entry_with_a_malformed_header_is_rebuilt(tmp_path, cache, monkeypatc
     monkeypatch.setattr(world, "world_from_table", lambda *a: builds.append(a) or build(*a))
     assert_same(fresh, run(cfg))
     assert len(builds) == 1
-
-
-def test_starting_trust_matrix_reused_in_process_is_the_one_drawn():
-    """A second network from the same draws is a copy of the first's starting matrix, and leaves
-    the generator where drawing would have; changing one network changes neither the cache nor
-    the other."""
-    from ccgabm.behaviours import trust
-    from ccgabm.config import Config
-
-    cfg = Config().behaviour
-    groups = np.repeat(np.arange(5), 40)
-    trust._starting.clear()
-    rng_a, rng_b, rng_c = (np.random.default_rng(11) for _ in range(3))
-    first = trust.TrustNetwork(groups, cfg, rng_a)
-    first.trust[:] = 0.0  # the cached copy is untouched
-    assert len(trust._starting) == 1
-    second = trust.TrustNetwork(groups, cfg, rng_b)
-    trust._starting.clear()
-    drawn = trust.TrustNetwork(groups, cfg, rng_c)  # nothing cached: drawn afresh
-    assert np.array_equal(second.trust, drawn.trust)
-    assert rng_b.random() == rng_c.random() == rng_a.random()
-    other = trust.TrustNetwork(groups, cfg, np.random.default_rng(12))
-    assert not np.array_equal(other.trust, drawn.trust)

@@ -20,9 +20,6 @@ is refused unless ``allow_trust_inversion = true`` asks for it.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,32 +61,12 @@ class TrustParams:
 
 
 TRUST_BLOCK_ROWS = 256  # rows of the trust matrix drawn at a time (a cache-sized block)
-# Starting matrices kept in this process for runs that start from the same draws (a calibration's
-# replicates on common seeds, in its long-lived workers): England's takes 0.6 s to draw, 0.05 s to
-# copy. Budget assumed: a few England-sized (177 MB) matrices.
-STARTING_CACHE_BYTES = 1 << 30
-_starting: OrderedDict[str, tuple[np.ndarray, dict]] = OrderedDict()
-
-
-def _starting_key(group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator) -> str:
-    """What the starting matrix depends on: the groups, the trust levels and the draws to come."""
-    text = json.dumps([rng.bit_generator.state, cfg.initial_trust, cfg.trust_outside, cfg.trust_noise_sd,
-                       str(group_ids.dtype)], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode() + np.ascontiguousarray(group_ids).tobytes()).hexdigest()
 
 
 class TrustNetwork:
     """``trust[p, q]`` is how much practice p trusts practice q (0..1)."""
 
     def __init__(self, group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator) -> None:
-        self.cfg = cfg
-        key = _starting_key(group_ids, cfg, rng)
-        if key in _starting:  # the same matrix, and the generator left where drawing it leaves it
-            matrix, after = _starting[key]
-            _starting.move_to_end(key)
-            self.trust = matrix.copy()
-            rng.bit_generator.state = after
-            return
         n = len(group_ids)
         self.trust = np.empty((n, n), dtype=np.float32)
         inside, outside = np.float32(cfg.initial_trust), np.float32(cfg.trust_outside)
@@ -101,10 +78,7 @@ class TrustNetwork:
             rows += np.where(group_ids[start:start + len(rows), None] == group_ids[None, :], inside, outside)
             np.clip(rows, 0.0, 1.0, out=rows)
         np.fill_diagonal(self.trust, 1.0)
-        if self.trust.nbytes <= STARTING_CACHE_BYTES:
-            _starting[key] = (self.trust.copy(), rng.bit_generator.state)
-            while sum(m.nbytes for m, _ in _starting.values()) > STARTING_CACHE_BYTES:
-                _starting.popitem(last=False)
+        self.cfg = cfg
 
     def mean_trust(self, p: int, others: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Mean trust of ``p`` in ``others`` (p excluded), weighted by ``weights[others]``."""
