@@ -1,14 +1,14 @@
 """Compiled kernels of the hedonic game (``ccgabm.coalitions``), with the arithmetic of the
-array code they replace.
-
-Every kernel returns exactly what the NumPy/BLAS expression it replaces returns:
+array code they replace (the other kernels return exactly what their NumPy expressions do):
 
 - ``trust_in_blocked``: the float32 product ``trust @ membership`` of ``trust_in_groups`` for
-  worlds large enough that OpenBLAS runs its threaded GEMM (``BLAS_ORDER_MIN_MNK``): each
-  entry is a chain of fused multiply-adds over the practices in index order, in K-blocks of
-  ``GEMM_K_BLOCK`` (the last two blocks split in halves), the blocks' partial sums added in
-  float32 (OpenBLAS's SkylakeX SGEMM kernels on x86-64). Unlike the BLAS call it does not
-  depend on the BLAS thread count, and it computes only the entries asked for;
+  worlds large enough that OpenBLAS runs its threaded GEMM (``BLAS_ORDER_MIN_MNK``), in one
+  fixed order on every machine: each entry is a chain of fused multiply-adds over the
+  practices in index order, in K-blocks of ``GEMM_K_BLOCK`` (the last two blocks split in
+  halves), the blocks' partial sums added in float32. That is the order of OpenBLAS's SkylakeX
+  (AVX-512) SGEMM kernels, so there it returns the BLAS product bit for bit; a BLAS that sums in
+  another order differs in the last bits. Unlike the BLAS call it depends neither on the
+  machine nor on the BLAS thread count, and it computes only the entries asked for;
 - ``first_coalition`` and ``any_subset_blocks``: the coalition search and the exact blocking check on
   float64 sums of trust x list size. Such a sum is exact, whatever the order of its terms,
   when every term is a multiple of the smallest trust's unit in the last place and the sum of
@@ -34,7 +34,9 @@ from numba.extending import intrinsic
 # OpenBLAS interface/gemm.c: products of at most 100^3 multiply-adds go to the small-matrix
 # kernels (a different summation order); the array code keeps them.
 BLAS_ORDER_MIN_MNK = 100.0 * 100.0 * 100.0
-GEMM_K_BLOCK = 512  # OpenBLAS param.h, SGEMM_DEFAULT_Q for SkylakeX kernels
+# The compiled sums' fixed order: blocks of 512 practices, as OpenBLAS param.h's SGEMM_DEFAULT_Q
+# for its SkylakeX (AVX-512) kernels; the same on every machine.
+GEMM_K_BLOCK = 512
 # Worlds of fewer practices keep the array code: it is as fast there, and loading compiled
 # code from numba's cache costs more than it saves (assumed from timings: about 10 ms a kernel).
 COMPILED_MIN_PRACTICES = 1000

@@ -537,3 +537,46 @@ def test_an_input_warning_is_shown_once_per_sweep(spec, tmp_path: Path, jobs: in
     assert report.ok and report.n_completed == 24
     assert [str(w.message) for w in caught if w.category is InputWarning] == [
         "[world] table_path = 'x.csv': 3 blank values filled"]
+
+
+def _gate(parent: int) -> Path:
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"ccgabm-sweep-gate-{parent}"
+
+
+def gated_run(config: FakeConfig, seed: int) -> FakeResult:
+    """``fake_run``; the runs at trust 0.8 wait (up to 30 s) for the test to open the gate."""
+    if config.values["behaviour.initial_trust"] == 0.8:
+        deadline = time.monotonic() + 30
+        while not _gate(os.getppid()).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return fake_run(config, seed)
+
+
+def test_finished_runs_are_written_while_a_long_run_goes_on(tmp_path: Path, monkeypatch) -> None:
+    """With workers, a finished run is written within FLUSH_SECONDS even when no other run ends
+    meanwhile (the parent checks every FLUSH_TICK_SECONDS), so a kill cannot lose it."""
+    import threading
+
+    from ccgabm.sweep import batches
+
+    monkeypatch.setattr(batches, "FLUSH_SECONDS", 0.5)
+    (tmp_path / "baseline.toml").write_text("")
+    small = parse_spec({"sweep": {"base": "baseline.toml", "seed": 1, "replications": 1},
+                        "axes": {"behaviour.initial_trust": [0.4, 0.6, 0.8]}}, base_dir=tmp_path)
+    out, gate = tmp_path / "out", _gate(os.getpid())
+    gate.unlink(missing_ok=True)
+    sweep = threading.Thread(target=_sweep, args=(small, out), kwargs={"run_fn": gated_run, "jobs": 2})
+    sweep.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not (out / "runs").is_dir() or len(load_results(out)[0]) < 2:
+            assert time.monotonic() < deadline, "the two finished runs were not written"
+            time.sleep(0.1)
+        assert sweep.is_alive()  # the gated run is still going
+    finally:
+        gate.touch()
+        sweep.join(60)
+        gate.unlink(missing_ok=True)
+    assert len(load_results(out)[0]) == 3

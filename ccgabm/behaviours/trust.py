@@ -60,7 +60,7 @@ class TrustParams:
     )
 
 
-TRUST_BLOCK_ROWS = 256  # rows of the trust matrix drawn at a time (a cache-sized block)
+TRUST_BLOCK_ROWS = 256  # rows of the trust matrix drawn at a time (assumed: a cache-sized block)
 
 
 class TrustNetwork:

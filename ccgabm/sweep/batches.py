@@ -45,6 +45,7 @@ from ccgabm.sweep.atomic import (
 __all__ = [
     "FLUSH_RUNS",
     "FLUSH_SECONDS",
+    "FLUSH_TICK_SECONDS",
     "BatchBuffer",
     "BatchCheck",
     "FinishedRun",
@@ -57,8 +58,11 @@ __all__ = [
 
 #: runs per batch file at most (assumed: a few MB of rows and fates, and ~100 files for 10^5 runs)
 FLUSH_RUNS = 1000
-#: seconds between batch writes at most (assumed: a kill loses at most half a minute of work)
+#: seconds a finished run waits to be written at most (assumed: a kill loses at most about half
+#: a minute of finished work). With workers the parent checks every ``FLUSH_TICK_SECONDS``; in
+#: one process a finished run waits for the end of the run after it.
 FLUSH_SECONDS = 30.0
+FLUSH_TICK_SECONDS = 1.0  # assumed: checking whether a write is due costs next to nothing
 _BATCH_NAME = re.compile(r"batch-(\d+)")
 _ROW_CHECKED = ("point_id", "replication", "seed", "config_digest", "package_version")
 

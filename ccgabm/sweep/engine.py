@@ -41,7 +41,7 @@ from ccgabm.sweep.admission import (
     run_identity_of,
     write_manifest,
 )
-from ccgabm.sweep.batches import BatchBuffer, FinishedRun
+from ccgabm.sweep.batches import FLUSH_TICK_SECONDS, BatchBuffer, FinishedRun
 from ccgabm.sweep.plan import ConfigLoader, Plan, build_plan, point_overrides
 from ccgabm.sweep.spec import (
     MAX_RUNS,
@@ -406,7 +406,7 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         elif jobs == 1:  # in this process, as joblib runs one job
             outcomes = (execute_run(pid, rep, fn, config, seed, False) for pid, rep, config, seed in runs)
         else:
-            outcomes = pool_outcomes(pool, n_workers(jobs), fn, runs)
+            outcomes = pool_outcomes(pool, n_workers(jobs), fn, runs, tick=FLUSH_TICK_SECONDS)
             stack.callback(outcomes.close)  # an error here stops the workers
         stack.callback(bar.close)
         buffer = BatchBuffer(out, "group_fates" in spec.keep)
@@ -430,6 +430,10 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
         shown: set[str] = set()
         try:
             for outcome in outcomes:
+                if outcome is None:  # no run ended for a while: write what has finished if due
+                    if buffer.due():
+                        flush()
+                    continue
                 key = (outcome["point_id"], outcome["replication"])
                 for message in outcome.get("warnings", ()):  # once per sweep, not once per run
                     if message not in shown:

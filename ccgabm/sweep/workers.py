@@ -61,6 +61,11 @@ _MODEL_MODULE = "ccgabm.patients.population"
 _warmed: set[str] = set()  # modules warmed in this process
 
 
+# Warnings re-issued after a run, each once per process (the usual once-per-place rule, which
+# catching warnings around every run would otherwise reset).
+_SHOWN: set[tuple] = set()
+
+
 def execute_run(
     point_id: int, replication: int, run_fn: RunFn, config: Any, seed: int, limit_threads: bool
 ) -> dict[str, Any]:
@@ -68,7 +73,8 @@ def execute_run(
 
     Warnings about the inputs (``InputWarning``, e.g. blank values filled in the practice
     table) are returned in ``warnings`` for the parent to show once, not printed by every worker
-    for every run; other warnings are shown as usual."""
+    for every run; other warnings are issued again after the run, so that this process's
+    filters and once-per-place rule apply to them as usual."""
     from ccgabm.params import InputWarning
 
     if limit_threads:
@@ -77,12 +83,14 @@ def execute_run(
     out: dict[str, Any] = {"point_id": point_id, "replication": replication}
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", InputWarning)
             result = run_fn(config, seed)
         out["warnings"] = sorted({str(w.message) for w in caught if issubclass(w.category, InputWarning)})
         for w in caught:
-            if not issubclass(w.category, InputWarning):
-                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+            place = (str(w.message), w.category, w.filename, w.lineno)
+            if not issubclass(w.category, InputWarning) and place not in _SHOWN:
+                _SHOWN.add(place)
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         out["summary"] = dict(result.summary)
         out["fates"] = getattr(result, "group_fates", None)
         out["ok"] = True
@@ -179,10 +187,12 @@ def _chunk_size(done: int, wall: float, left: int, workers: int) -> int:
 
 
 def pool_outcomes(
-    executor: Any, workers: int, run_fn: RunFn, runs: list[tuple[int, int, Any, int]]
-) -> Iterator[dict[str, Any]]:
+    executor: Any, workers: int, run_fn: RunFn, runs: list[tuple[int, int, Any, int]],
+    tick: float | None = None,
+) -> Iterator[dict[str, Any] | None]:
     """Outcomes of ``runs`` (``(point_id, replication, config, seed)``) in completion order,
-    from the pool ``executor`` of ``workers`` processes.
+    from the pool ``executor`` of ``workers`` processes; with ``tick``, also None whenever
+    ``tick`` seconds pass without one (so the caller can write what has finished on time).
 
     An error in the parent or a worker (or closing the generator early) cancels what has not
     started and stops the pool's workers, as an interrupted ``joblib.Parallel`` does.
@@ -201,7 +211,9 @@ def pool_outcomes(
     try:
         fill()
         while pending:
-            ready, _ = wait(pending, return_when=FIRST_COMPLETED)
+            ready, _ = wait(pending, timeout=tick, return_when=FIRST_COMPLETED)
+            if not ready:
+                yield None
             for future in ready:
                 pending.discard(future)
                 outcomes = future.result()
