@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ccgabm.params import CcgabmError
-from ccgabm.sweep.spec import SpecError, _check_keys, _dotted, _is_scalar, _number, _table
+from ccgabm.sweep.spec import SpecError, _check_keys, _dotted, _is_scalar, _number, _table, read_spec_file
 
 __all__ = ["SAMPLERS", "CalibrationError", "CalibrationSpec", "Parameter", "Target", "load_calibration",
            "parse_calibration"]
@@ -175,19 +175,8 @@ class CalibrationSpec:
 
 def load_calibration(path: str | Path) -> CalibrationSpec:
     """Read and validate a calibration spec file (``base`` is resolved relative to it)."""
-    from ccgabm.config import parse_toml
-
     path = Path(path)
-    try:
-        if not path.is_file():
-            raise CalibrationError(f"calibration spec {str(path)!r} does not exist (or is not a file)")
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CalibrationError(f"{path}: not a UTF-8 text file (byte {exc.start}): a calibration "
-                               "spec is TOML text") from None
-    except OSError as exc:
-        raise CalibrationError(f"calibration spec {str(path)[:80]!r}: {exc.strerror or exc}") from None
-    data = parse_toml(text, path, CalibrationError)
+    data = read_spec_file(path, "calibration spec", CalibrationError)
     try:
         return parse_calibration(data, base_dir=path.parent, source=path, default_study=path.stem)
     except CalibrationError as exc:

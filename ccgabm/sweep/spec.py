@@ -37,6 +37,7 @@ __all__ = [
     "estimate_runs",
     "load_spec",
     "parse_spec",
+    "read_spec_file",
 ]
 
 SAMPLINGS = ("grid", "list", "lhs", "sobol", "morris")
@@ -205,23 +206,28 @@ def load_spec(path: str | Path, max_runs: int | None = MAX_RUNS) -> SweepSpec:
     """
     if not isinstance(path, str | Path):
         raise SpecError(f"a sweep spec is a path to a TOML file, got {type(path).__name__}")
-    from ccgabm.config import parse_toml
-
     path = Path(path)
-    try:
-        if not path.is_file():
-            raise SpecError(f"sweep spec {str(path)!r} does not exist (or is not a file)")
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not a UTF-8 text file (byte {exc.start}): a sweep spec is TOML "
-                        "text") from None
-    except OSError as exc:
-        raise SpecError(f"sweep spec {str(path)[:80]!r}: {exc.strerror or exc}") from None
-    data = parse_toml(text, path, SpecError)
+    data = read_spec_file(path, "sweep spec", SpecError)
     try:
         return parse_spec(data, base_dir=path.parent, source=path, max_runs=max_runs)
     except SpecError as exc:
         raise SpecError(f"{path}: {exc}") from None
+
+
+def read_spec_file(path: Path, what: str, error: type[Exception]) -> dict[str, Any]:
+    """The TOML data of a spec file; ``error`` (naming ``what`` and the file) when it is missing,
+    unreadable, not UTF-8 text or not TOML."""
+    from ccgabm.config import parse_toml
+
+    try:
+        if not path.is_file():
+            raise error(f"{what} {str(path)!r} does not exist (or is not a file)")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not a UTF-8 text file (byte {exc.start}): a {what} is TOML text") from None
+    except OSError as exc:
+        raise error(f"{what} {str(path)[:80]!r}: {exc.strerror or exc}") from None
+    return parse_toml(text, path, error)
 
 
 def parse_spec(
