@@ -16,13 +16,13 @@ Writes results/benchmarks/sweep_scaling.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import tempfile
 import time
 from pathlib import Path
+
+from result_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,14 +76,9 @@ def main() -> None:
             row[f"{kind}_efficiency"] = round(row[f"{kind}_runs_per_minute"] / (base * row["jobs"]), 3)
             print(f"jobs={row['jobs']:>3}: {kind} {row[f'{kind}_runs_per_minute']:7.1f} runs/min, "
                   f"parallel efficiency {row[f'{kind}_efficiency']:.2f}")
-    args.out.mkdir(parents=True, exist_ok=True)
     result = {"machine": platform.node(), "cpus": os.cpu_count(), "backend": args.backend,
               "years": args.years, "repeat": args.repeat, "rows": rows}
-    path = args.out / "sweep_scaling.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    extra = Path(os.environ["OUT"]) / "sweep_scaling.json" if os.environ.get("OUT") else None
-    if extra is not None and extra.resolve() != path.resolve():
-        shutil.copy(path, extra)
+    write_result(args.out, "sweep_scaling.json", result)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,8 @@ Writes results/benchmarks/sweep_store.json (and a copy under ``$OUT`` when set).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from result_file import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 N_FIGURES = 20  # summary figures per run (assumed; the real model reports a few dozen)
@@ -120,13 +119,8 @@ def main() -> None:
         row = measure(Path(tmp) / "store", args.points, args.replications, args.jobs)
     for key, value in row.items():
         print(f"{key:>15}: {value}", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     result = {"machine": platform.node(), "cpus": os.cpu_count(), "jobs": args.jobs, **row}
-    path = args.out / "sweep_store.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    extra = Path(os.environ["OUT"]) / "sweep_store.json" if os.environ.get("OUT") else None
-    if extra is not None and extra.resolve() != path.resolve():
-        shutil.copy(path, extra)
+    write_result(args.out, "sweep_store.json", result)
 
 
 if __name__ == "__main__":
