@@ -50,6 +50,16 @@ def plain(finance: NewGroupFinance):
     return lambda population: finance(population)
 
 
+def assert_searches_agree(members, trust, stay, sizes, finance, gain, rules) -> None:
+    """From every member, the compiled search finds the coalition the array code finds (or none)."""
+    for p in members.tolist():
+        fast = first_coalition([p], members, trust, stay, sizes, finance, gain, rules)
+        slow = greedy_coalition(p, members, trust, stay, sizes, plain(finance), gain, rules)
+        assert (fast is None) == (slow is None)
+        if fast is not None:
+            assert np.array_equal(fast, slow)
+
+
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("m", [5, 12, 30])
 def test_coalition_search_compiled_equals_array_code(seed, m):
@@ -61,12 +71,7 @@ def test_coalition_search_compiled_equals_array_code(seed, m):
     barred = rng.random(len(sizes)) < 0.2 if seed % 3 == 0 else None
     rules = Rules(min_size=2, min_population=float(rng.integers(0, 2000)), cap_share=0.5,
                   source_minimum=float(rng.integers(0, 3000)), barred=barred)
-    for p in members.tolist():
-        fast = first_coalition([p], members, trust, stay, sizes, finance, 0.05, rules)
-        slow = greedy_coalition(p, members, trust, stay, sizes, plain(finance), 0.05, rules)
-        assert (fast is None) == (slow is None)
-        if fast is not None:
-            assert np.array_equal(fast, slow)
+    assert_searches_agree(members, trust, stay, sizes, finance, 0.05, rules)
     assert core_stable(members, trust, stay, sizes, finance, 0.05, rules) == core_stable(
         members, trust, stay, sizes, plain(finance), 0.05, rules)
 
@@ -78,12 +83,7 @@ def test_coalition_search_falls_back_when_sums_may_round():
     stay = np.full(len(sizes), 0.3)
     finance = NewGroupFinance(0.0, float(sizes[members].sum()), 9000.0, 1000.0, 0.1)
     rules = Rules()
-    for p in members.tolist():
-        fast = first_coalition([p], members, trust, stay, sizes, finance, 0.0, rules)
-        slow = greedy_coalition(p, members, trust, stay, sizes, plain(finance), 0.0, rules)
-        assert (fast is None) == (slow is None)
-        if fast is not None:
-            assert np.array_equal(fast, slow)
+    assert_searches_agree(members, trust, stay, sizes, finance, 0.0, rules)
 
 
 def test_trust_in_groups_agrees_with_the_blas_product():
