@@ -50,11 +50,11 @@ def plain(finance: NewGroupFinance):
     return lambda population: finance(population)
 
 
-def assert_searches_agree(members, trust, stay, sizes, finance, gain, rules) -> None:
+def assert_searches_agree(members, trust, stay, sizes, finance, switching_cost, rules) -> None:
     """From every member, the compiled search finds the coalition the array code finds (or none)."""
     for p in members.tolist():
-        fast = first_coalition([p], members, trust, stay, sizes, finance, gain, rules)
-        slow = greedy_coalition(p, members, trust, stay, sizes, plain(finance), gain, rules)
+        fast = first_coalition([p], members, trust, stay, sizes, finance, switching_cost, rules)
+        slow = greedy_coalition(p, members, trust, stay, sizes, plain(finance), switching_cost, rules)
         assert (fast is None) == (slow is None)
         if fast is not None:
             assert np.array_equal(fast, slow)
