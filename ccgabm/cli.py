@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     params = sub.add_parser("params", help="print the parameter table (Markdown)")
     params.add_argument("--out", help="write to this file instead of stdout")
 
-    schedule = sub.add_parser("schedule", help="print the order of play within a month")
+    schedule = sub.add_parser(
+        "schedule", help="print the order of play within a month and the dated timeline")
     schedule.add_argument("config", nargs="?", help="TOML scenario file (default: every default)")
     schedule.add_argument("--markdown", action="store_true",
                           help="the Markdown table of docs/odd.md section 3")
@@ -139,7 +140,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from ccgabm.schedule import schedule_markdown, schedule_text
 
     cfg = load_config(args.config) if args.config else Config()
-    sys.stdout.write(schedule_markdown() if args.markdown else schedule_text(cfg))
+    if args.markdown:
+        sys.stdout.write(schedule_markdown())
+        return 0
+    from ccgabm.timeline import timeline_text
+
+    sys.stdout.write(schedule_text(cfg) + "\n"
+                     + timeline_text(cfg.timeline, cfg.run.start_year, cfg.run.years * 12))
     return 0
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ccgabm.params import ConfigError, build_section, one_line
 from ccgabm.sections import CORE_SECTIONS
+from ccgabm.timeline import change_months, dated_parameters, month_label, overrides_at, parse_timeline
 
 __all__ = [
     "Config", "ConfigError", "load_config", "run_overrides", "SECTIONS", "PARAMETER_OWNER",
@@ -82,17 +83,44 @@ class _ConfigMethods:
         if not isinstance(base_dir, str | os.PathLike):
             raise ConfigError(f"base_dir must be a folder path, got {type(base_dir).__name__}")
         for name in data:
-            if name not in SECTIONS:
+            if name not in SECTIONS and name != "timeline":
                 known = ", ".join(SECTIONS)
-                raise ConfigError(f"[{name}] is not a known section; known sections: {known}")
+                raise ConfigError(f"[{name}] is not a known section; known sections: {known} "
+                                  "(and [[timeline]] entries)")
         sections = {name: build_section(c, name, data.get(name, {})) for name, c in SECTIONS.items()}
         config = cls(**sections, base_dir=str(base_dir))
         check_config(config)
+        if "timeline" in data:
+            entries = parse_timeline(data["timeline"], dated_parameters())
+            config = dataclasses.replace(config, timeline=entries)
+            config.timeline_states()  # every state of the configuration is validated now
         return config
+
+    def timeline_states(self) -> dict[int, Config]:
+        """The configuration in force from each month in which the timeline changes it
+        (month 0 first); each is validated like a file (``ConfigError`` names the entry)."""
+        plain = dataclasses.replace(self, timeline=())
+        horizon = self.run.years * 12
+        states: dict[int, Config] = {}
+        by_overrides: dict[str, Config] = {}
+        for month in change_months(self.timeline, self.run.start_year, horizon):
+            overrides = overrides_at(self.timeline, month, self.run.start_year)
+            key = json.dumps(overrides, sort_keys=True, default=str)
+            if key not in by_overrides:
+                try:
+                    by_overrides[key] = plain.with_overrides(overrides) if overrides else plain
+                except ConfigError as exc:
+                    raise ConfigError(f"[[timeline]] in force from "
+                                      f"{month_label(month, self.run.start_year)}: {exc}") from None
+            states[month] = by_overrides[key]
+        return states
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Nested plain-data form (what a TOML file would hold)."""
-        return {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        out: dict[str, Any] = {name: dataclasses.asdict(getattr(self, name)) for name in SECTIONS}
+        if self.timeline:
+            out["timeline"] = [entry.to_dict() for entry in self.timeline]
+        return out
 
     def with_overrides(self, overrides: dict[str, Any]) -> Config:
         """A copy with dotted ``section.key`` values replaced (validated like a file)."""
@@ -131,13 +159,15 @@ class _ConfigMethods:
 Config = dataclasses.make_dataclass(
     "Config",
     [(name, cls, dataclasses.field(default_factory=cls)) for name, cls in SECTIONS.items()]
-    + [("base_dir", str, dataclasses.field(default=".", compare=False))],
+    + [("base_dir", str, dataclasses.field(default=".", compare=False)),
+       ("timeline", tuple, dataclasses.field(default=()))],
     bases=(_ConfigMethods,), frozen=True, module=__name__,
 )
 Config.__doc__ = """All parameters of one simulation, grouped by section (``cfg.finance.pace_of_change``).
 
 Sections are the core's (``CORE_SECTIONS``) with every registered behaviour's parameters
-merged in; ``Config()`` is every default; ``base_dir`` is the folder relative paths start from.
+merged in; ``Config()`` is every default; ``base_dir`` is the folder relative paths start from;
+``timeline`` holds the dated policy changes of ``[[timeline]]`` (``ccgabm.timeline``).
 """
 
 

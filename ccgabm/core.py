@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from ccgabm.model import CommissioningModel
 
 PHASES = (
+    Phase("timeline", When.MONTHLY, 5, "apply_timeline",
+          "dated policy changes due this month take effect ([[timeline]] of the scenario)"),
     Phase("need", When.YEAR_START, 30, "need_weights",
           "need weight of every practice (capitation formula over its patients) and group"),
     Phase("allocation", When.YEAR_START, 40, "allocation",
@@ -50,6 +52,21 @@ PHASES = (
           "annual panels recorded"),
     Phase("record", When.MONTHLY, 190, "record_month", "the month's series row is recorded"),
 )
+
+
+def apply_timeline(model: CommissioningModel) -> None:
+    """The configuration in force from this month, when the timeline changes it: the model
+    reads ``model.cfg`` afresh, so dated parameters take effect from here."""
+    state = model.timeline_states.get(model.month)
+    if state is None or state == model.cfg:
+        return
+    before = model.cfg.to_dict()
+    after = state.to_dict()
+    changed = [f"{section}.{key} = {after[section][key]!r}"
+               for section in after if section != "timeline"
+               for key in after[section] if after[section][key] != before[section][key]]
+    model.cfg = state
+    model.record(Event.POLICY_CHANGE, value=len(changed), detail="; ".join(changed))
 
 
 def need_weights(model: CommissioningModel) -> None:
@@ -177,6 +194,11 @@ def billing(model: CommissioningModel) -> None:
     counts = model.month_result.counts
     activity = counts[:, [Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT,
                           Counter.EMERGENCY]] @ model.unit_costs
+    marginal = model.cfg.costs.emergency_marginal_rate
+    if marginal < 1.0 and model.emergency_baseline is not None:
+        # the marginal rate emergency tariff: admissions above the baseline at a share of tariff
+        excess = np.maximum(counts[:, Counter.EMERGENCY] - model.emergency_baseline, 0.0)
+        activity = activity - (1.0 - marginal) * model.unit_costs[3] * excess
     groups, rows = model.member_rows()
     member_of = np.where(model.practice_arrays.open, rows, -1)
     billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
@@ -205,6 +227,9 @@ def year_accounts(model: CommissioningModel) -> None:
     group_columns, year_closed = model.hooks("group_year_columns"), model.hooks("year_closed")
     if year == 0:
         model.first_year_activity = sum(g.year_spent["activity"] for g in model.active_groups)
+        # each practice's monthly emergency baseline, for the marginal rate emergency tariff
+        model.emergency_baseline = (arrays.year_counts[:, Counter.EMERGENCY] / 12.0
+                                    * model.cfg.costs.emergency_baseline_share)
     for group in model.active_groups:
         row = group.close_year()
         row.update(year=year, group=group.code, need_weight=group.need_weight,

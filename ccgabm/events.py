@@ -37,6 +37,7 @@ class Event(StrEnum):
     RETURN = "return"  # members went back to a group they had belonged to
     VOLUNTARY_MERGER = "voluntary_merger"  # the group merged into ``detail`` by agreement
     FORCED_MERGER = "forced_merger"  # the Board merged the group into ``detail``
+    CONSOLIDATION_MERGER = "consolidation_merger"  # merged into ``detail``, one group per footprint
     DISSOLVED = "dissolved"  # the Board ended the group after persistent deficits
     EMPTIED = "emptied"  # the group ended because all its members left
     # practices move
@@ -53,10 +54,14 @@ class Event(StrEnum):
     CO_COMMISSIONING = "co_commissioning"  # value: share of neighbours already adopted
     DILEMMA_CHOICE = "dilemma_choice"  # detail: stay | join | negotiate
     DILEMMA_DECISION = "dilemma_decision"  # detail: who decided what (affluent group, Board)
+    POLICY_CHANGE = "policy_change"  # the dated timeline changed parameters; detail: the new values
 
 
 # How a group can end (``CommissioningGroup.fate``), each also the event recorded when it does.
-ENDINGS = (Event.VOLUNTARY_MERGER, Event.FORCED_MERGER, Event.DISSOLVED, Event.EMPTIED)
+ENDINGS = (Event.VOLUNTARY_MERGER, Event.FORCED_MERGER, Event.CONSOLIDATION_MERGER, Event.DISSOLVED,
+           Event.EMPTIED)
+# Endings by merger into another group: by agreement, forced for size, or in a consolidation.
+MERGERS = (Event.VOLUNTARY_MERGER, Event.FORCED_MERGER, Event.CONSOLIDATION_MERGER)
 # Departures of members from a group that goes on.
 DEPARTURES = (Event.FRACTURE, Event.DEFECTION, Event.RETURN)
 

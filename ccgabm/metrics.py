@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ccgabm.events import Event
+from ccgabm.events import MERGERS, Event
 
 if TYPE_CHECKING:
     from ccgabm.config import Config
@@ -76,7 +76,7 @@ def group_fates(model: CommissioningModel) -> pd.DataFrame:
         row.update(
             fractured=Event.FRACTURE in g.first,
             dissolved=g.fate == Event.DISSOLVED,
-            merged=g.fate in (Event.VOLUNTARY_MERGER, Event.FORCED_MERGER),
+            merged=g.fate in MERGERS,
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -259,6 +259,7 @@ def stability_figures(fates: pd.DataFrame, tables: dict[str, pd.DataFrame]) -> d
         "groups_merged": int(fates["merged"].sum()),
         "voluntary_mergers": int((fates["fate"] == Event.VOLUNTARY_MERGER).sum()),
         "forced_mergers": int((fates["fate"] == Event.FORCED_MERGER).sum()),
+        "consolidation_mergers": int((fates["fate"] == Event.CONSOLIDATION_MERGER).sum()),
         "groups_emptied": int((fates["fate"] == Event.EMPTIED).sum()),
         "groups_created": int((fates["start_month"] > 0).sum()),
         "mean_group_lifetime_years": float(((fates["end_month"] - fates["start_month"]) / 12).mean()),
@@ -293,7 +294,7 @@ def departure_causes(departures: pd.DataFrame, events: pd.DataFrame) -> dict[str
     out["departures_refused"] = int(refused.sum())
     done = departures[~refused]
     placed = events[(events["kind"] == Event.JOIN) & events["detail"].str.match(
-        f"({Event.DISSOLVED}|{Event.FORCED_MERGER}) <-")] \
+        f"({Event.DISSOLVED}|{Event.FORCED_MERGER}|{Event.CONSOLIDATION_MERGER}) <-")] \
         if not events.empty else events
     first_placed = placed.groupby("group")["month"].min() if len(placed) else pd.Series(dtype=float)
     fractures = done[done["kind"] == Event.FRACTURE]
@@ -387,7 +388,7 @@ def run_summary(model: CommissioningModel, tables: dict[str, pd.DataFrame],
     summary.update(stability_figures(fates, tables))
     for behaviour in model.behaviours.values():
         summary.update(behaviour.summary(tables, fates))
-    summary.update(seed=model.seed, config_digest=model.cfg.digest())
+    summary.update(seed=model.seed, config_digest=model.scenario_cfg.digest())
     if notes:
         summary[NOTES_KEY] = notes
     return summary

@@ -13,6 +13,8 @@ existed (by code, for their fates) and ``model.practices`` every practice by ind
 
 from __future__ import annotations
 
+import dataclasses
+
 import mesa
 import numpy as np
 
@@ -56,7 +58,11 @@ class CommissioningModel(mesa.Model):
         seed = config.run.seed if seed is None else int(seed)
         check_size(config, force=force)
         super().__init__(rng=seed)
-        self.cfg = config
+        # The scenario as given, and the configuration in force now: with a dated timeline,
+        # the scenario's values until the timeline's first phase (month 0) applies its states.
+        self.scenario_cfg = config
+        self.timeline_states = config.timeline_states() if config.timeline else {}
+        self.cfg = dataclasses.replace(config, timeline=()) if config.timeline else config
         self.seed = seed
         self.streams = Streams(seed)
         self.world = build_world(config, self.streams)
@@ -77,7 +83,7 @@ class CommissioningModel(mesa.Model):
         self.ledger_kinds = ((*CORE_SPEND_KINDS, *spend, TRANSFER_OUT),
                              (*CORE_INCOME_KINDS, *income, TRANSFER_IN))
 
-        self.board = CommissioningBoard(self, config.finance, self.world.scale)
+        self.board = CommissioningBoard(self, self.world.scale)
         self.hospitals = [
             Hospital(self, h, name, config.hospital.capacity_ratio)
             for h, name in enumerate(self.world.hospital_names)
@@ -98,6 +104,10 @@ class CommissioningModel(mesa.Model):
             table["code"].to_numpy(), table["list_size"].to_numpy(), table["imd"].to_numpy(),
             propensity, table["x"].to_numpy(dtype=float), table["y"].to_numpy(dtype=float),
         )
+        if "footprint" in table:
+            for code, footprint in zip(table["group"].tolist(), table["footprint"].tolist(),
+                                       strict=True):
+                self.groups[code].footprint = str(footprint)
         self.practices: list[Practice] = []
         for i, code in enumerate(table["group"].tolist()):
             practice = Practice(self, i, self.practice_arrays)
@@ -122,6 +132,7 @@ class CommissioningModel(mesa.Model):
         ])
         self.quintiles_year = np.zeros((5, 2), dtype=np.int64)
         self.first_year_activity = 0.0  # the national activity bill of the first year
+        self.emergency_baseline: np.ndarray | None = None  # set when the first year closes
         self.datacollector = Recorder(core.monthly_reporters())
         for behaviour in self.behaviours.values():
             behaviour.setup()
@@ -273,6 +284,7 @@ class CommissioningModel(mesa.Model):
         group = CommissioningGroup(self, f"{parent.code}.{n + 1}", parent.hospital)
         group.created_month = self.month + 1
         group.parent = parent.code
+        group.footprint = parent.footprint
         group.neighbours = set(parent.neighbours) | {parent.code}
         group.community_factor = parent.community_factor
         for code in group.neighbours:
@@ -302,10 +314,9 @@ class CommissioningModel(mesa.Model):
         self.record(fate, group=group.code, value=len(members), detail=detail)
 
     def merge_groups(self, absorbed: CommissioningGroup, into: CommissioningGroup,
-                     forced: bool) -> None:
-        """``absorbed`` merges into ``into`` (Board-forced or voluntary)."""
+                     fate: Event) -> None:
+        """``absorbed`` merges into ``into`` (``fate``: one of ``ccgabm.events.MERGERS``)."""
         into.neighbours |= absorbed.neighbours - {into.code}
-        fate = Event.FORCED_MERGER if forced else Event.VOLUNTARY_MERGER
         self.end_group(absorbed, fate, [into] * len(absorbed.members), detail=into.code)
 
     def close_practice(self, practice: Practice, rng: np.random.Generator) -> None:

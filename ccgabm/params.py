@@ -42,9 +42,15 @@ def param(
     hi: float | None = None,
     choices: Sequence[Any] | None = None,
     doc: str = "",
+    dated: bool = False,
 ) -> Any:
-    """Declare one parameter of a config section (a dataclass field with metadata)."""
-    meta = {"source": source, "unit": unit, "lo": lo, "hi": hi, "choices": choices, "doc": doc}
+    """Declare one parameter of a config section (a dataclass field with metadata).
+
+    ``dated``: the model reads the parameter afresh each time it uses it, so a dated policy
+    timeline (``[[timeline]]``, ``ccgabm.timeline``) may change it during a run.
+    """
+    meta = {"source": source, "unit": unit, "lo": lo, "hi": hi, "choices": choices, "doc": doc,
+            "dated": dated}
     return dataclasses.field(default=default, metadata=meta)
 
 

@@ -21,6 +21,11 @@ class RunSection:
         source="user choice: a decade of commissioning (2013-2022 as a reference)",
     )
     seed: int = param(1, lo=0, hi=2**63 - 1, source="arbitrary root seed of all random streams")
+    start_year: int = param(
+        2013, lo=1948, hi=2100, unit="calendar year",
+        source="NHS England: clinical commissioning groups took on their budgets on 1 April 2013",
+        doc="the calendar year whose April is month 0 (dates of the [[timeline]], year labels)",
+    )
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,21 @@ class CostSection:
         1590.0, lo=0.0, hi=1e5, unit="GBP", source="NHS reference costs 2016/17 via HFMA",
     )
     outpatient: float = param(120.0, lo=0.0, hi=1e4, unit="GBP", source="NHS reference costs 2016/17")
+    emergency_marginal_rate: float = param(
+        1.0, lo=0.0, hi=1.0, unit="share of tariff", dated=True,
+        source="scenario knob (1: full tariff); the marginal rate emergency tariff paid 30% of "
+        "tariff for emergency admissions above the 2008/09 baseline from 2010/11 (Department of "
+        "Health, Payment by Results guidance 2010-11; HFMA 2018)",
+        doc="share of the non-elective tariff a group pays for a member practice's emergency "
+        "admissions above its baseline (from the second year of a run)",
+    )
+    emergency_baseline_share: float = param(
+        0.83, lo=0.0, hi=2.0, unit="share of the first year's admissions",
+        source="derived: 4.25m emergency admissions in 2006/07 growing 3.2% a year (Health "
+        "Foundation 2018) give ~4.5m in 2008/09 against ~5.5m in 2013/14",
+        doc="each practice's baseline of emergency admissions a month: its first year's monthly "
+        "mean times this share (the 2008/09 baseline relative to 2013/14)",
+    )
 
 
 @dataclass(frozen=True)
@@ -240,15 +260,18 @@ class FinanceSection:
     allocation_per_head: float = param(
         1318.0, lo=1.0, hi=1e4, unit="GBP a year",
         source="NHS England CCG allocations 2019/20; House of Commons Library CBP-8399",
+        dated=True,
     )
     budget_pressure: float = param(
         0.0, lo=-0.5, hi=0.5,
         source="scenario knob: 0 = national allocation equals expected spend",
         doc="share by which the national programme budget falls short of expected spend",
+        dated=True,
     )
     pace_of_change: float = param(
         0.3, lo=0.0, hi=1.0, unit="share of distance a year",
         source="NHS England allocations 2016/17-2020/21 (pace-of-change policy)",
+        dated=True,
     )
     initial_distance_sd: float = param(
         0.05, lo=0.0, hi=0.5, unit="share of target",
@@ -264,6 +287,7 @@ class FinanceSection:
     )
     running_cost_allowance: float = param(
         25.0, lo=0.0, hi=200.0, unit="GBP per head a year", source="NHS England 2013/14",
+        dated=True,
     )
     running_cost_fixed: float = param(
         1_500_000.0, lo=0.0, hi=1e8, unit="GBP a year",
@@ -281,6 +305,7 @@ class FinanceSection:
     running_cost_per_head: float = param(
         18.4, lo=0.0, hi=200.0, unit="GBP per head a year",
         source="£25 allowance minus fixed part per head at the median group (226k)",
+        dated=True,
     )
 
 
@@ -305,8 +330,11 @@ class BehaviourSection:
     running_cost_cut_year: int = param(
         7, lo=0, hi=50, unit="financial year index (0 = 2013/14)",
         source="NHS England: running-cost allowance cut 20% by 2020/21",
+        dated=True,
     )
-    running_cost_cut: float = param(0.2, lo=0.0, hi=1.0, source="NHS England (20% cut by 2020/21)")
+    running_cost_cut: float = param(
+        0.2, lo=0.0, hi=1.0, source="NHS England (20% cut by 2020/21)", dated=True,
+    )
 
 
 CORE_SECTIONS: dict[str, type] = {

@@ -9,7 +9,6 @@ from support import small_config
 from ccgabm.agents.board import CommissioningBoard
 from ccgabm.agents.group import CommissioningGroup
 from ccgabm.agents.hospital import Hospital
-from ccgabm.config import Config
 from ccgabm.model import CommissioningModel
 
 
@@ -64,9 +63,10 @@ class StandIn:
 
 
 def test_capitation_and_pace_of_change():
-    model = CommissioningModel(small_config(), seed=1)
-    fin = Config().with_overrides({"finance.pace_of_change": 0.5}).finance
-    board = CommissioningBoard(model, fin, scale=1.0)
+    model = CommissioningModel(small_config().with_overrides({"finance.pace_of_change": 0.5}),
+                               seed=1)
+    fin = model.cfg.finance
+    board = CommissioningBoard(model, scale=1.0)
     a, b = (CommissioningGroup(model, c, model.hospitals[0]) for c in ("A", "B"))
     a.members, b.members = [StandIn(0, 1000, 3.0)], [StandIn(1, 1000, 1.0)]
     a.need_weight, b.need_weight = 3.0, 1.0
@@ -85,9 +85,9 @@ def test_capitation_and_pace_of_change():
 
 
 def test_money_follows_a_practice_that_changes_group():
-    model = CommissioningModel(small_config(), seed=1)
-    fin = Config().with_overrides({"finance.pace_of_change": 0.0}).finance
-    board = CommissioningBoard(model, fin, scale=1.0)
+    model = CommissioningModel(small_config().with_overrides({"finance.pace_of_change": 0.0}),
+                               seed=1)
+    board = CommissioningBoard(model, scale=1.0)
     a, b = (CommissioningGroup(model, c, model.hospitals[0]) for c in ("A", "B"))
     movers = StandIn(1, 1000, 1.0)
     a.members, b.members = [StandIn(0, 1000, 1.0), movers], [StandIn(2, 1000, 1.0)]

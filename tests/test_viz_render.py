@@ -16,6 +16,7 @@ import solara  # noqa: E402
 import solara.widgets  # noqa: E402
 from support import ROOT, small_config  # noqa: E402
 
+from ccgabm.events import Event  # noqa: E402
 from ccgabm.viz import add_viz_arguments, cli_viz  # noqa: E402
 from ccgabm.viz import components as C  # noqa: E402
 from ccgabm.viz.app import Page, make_model_params  # noqa: E402
@@ -147,7 +148,7 @@ def test_groups_that_form_and_end_get_their_own_series(small_model):
     model.step()
     assert new.code in model.series.balance
     assert len(model.series.balance[new.code][0]) == 1
-    model.merge_groups(new, parent, forced=True)
+    model.merge_groups(new, parent, Event.FORCED_MERGER)
     model.step()
     model.step()
     assert len(model.series.balance[new.code][0]) == 2  # one last point (zero), then no more

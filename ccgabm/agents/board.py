@@ -15,9 +15,8 @@ if TYPE_CHECKING:
 class CommissioningBoard(mesa.Agent):
     """Need-weighted capitation with a pace-of-change rule, running costs, boundary rules."""
 
-    def __init__(self, model: mesa.Model, finance: FinanceSection, scale: float) -> None:
+    def __init__(self, model: mesa.Model, scale: float) -> None:
         super().__init__(model)
-        self.finance = finance
         self.scale = scale
         self.paid_total = 0.0
         self.allocations: dict[str, float] = {}
@@ -28,6 +27,11 @@ class CommissioningBoard(mesa.Agent):
         self.practice_rate: dict[int, float] = {}  # member's group budget per need, last year
         # groups the Board dissolved: (month, indices of the practices that were members then)
         self.dissolved: dict[str, tuple[int, frozenset[int]]] = {}
+
+    @property
+    def finance(self) -> FinanceSection:
+        """The ``[finance]`` parameters in force now (a dated policy timeline may change them)."""
+        return self.model.cfg.finance
 
     def allocate(
         self,

@@ -54,6 +54,9 @@ class CommissioningGroup(mesa.Agent):
         self.forecast_deficit_share = 0.0
         self.created_month = 0
         self.parent: str | None = None
+        # the area the group lies in (the practice table's 2021 footprint, else its own code):
+        # consolidation merges the groups of one footprint
+        self.footprint = code
         self.ended_month: int | None = None
         self.fate = ""  # "" while in play, then one of ``ccgabm.events.ENDINGS``
         self.first: dict[str, int] = {}  # month of the group's first fracture, defection, return

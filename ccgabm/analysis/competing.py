@@ -62,6 +62,7 @@ EVENT_KINDS: tuple[str, ...] = tuple(
         Event.RETURN,
         Event.VOLUNTARY_MERGER,
         Event.FORCED_MERGER,
+        Event.CONSOLIDATION_MERGER,
         Event.DISSOLVED,
     )
 )

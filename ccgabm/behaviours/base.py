@@ -68,7 +68,11 @@ class Behaviour:
 
     def __init__(self, model: CommissioningModel) -> None:
         self.model = model
-        self.cfg = model.cfg
+
+    @property
+    def cfg(self) -> Config:
+        """The configuration in force now (a dated policy timeline may replace it)."""
+        return self.model.cfg
 
     # ---- set-up ----------------------------------------------------------------------------
     @classmethod

@@ -37,6 +37,7 @@ class ClosureParams:
         0.06, lo=0.0, hi=1.0, unit="probability a year",
         source="8,106 -> 6,495 practices 2013-22 (NHS Digital): ~2.4% a year overall, "
         "concentrated in small practices",
+        dated=True,
     )
     closure_full_protection: float = param(
         0.01, lo=1e-6, hi=1.0, unit="share of programme budget",

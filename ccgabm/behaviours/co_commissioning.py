@@ -22,17 +22,21 @@ class CoCommissioningParams:
     co_commissioning_year: int = param(
         2, lo=-1, hi=50, unit="financial year index; -1 = never",
         source="NHS England co-commissioning from April 2015 (year 2 of 2013 start)",
+        dated=True,
     )
     co_commissioning_adoption: float = param(
         0.15, lo=0.0, hi=1.0, unit="probability a year",
         source="NHS England: 63 of 209 CCGs took delegated budgets in 2015/16, more later",
+        dated=True,
     )
     imitation: float = param(
         0.3, lo=0.0, hi=1.0, source=ASSUMED + ": extra adoption per share of neighbours adopted",
+        dated=True,
     )
     co_commissioning_investment: float = param(
         0.01, lo=0.0, hi=0.1, unit="share of programme budget",
         source="Pulse 2014: delegated budgets invested in community services",
+        dated=True,
     )
 
 

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from ccgabm.behaviours.base import Behaviour
-from ccgabm.events import Event
+from ccgabm.events import MERGERS, Event
 from ccgabm.params import ASSUMED, ConfigError, param
 from ccgabm.schedule import Phase, When
 
@@ -125,7 +125,7 @@ RISK_KINDS: dict[str, tuple[Event, ...]] = {
     "fracture": (Event.FRACTURE,),
     "defection": (Event.DEFECTION,),
     "return": (Event.RETURN,),
-    "merger": (Event.VOLUNTARY_MERGER, Event.FORCED_MERGER),
+    "merger": MERGERS,
     "dissolved": (Event.DISSOLVED,),
 }
 

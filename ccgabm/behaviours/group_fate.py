@@ -9,8 +9,13 @@ Each year end, after practices' choices:
   trusts most;
 - from ``forced_merger_year``, groups below the minimum viable population are merged by the
   Board into a neighbour (``merger_partner``: the smallest, or the one its members trust most);
-- a group in deficit merges with a neighbour (``merger_partner``) also in deficit when their
-  members' mutual trust is at least ``merger_trust`` (voluntary).
+- while the Board pushes consolidation (``consolidation_rate`` above 0, usually set for some
+  years by a dated timeline), each footprint (the area of the practice table's later group, see
+  ``ccgabm.world``) holding two or more groups consolidates with that probability a year: its
+  groups merge into the largest (``consolidation_merger``);
+- unless the Board holds a moratorium (``voluntary_mergers = false``), a group in deficit merges
+  with a neighbour (``merger_partner``) also in deficit when their members' mutual trust is at
+  least ``merger_trust`` (voluntary).
 
 A group formed by a fracture at this year end inherits its parent's failing years and takes no
 part in this year's fate (its first accounts are next year's).
@@ -33,9 +38,11 @@ class GroupFateParams:
     dissolve_deficit_share: float = param(
         0.02, lo=0.0, hi=1.0, unit="cumulative deficit as share of allocation",
         source="NHS England: legal directions for CCGs with deficits above ~2% (assumed threshold)",
+        dated=True,
     )
     dissolve_after_years: int = param(
         3, lo=1, hi=50, source="NHS England legal directions after repeated deficits (assumed 3)",
+        dated=True,
     )
     dissolution_write_off: bool = param(
         True,
@@ -47,11 +54,25 @@ class GroupFateParams:
     merger_trust: float = param(
         0.45, lo=0.0, hi=1.0,
         source=ASSUMED + ": mutual trust two groups' members need to merge voluntarily",
+        dated=True,
     )
     forced_merger_year: int = param(
         7, lo=0, hi=50, unit="financial year index (0 = 2013/14)",
         source="NHS England pushed consolidation to one group per system from 2020/21 "
         "(135 CCGs in April 2020 from 191 in 2019)",
+        dated=True,
+    )
+    voluntary_mergers: bool = param(
+        True, dated=True,
+        source="NHS England allowed mergers by agreement, except under the informal moratorium "
+        "of 2014-2016 (HSJ, 'NHS England sets new rules for CCG mergers', Nov 2016)",
+        doc="groups in deficit may merge with a trusted neighbour in deficit",
+    )
+    consolidation_rate: float = param(
+        0.0, lo=0.0, hi=1.0, unit="probability a year", dated=True,
+        source="scenario knob (0: no push); NHS England's 'one CCG per system' push, 2018-2021 "
+        "(letter of 23 Nov 2018; NHS Long Term Plan, Jan 2019), gives its years",
+        doc="chance a year that a footprint holding two or more groups is consolidated into one",
     )
     merger_partner: str = param(
         "smallest", choices=("smallest", "most_trusted"),
@@ -64,11 +85,12 @@ class GroupFate(Behaviour):
     params = {"behaviour": GroupFateParams}
     group_state = {"deficit_years": 0}
     events = (Event.EMPTIED, Event.DISSOLVED, Event.VOLUNTARY_MERGER, Event.FORCED_MERGER,
-              Event.JOIN, Event.LEAVE)
+              Event.CONSOLIDATION_MERGER, Event.JOIN, Event.LEAVE)
     phases = (Phase("group fate", When.YEAR_END, 170, "decide",
                     "groups emptied by departures end; persistently failing groups are "
-                    "dissolved; small groups are merged (forced) and groups in deficit merge "
-                    "with a trusted neighbour in deficit (voluntary)"),)
+                    "dissolved; small groups are merged (forced); footprints are consolidated "
+                    "while the Board pushes; groups in deficit merge with a trusted neighbour in "
+                    "deficit (voluntary)"),)
     requires = ("trust",)
     income_kinds = ("debt_write_off",)
 
@@ -102,7 +124,11 @@ class GroupFate(Behaviour):
                 if group.active and group.population < minimum and len(model.active_groups) > 1:
                     partner = self._partner(group)
                     if partner is not None:
-                        model.merge_groups(group, partner, forced=True)
+                        model.merge_groups(group, partner, Event.FORCED_MERGER)
+        if beh.consolidation_rate > 0:
+            self._consolidate([g for g in settled if g.active], beh.consolidation_rate)
+        if not beh.voluntary_mergers:
+            return
         for group in sorted(settled, key=lambda g: g.code):
             if not group.active or group.balance >= 0:
                 continue
@@ -111,7 +137,25 @@ class GroupFate(Behaviour):
                 continue
             if self.mutual_trust(group, partner) >= beh.merger_trust:
                 small, large = sorted((group, partner), key=lambda g: g.population)
-                model.merge_groups(small, large, forced=False)
+                model.merge_groups(small, large, Event.VOLUNTARY_MERGER)
+
+    def _consolidate(self, groups: list, rate: float) -> None:
+        """Each footprint holding two or more of ``groups`` is consolidated with probability
+        ``rate``: its groups merge into the largest (one draw per such footprint, in order)."""
+        by_footprint: dict[str, list] = {}
+        for group in groups:
+            by_footprint.setdefault(group.footprint, []).append(group)
+        candidates = sorted(f for f, members in by_footprint.items() if len(members) > 1)
+        if not candidates:
+            return
+        draws = self.model.streams.get("board.consolidation").random(len(candidates))
+        for footprint, u in zip(candidates, draws.tolist(), strict=True):
+            if u >= rate:
+                continue
+            members = sorted(by_footprint[footprint], key=lambda g: (-g.population, g.code))
+            into = members[0]
+            for absorbed in members[1:]:
+                self.model.merge_groups(absorbed, into, Event.CONSOLIDATION_MERGER)
 
     def mutual_trust(self, a, b) -> float:
         """Mean trust of each group's members in the other's, averaged both ways."""

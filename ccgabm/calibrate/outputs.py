@@ -22,7 +22,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from ccgabm.events import Event
+from ccgabm.events import MERGERS, Event
 
 __all__ = ["SERIES", "Series", "calibration_run", "series_values", "summary_figures"]
 
@@ -40,6 +40,7 @@ _FIGURES = (
     # stability and departures
     "groups_fractured", "any_fracture", "first_fracture_month", "groups_with_defection",
     "groups_with_return", "groups_dissolved", "groups_merged", "voluntary_mergers", "forced_mergers",
+    "consolidation_mergers",
     "groups_emptied", "groups_created", "mean_group_lifetime_years", "decommissioning_votes",
     "decommissionings", "decommissioning_votes_rejected", "fractures", "defections", "returns",
     "fractures_after_lost_votes", "fractures_after_placement", "defections_after_lost_votes",
@@ -126,8 +127,8 @@ SERIES: dict[str, Series] = {
     "mean_wait_months": Series("mean wait of the patients treated in the year", "months", _mean_wait),
     "fractures": Series("fractures in the year", "events", _events(Event.FRACTURE)),
     "defections": Series("defections in the year", "events", _events(Event.DEFECTION)),
-    "mergers": Series("voluntary and forced mergers in the year", "events",
-                      _events(Event.VOLUNTARY_MERGER, Event.FORCED_MERGER)),
+    "mergers": Series("groups merged into another in the year (voluntary, forced and consolidation)",
+                      "events", _events(*MERGERS)),
     "dissolutions": Series("groups dissolved by the Board in the year", "events", _events(Event.DISSOLVED)),
     "practice_closures": Series("practices closed in the year", "events", _events(Event.PRACTICE_CLOSED)),
 }

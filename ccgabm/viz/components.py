@@ -37,7 +37,8 @@ MONTHS = ("Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Jan", 
 KIND_COLOURS = {
     Event.JOIN: "#2ca02c", Event.LEAVE: "#ff7f0e", Event.FRACTURE: "#d62728",
     Event.DEFECTION: "#e377c2", Event.RETURN: "#98df8a", Event.VOLUNTARY_MERGER: "#9467bd",
-    Event.FORCED_MERGER: "#c5b0d5", Event.DISSOLVED: "#8c564b", Event.EMPTIED: "#c49c94",
+    Event.FORCED_MERGER: "#c5b0d5", Event.CONSOLIDATION_MERGER: "#7b4173",
+    Event.DISSOLVED: "#8c564b", Event.EMPTIED: "#c49c94",
     Event.DECOMMISSIONING: "#1f77b4",
     Event.GROUP_CREATED: "#17becf", Event.PRACTICE_CLOSED: "#7f7f7f",
     Event.CO_COMMISSIONING: "#bcbd22",
@@ -416,7 +417,7 @@ def GroupTable(model: VizModel):
 def events_html(model: VizModel, n: int = 40) -> str:
     counts = model.event_counts()
     shown = (Event.FRACTURE, Event.DEFECTION, Event.RETURN, Event.VOLUNTARY_MERGER,
-             Event.FORCED_MERGER, Event.DISSOLVED, Event.DECOMMISSIONING)
+             Event.FORCED_MERGER, Event.CONSOLIDATION_MERGER, Event.DISSOLVED, Event.DECOMMISSIONING)
     tally = " · ".join(f"{kind} {counts[kind]}" for kind in shown)
     rows = []
     for e in model.log_events(n):
