@@ -130,7 +130,8 @@ def test_no_timeline_leaves_a_run_unchanged():
 def footprint_model(rate: float, years: int = 2) -> CommissioningModel:
     """Four groups in two footprints (F1: G00, G01; F2: G02, G03)."""
     cfg = small_config(**{"region.n_groups": 4, "run.years": years,
-                          "behaviour.consolidation_rate": rate,
+                          "behaviour.consolidation_policy": "one_per_footprint",
+                          "behaviour.consolidation_rate_pushed": rate,
                           "behaviour.voluntary_mergers": False})
     model = CommissioningModel(cfg, seed=2)
     for code, footprint in (("G00", "F1"), ("G01", "F1"), ("G02", "F2"), ("G03", "F2")):

@@ -9,10 +9,11 @@ Each year end, after practices' choices:
   trusts most;
 - from ``forced_merger_year``, groups below the minimum viable population are merged by the
   Board into a neighbour (``merger_partner``: the smallest, or the one its members trust most);
-- while the Board pushes consolidation (``consolidation_rate`` above 0, usually set for some
-  years by a dated timeline), each footprint (the area of the practice table's later group, see
-  ``ccgabm.world``) holding two or more groups consolidates with that probability a year: its
-  groups merge into the largest (``consolidation_merger``);
+- under a consolidation policy (``consolidation_policy``, usually dated by the timeline), each
+  footprint (the area of the practice table's later group, see ``ccgabm.world``) holding two or
+  more groups consolidates with probability ``consolidation_rate_by_application`` a year while
+  the Board considers merger applications case by case, or ``consolidation_rate_pushed`` while it
+  expects one group per footprint: its groups merge into the largest (``consolidation_merger``);
 - unless the Board holds a moratorium (``voluntary_mergers = false``), a group in deficit merges
   with a neighbour (``merger_partner``) also in deficit when their members' mutual trust is at
   least ``merger_trust`` (voluntary).
@@ -68,11 +69,24 @@ class GroupFateParams:
         "of 2014-2016 (HSJ, 'NHS England sets new rules for CCG mergers', Nov 2016)",
         doc="groups in deficit may merge with a trusted neighbour in deficit",
     )
-    consolidation_rate: float = param(
-        0.0, lo=0.0, hi=1.0, unit="probability a year", dated=True,
-        source="scenario knob (0: no push); NHS England's 'one CCG per system' push, 2018-2021 "
-        "(letter of 23 Nov 2018; NHS Long Term Plan, Jan 2019), gives its years",
-        doc="chance a year that a footprint holding two or more groups is consolidated into one",
+    consolidation_policy: str = param(
+        "none", choices=("none", "by_application", "one_per_footprint"), dated=True,
+        source="NHS England, Procedures for CCGs to apply for constitution change, merger or "
+        "dissolution (Nov 2016): applications case by case; letter of 23 Nov 2018 and NHS Long "
+        "Term Plan (Jan 2019): typically one CCG per system",
+        doc="the Board's policy on consolidating the groups of one footprint",
+    )
+    consolidation_rate_by_application: float = param(
+        0.05, lo=0.0, hi=1.0, unit="probability a year",
+        source=ASSUMED + "; calibrated in the England history scenario",
+        doc="chance a year that a footprint's groups apply and merge while applications are "
+        "considered case by case",
+    )
+    consolidation_rate_pushed: float = param(
+        0.5, lo=0.0, hi=1.0, unit="probability a year",
+        source=ASSUMED + "; calibrated in the England history scenario",
+        doc="chance a year that a footprint's groups merge while the Board expects one group "
+        "per footprint",
     )
     merger_partner: str = param(
         "smallest", choices=("smallest", "most_trusted"),
@@ -125,8 +139,10 @@ class GroupFate(Behaviour):
                     partner = self._partner(group)
                     if partner is not None:
                         model.merge_groups(group, partner, Event.FORCED_MERGER)
-        if beh.consolidation_rate > 0:
-            self._consolidate([g for g in settled if g.active], beh.consolidation_rate)
+        rate = {"none": 0.0, "by_application": beh.consolidation_rate_by_application,
+                "one_per_footprint": beh.consolidation_rate_pushed}[beh.consolidation_policy]
+        if rate > 0:
+            self._consolidate([g for g in settled if g.active], rate)
         if not beh.voluntary_mergers:
             return
         for group in sorted(settled, key=lambda g: g.code):
