@@ -299,6 +299,8 @@ def main(argv: list[str] | None = None):
     )
     for measure, key, title, ylabel, file in figures:
         report.figure(title, _band_figure(exp.out / file, title, ylabel, runs, measure, key, start))
+    report.notes.append("command line: `python experiments/history.py "
+                        + " ".join(argv if argv is not None else sys.argv[1:]) + "`")
     report.notes.append(f"scenario `{path}`, {YEARS} years, world.scale {scale:g}, "
                         f"{replicates} replicate seeds from root seed {SEED}; the sweep spec is "
                         "built by this script (one point per scale)")

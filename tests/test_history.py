@@ -188,3 +188,23 @@ def test_missing_scenario_is_a_clear_error(tmp_path: Path):
     with pytest.raises(SystemExit, match="not found; pass --config"):
         module.main(["--quick", "--config", str(tmp_path / "absent.toml"), "--out",
                      str(tmp_path / "o")])
+
+
+def test_formation_summary_is_reported_when_the_model_has_one(monkeypatch):
+    import sys
+    import types
+
+    from ccgabm.history.measures import formation_figures
+
+    fake = types.ModuleType("ccgabm.formation")
+    fake.formation_summary = lambda world: pd.DataFrame({"size_band": ["<100k", "100k+"],
+                                                        "groups": [12, 199]})
+    monkeypatch.setitem(sys.modules, "ccgabm.formation", fake)
+    figures = formation_figures(object())
+    assert set(figures) == {"table"}
+    runs = pd.DataFrame({"formation.table": [figures["table"]] * 2,
+                         "formation.mean_size": [210_000.0, 230_000.0]})
+    text = load_script("history")._formation_section(runs)
+    assert "<100k" in text and "199" in text and "mean_size" in text and "220,000.00" in text
+    fake.formation_summary = lambda world: {"groups": 211, "median_population": 226_000}
+    assert formation_figures(object()) == {"groups": 211.0, "median_population": 226_000.0}

@@ -164,7 +164,8 @@ def compare(runs: pd.DataFrame, start_year: int, n_years: int,
                     "disagrees" if d else "agrees")
             rows.append({
                 "series": comp.record, "label": comp.label, "fy": fy_label(point.fy), "year": year,
-                "model": model_text, "record": fmt(point.value, comp.digits),
+                "model": model_text, "record": fmt(point.value, 0 if float(point.value).is_integer() and
+                                       comp.digits <= 1 else comp.digits),
                 "mean": fig.mean, "low": fig.low, "high": fig.high, "n": fig.n,
                 "record_value": point.value,
                 "basis": {"in_year": "in-year", "cumulative": "cumulative"}.get(point.basis, ""),

@@ -147,7 +147,10 @@ def formation_figures(world) -> dict[str, float | str]:
         from ccgabm.formation import formation_summary  # type: ignore[attr-defined]
     except ImportError:
         return {}
-    summary = formation_summary(world)
+    try:
+        summary = formation_summary(world)
+    except TypeError as exc:  # a signature this code does not know: said in the report
+        return {"unavailable": f"formation_summary(world) failed: {exc}"}
     if isinstance(summary, pd.DataFrame):
         return {"table": summary.to_json(orient="split")}
     if isinstance(summary, pd.Series):
