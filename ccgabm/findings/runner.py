@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,14 @@ def spec_dir(root: Path) -> Path:
 
 
 def parse_args(name: str, description: str, argv: list[str] | None = None,
-               root: Path | None = None) -> argparse.Namespace:
+               root: Path | None = None,
+               configure: Callable[[argparse.ArgumentParser], None] | None = None
+               ) -> argparse.Namespace:
     """The options every experiment script takes.
 
     ``root`` is the project folder holding ``configs/experiments/`` and ``results/`` (the
-    scripts pass their repository's; default: the current folder).
+    scripts pass their repository's; default: the current folder). ``configure(parser)`` adds
+    a script's own options.
     """
     p = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=description)
     p.add_argument("--quick", action="store_true",
@@ -48,6 +52,8 @@ def parse_args(name: str, description: str, argv: list[str] | None = None,
     p.add_argument("--resume", action="store_true",
                    help="keep finished runs in OUT/sweep (default: start the sweep afresh)")
     p.add_argument("--progress", action="store_true", help="show a progress bar")
+    if configure is not None:
+        configure(p)
     args = p.parse_args(argv)
     args.root = Path(root) if root is not None else Path.cwd()
     if args.out is None:
@@ -120,8 +126,11 @@ class Experiment:
         reps = self.args.replications if self.args.replications is not None else q.get("replications")
         return derive_spec(self.spec_path, reps, q.get("fixed"), q.get("axes"))
 
-    def run(self, spec: SweepSpec | None = None, subdir: str = "sweep") -> SweepOutcome:
-        """Run (or resume with ``--resume``) the sweep into ``OUT/<subdir>`` and load it."""
+    def run(self, spec: SweepSpec | None = None, subdir: str = "sweep",
+            run_fn: Callable[[Any, int], Any] | None = None) -> SweepOutcome:
+        """Run (or resume with ``--resume``) the sweep into ``OUT/<subdir>`` and load it.
+
+        ``run_fn(config, seed)`` defaults to ``ccgabm.simulate.run_with_extras``."""
         from ccgabm.simulate import run_with_extras
 
         spec = spec or self.spec()
@@ -130,7 +139,7 @@ class Experiment:
             shutil.rmtree(folder)
         jobs = self.args.jobs
         t0 = time.perf_counter()
-        report = run_sweep(spec, folder, jobs=jobs, run_fn=run_with_extras,
+        report = run_sweep(spec, folder, jobs=jobs, run_fn=run_fn or run_with_extras,
                            progress=self.args.progress)
         elapsed = time.perf_counter() - t0
         if not report.ok:
