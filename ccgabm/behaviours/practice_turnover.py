@@ -46,11 +46,11 @@ from ccgabm.schedule import Phase, When
 class PracticeTurnoverParams:
     partner_turnover: float = param(
         0.0, lo=0.0, hi=1.0, unit="probability a year",
-        source="scenario switch (0: propensities fixed for the run); for a history scenario "
-        "~0.1: Parisi et al., BMJ Open 2021 (e049827), GP turnover in all English practices "
-        "2007-19: the 75th percentile of the share of a practice's GPs leaving in a year "
-        "rose from 11% to 14% (18% in 2013-14), and 27% of practices lost 10-40% of their GPs "
-        "in 2019",
+        source="scenario switch (0: propensities fixed for the run); ~0.1 for a history "
+        "scenario: Parisi et al., BMJ Open 2021 (e049827), GP turnover in all English "
+        "practices 2007-19: 27% of practices lost 10-40% of their GPs in 2019 (14% in 2009) "
+        "and ~8% over 40%; 75th percentile of the share leaving 11% (2009) to 14% (2019). "
+        "The share of these changes that resets referral habits: " + ASSUMED,
         doc="yearly probability that a practice's clinical team changes enough (a partner "
         "leaves or joins) to reset its referral habits",
     )
