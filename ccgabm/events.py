@@ -45,6 +45,7 @@ class Event(StrEnum):
     LEAVE = "leave"
     MOVE_REFUSED = "move_refused"  # the Board refused a departure; detail: the reason
     PRACTICE_CLOSED = "practice_closed"  # value: patients dispersed
+    PRACTICE_TURNOVER = "practice_turnover"  # the team changed; value: new referral propensity
     # money and decisions
     DEFICIT = "deficit"  # value: the in-year result (negative)
     QUALITY_PREMIUM = "quality_premium"  # value: amount paid

@@ -44,6 +44,7 @@ REGISTERED: tuple[type[Behaviour], ...] = load(
     "practice_choices",
     "group_fate",
     "closures",
+    "practice_turnover",
     "dilemma",
 )
 
