@@ -185,6 +185,8 @@ def check_config(cfg: Config) -> None:
       (``[region] n_groups x practices_per_group``): a hard limit of the patient arrays;
     - a ``[region] target_population`` above 0 but below the number of practices: every
       practice needs at least one patient;
+    - ``[world] formation`` or a ``[world] list_size_factor`` other than 1 with a world that
+      is not read from a practice table (``kind = "table"``);
     - every unit cost in ``[costs]`` at 0: need weights (expected costs) are then all zero;
     - ``[population] newcomer_age_min`` above ``newcomer_age_max``;
     - whatever each behaviour refuses (``Behaviour.check_config``, e.g. a dilemma decided
@@ -209,6 +211,17 @@ def check_config(cfg: Config) -> None:
                 f"{n} practices: must be 0 (keep the sampled list sizes) or at least one "
                 f"patient per practice (>= {n})"
             )
+    world = cfg.world
+    if world.kind != "table" and world.formation:
+        raise ConfigError(
+            f"[world] formation = true is not allowed with kind = {world.kind!r}: groups are "
+            "formed only from a practice table (kind = 'table')"
+        )
+    if world.kind != "table" and world.list_size_factor != 1.0:
+        raise ConfigError(
+            f"[world] list_size_factor = {world.list_size_factor!r} is not allowed with kind = "
+            f"{world.kind!r}: must be 1.0 unless kind = 'table'"
+        )
     costs = cfg.costs
     if max(costs.outpatient, costs.day_case, costs.elective_inpatient, costs.non_elective) <= 0:
         raise ConfigError(

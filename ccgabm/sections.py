@@ -48,6 +48,26 @@ class WorldSection:
         0.25, lo=0.0, hi=3.0, source=ASSUMED,
         doc="spare patient slots per practice for list growth, as a share of the list",
     )
+    list_size_factor: float = param(
+        1.0, lo=0.01, hi=10.0,
+        source="user choice; 0.924 for April 2013: lists 'just over 56m' (NHS Digital, Patients "
+        "Registered at a GP Practice, April 2013, via GPonline 20 Jun 2022) / 60.6m (Jan 2021)",
+        doc="kind='table' only: every list size multiplied by this before patients are sampled "
+        "(a uniform factor keeps the 2021 shape of lists)",
+    )
+    formation: bool = param(
+        False,
+        source="NHS CB Authority, 'Proposed CCG configuration' (2012): 257 pathfinders merged "
+        "to 211 groups inside later CCG footprints",
+        doc="kind='table' only: groups formed by practices from postcode districts inside the "
+        "table's 2021 CCGs (ccgabm.formation) instead of read from ccg_code",
+    )
+    formation_population: int = param(
+        170_000, lo=0, hi=10_000_000, unit="patients (before world.scale)",
+        source="assumed; set so that England forms ~211 groups (NHS CB 2012): 216 groups at "
+        "list_size_factor 1, 206 at 0.924",
+        doc="population at which a forming group stops seeking partners",
+    )
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ Three kinds: a synthetic region from the config, a practice table read from a fi
 (``--scale`` keeps every practice and samples patients), and a synthetic England with
 the statistics of the January 2021 practice table. A world from a table is kept in the
 start-up cache (``ccgabm.world_cache``) and taken from there by later runs with the same
-table contents, world parameters and seed.
+table contents, world parameters and seed. A world from a table either takes each practice's
+group from the table or, with ``[world] formation``, forms the groups of 2013 inside the
+table's groups (``ccgabm.formation``); every world keeps each practice's footprint (its table
+group; its group where nothing was formed).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ccgabm.config import MAX_PRACTICES, Config
+from ccgabm.formation import form_groups
 from ccgabm.params import ConfigError
 from ccgabm.practice_table import IMD_MAX, IMD_MIN, load_practice_table
 from ccgabm.rng import Streams
@@ -75,7 +80,7 @@ def estimate_size(cfg: Config) -> SizeEstimate:
         total = n * mean_size
     else:
         table = _table(cfg)
-        n, total = len(table), float(table["list_size"].sum())
+        n, total = len(table), float(table["list_size"].sum()) * cfg.world.list_size_factor
     patients = max(total * scale, n)
     pop = cfg.population
     growth = 1.0 + pop.birth_rate / 1000 + pop.in_registration_rate / 1000
@@ -156,12 +161,13 @@ def _table(cfg: Config) -> pd.DataFrame:
 class World:
     """Practices (one row each) and the groups, hospitals and neighbourhoods around them."""
 
-    practices: pd.DataFrame  # code, group, postcode, list_size, imd, x, y
+    practices: pd.DataFrame  # code, group, postcode, list_size, imd, footprint, x, y
     group_codes: list[str]
     group_hospital: dict[str, int]
     hospital_names: list[str]
     neighbours: dict[str, set[str]]
     scale: float
+    formed: dict[str, Any] | None = field(default=None)  # ``Formation.record`` of formed groups
 
 
 def build_world(cfg: Config, streams: Streams) -> World:
@@ -199,6 +205,7 @@ def synthetic_region(cfg: Config, streams: Streams) -> World:
         "postcode": "",
         "list_size": sizes,
         "imd": imd,
+        "footprint": [codes[g] for g in group_idx],
         "x": radius * np.cos(angle) + 0.3 * rng.standard_normal(n_g * per),
         "y": radius * np.sin(angle) + 0.3 * rng.standard_normal(n_g * per),
     })
@@ -223,10 +230,13 @@ def _kept_world_from_table(cfg: Config, streams: Streams) -> World:
     except OSError:
         return world_from_table(cfg, streams)  # reading the table reports the problem
     world_params = {k: v for k, v in dataclasses.asdict(cfg.world).items() if k != "table_path"}
-    key = entry_key("world", {
+    inputs = {
         "table_sha256": digest, "world": world_params, "england": dataclasses.asdict(cfg.england),
         "stream": rng.bit_generator.state,
-    })
+    }
+    if cfg.world.formation:  # formed groups also depend on the Board's minimum group size
+        inputs["min_group_population"] = cfg.behaviour.min_group_population
+    key = entry_key("world", inputs)
     kept = load_frame("world", key)
     if kept is not None:
         frame, meta = kept
@@ -238,6 +248,7 @@ def _kept_world_from_table(cfg: Config, streams: Streams) -> World:
                 hospital_names=list(meta["hospital_names"]),
                 neighbours={code: set(codes) for code, codes in meta["neighbours"].items()},
                 scale=float(meta["scale"]),
+                formed=meta["formed"],
             )
             rng.bit_generator.state = meta["stream"]
         except (KeyError, TypeError, ValueError, AttributeError):
@@ -253,19 +264,35 @@ def _kept_world_from_table(cfg: Config, streams: Streams) -> World:
         "hospital_names": world.hospital_names,
         "neighbours": {code: sorted(codes) for code, codes in world.neighbours.items()},
         "scale": world.scale,
+        "formed": world.formed,
     })
     return world
 
 
 def world_from_table(cfg: Config, streams: Streams) -> World:
-    """Every practice of a table; patients sampled at ``scale``; neighbours by postcode area."""
+    """Every practice of a table; lists times ``list_size_factor``; groups read or formed
+    (``[world] formation``); patients sampled at ``scale``; neighbours by postcode area."""
     df = _table(cfg)
     rng = streams.get(TABLE_STREAM)
+    if cfg.world.list_size_factor != 1.0:
+        scaled = np.rint(df["list_size"].to_numpy(np.int64) * cfg.world.list_size_factor)
+        df["list_size"] = np.maximum(scaled, 1).astype(np.int64)
+    df["imd"] = df["imd"].clip(IMD_MIN, IMD_MAX)
+    df["footprint"] = df["group"]
+    formed = None
+    if cfg.world.formation:  # on the lists before sampling: the same groups at every scale
+        target, minimum = cfg.world.formation_population, cfg.behaviour.min_group_population
+        formation = form_groups(df["footprint"].tolist(), df["postcode"].tolist(),
+                                df["list_size"].to_numpy(np.int64), df["imd"].to_numpy(float),
+                                target, minimum)
+        df["group"] = formation.group
+        formed = formation.record(target, minimum)
     if cfg.world.scale < 1.0:
         sampled = rng.binomial(df["list_size"].to_numpy(np.int64), cfg.world.scale)
         df["list_size"] = np.maximum(sampled, 1)
-    df["imd"] = df["imd"].clip(IMD_MIN, IMD_MAX)
-    return _assemble(df, cfg, rng)
+    world = _assemble(df, cfg, rng)
+    world.formed = formed
+    return world
 
 
 def synthetic_england(cfg: Config, streams: Streams) -> World:
@@ -299,7 +326,10 @@ def postcode_area(postcode: str) -> str:
 
 
 def _assemble(df: pd.DataFrame, cfg: Config, rng: np.random.Generator) -> World:
-    """Positions on a grid of groups, hospitals by group order, neighbours by postcode area."""
+    """Positions on a grid of groups, hospitals by group order, neighbours by postcode area;
+    a practice's footprint is its group unless one was given."""
+    if "footprint" not in df.columns:
+        df["footprint"] = df["group"]
     codes = sorted(df["group"].unique())
     index = {c: i for i, c in enumerate(codes)}
     side = int(np.ceil(np.sqrt(len(codes))))

@@ -39,7 +39,8 @@ __all__ = ["cache_folder", "entry_key", "file_digest", "load_frame", "save_frame
 FORMAT = 1  # layout of an entry; changing it misses every older entry
 MAX_ENTRIES = 32  # entries kept per kind (assumed; an England entry is under 1 MB)
 OFF = ("", "0", "off", "false", "no")
-CODE = ("world.py", "practice_table.py", "rng.py", "world_cache.py")  # modules shaping a world
+# modules shaping a world
+CODE = ("world.py", "formation.py", "practice_table.py", "rng.py", "world_cache.py")
 
 _digests: dict[tuple, str] = {}
 
