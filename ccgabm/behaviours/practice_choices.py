@@ -7,7 +7,9 @@ Alternatives:
   ``coalition_cap_share`` of the group's population, and must leave the group viable (unless it
   is small already), and the Board does not authorise a new group founded mostly (by list size)
   by practices that were members of a group it dissolved less than ``reformation_bar_years``
-  ago. Practices know these rules: coalitions are sought only among those the Board authorises;
+  ago, nor any new group while it expects one group per footprint (``consolidation_policy =
+  "one_per_footprint"``). Practices know these rules: coalitions are sought only among those the
+  Board authorises;
 - joining a neighbouring group: a **defection**, or a **return** when the practice had belonged
   to that group before. The Board must approve (``CommissioningBoard.approve_switch``).
 
@@ -23,6 +25,7 @@ The game itself (utilities, rules, coalition search, core stability) is in ``ccg
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -163,7 +166,9 @@ class PracticeChoices(Behaviour):
         for month, members in model.board.dissolved.values():
             if model.month - month < 12 * beh.reformation_bar_years:
                 barred[list(members)] = True
-        return Rules(min_size=beh.min_coalition, min_population=minimum,
+        # While the Board expects one group per footprint it authorises no new group.
+        new_group = math.inf if beh.consolidation_policy == "one_per_footprint" else minimum
+        return Rules(min_size=beh.min_coalition, min_population=new_group,
                      cap_share=beh.coalition_cap_share, source_minimum=minimum,
                      barred=barred if barred.any() else None)
 

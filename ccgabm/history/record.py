@@ -157,9 +157,11 @@ ALLOCATIONS: tuple[Figure, ...] = (
     Figure(2016, 71.853, "GBP bn", "CCG programme allocations", _ALLOC_SRC),
     Figure(2017, 73.358, "GBP bn", "CCG programme allocations", _ALLOC_SRC),
     Figure(2018, 74.849, "GBP bn", "CCG programme allocations", _ALLOC_SRC),
-    Figure(2019, 76.469, "GBP bn", "CCG programme allocations as planned (later re-set to "
-           "GBP 78.4bn)", _ALLOC_SRC),
-    Figure(2020, 79.374, "GBP bn", "CCG programme allocations", _ALLOC_SRC),
+    Figure(2019, 78.4, "GBP bn", "CCG programme allocations as re-set in January 2019 (planned "
+           "in 2016: GBP 76.469bn); the re-set funded tariff changes, the end of the marginal "
+           "rate emergency tariff among them", _ALLOC_SRC),
+    Figure(2020, 79.374, "GBP bn", "CCG programme allocations as planned in January 2016, before "
+           "the 2019 re-set (a lower basis than 2019/20's)", _ALLOC_SRC),
 )
 
 _NHSD = "NHS Digital, Patients registered at a GP practice (via GPonline)"
