@@ -71,7 +71,10 @@ def load_practice_table(path: str | Path) -> pd.DataFrame:
     if not isinstance(path, str | os.PathLike):
         raise ConfigError(f"[world] table_path must be a file path, got {type(path).__name__}")
     path = Path(path)
-    where = f"[world] table_path = {str(path)[:80]!r}"
+    shown = os.path.normpath(path)  # the path as given, without "a/../" detours
+    if len(shown) > 120:  # a very long name: its end names the file
+        shown = "..." + shown[-117:]
+    where = f"[world] table_path = {shown!r}"
     try:
         if path.is_dir():
             raise ConfigError(f"{where}: is a folder; a practice table CSV file is needed")
