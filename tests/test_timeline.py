@@ -190,3 +190,18 @@ def test_the_marginal_rate_bills_admissions_above_the_baseline_at_a_share_of_tar
     saved = (sum(g.spent["activity"] for g in full.groups.values())
              - sum(g.spent["activity"] for g in part.groups.values()))
     assert saved == pytest.approx(0.7 * full.cfg.costs.non_elective * excess, rel=1e-9)
+
+
+def test_no_new_group_while_the_board_expects_one_per_footprint():
+    """The polarised, pressured region fractures; with the Board expecting one group per
+    footprint (every group its own footprint here, so nothing is consolidated) it does not."""
+    region = {"run.years": 10, "region.target_population": 600_000, "world.scale": 0.1,
+              "finance.initial_distance_sd": 0.0, "finance.budget_pressure": 0.01,
+              "region.imd_sd_within_group": 20.0, "behaviour.initial_trust": 0.8}
+    pushed = {**region, "behaviour.consolidation_policy": "one_per_footprint"}
+    free = [run_simulation(Config().with_overrides(region), s).summary["fractures"]
+            for s in (1, 2, 3)]
+    held = [run_simulation(Config().with_overrides(pushed), s).summary for s in (1, 2, 3)]
+    assert sum(free) >= 1
+    assert [s["fractures"] for s in held] == [0, 0, 0]
+    assert [s["consolidation_mergers"] for s in held] == [0, 0, 0]
