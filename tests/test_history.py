@@ -136,7 +136,10 @@ def tables():
 def test_year_measures_cover_every_year(tables):
     m = year_measures(tables)
     assert set(m["groups"]) == {"0", "1", "2"}
-    assert "qp_paid_share" not in m  # no quality premium pot in this model version's tables
+    assert "qp_paid_share" in m
+    without = dict(tables)
+    without["group_year"] = tables["group_year"].drop(columns=["qp_potential", "qp_paid"])
+    assert "qp_paid_share" not in year_measures(without)  # tables without a premium pot
     assert set(m) <= set(MEASURES)
     assert m["emergency_index"]["0"] == pytest.approx(1.0)
     gy = tables["group_year"]
@@ -173,7 +176,6 @@ def test_history_quick_report_has_every_section(tmp_path: Path):
         assert heading in text, heading
     assert "2013/14" in text and "2021/22" in text
     assert "fitted" in text and "out of sample" in text
-    assert "not modelled in this run" in text  # the quality premium pot is not in these tables
     table_lines = [ln for ln in text.splitlines() if ln.startswith("|")]
     assert table_lines
     for ln in table_lines:

@@ -114,7 +114,10 @@ def year_measures(tables: Tables) -> dict[str, dict[str, float]]:
         "defections": _event_counts(tables, [str(Event.DEFECTION)]),
         "emergency_per_1000": SERIES["emergency_admissions_per_1000"].compute(tables),
         "waiting_per_1000": SERIES["waiting_list_per_1000"].compute(tables),
-        "allocation_per_head": SERIES["allocation_per_head"].compute(tables),
+        # per patient registered on average over the year, as the record divides by the lists
+        # in the middle of the year
+        "allocation_per_head": gy.groupby("year")["allocation"].sum()
+        / monthly.groupby("year")["list_end"].mean().where(lambda n: n > 0),
     }
     kinds_seen = set(tables["events"]["kind"].astype(str)) if len(tables["events"]) else set()
     modelled = [k for k in MERGER_KINDS.values()
