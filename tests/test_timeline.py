@@ -205,3 +205,16 @@ def test_no_new_group_while_the_board_expects_one_per_footprint():
     assert sum(free) >= 1
     assert [s["fractures"] for s in held] == [0, 0, 0]
     assert [s["consolidation_mergers"] for s in held] == [0, 0, 0]
+
+
+def test_pooled_budgets_take_their_share_of_the_allocation():
+    model = CommissioningModel(small_config(**{"run.years": 1,
+                                               "finance.pooled_budget_share": 0.05}), seed=5)
+    model.run()
+    for group in model.active_groups:
+        allocation = model.board.allocations[group.code]
+        assert group.spent["pooled_budget"] == pytest.approx(0.05 * allocation, rel=1e-9)
+    model.check_invariants()
+    off = CommissioningModel(small_config(**{"run.years": 1}), seed=5)
+    off.run()
+    assert all(g.spent["pooled_budget"] == 0.0 for g in off.groups.values())
