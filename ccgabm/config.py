@@ -98,12 +98,12 @@ class _ConfigMethods:
 
     def timeline_states(self) -> dict[int, Config]:
         """The configuration in force from each month in which the timeline changes it
-        (month 0 first); each is validated like a file (``ConfigError`` names the entry)."""
+        (month 0 first; months after the run's end too); each is validated like a file
+        (``ConfigError`` names the month)."""
         plain = dataclasses.replace(self, timeline=())
-        horizon = self.run.years * 12
         states: dict[int, Config] = {}
         by_overrides: dict[str, Config] = {}
-        for month in change_months(self.timeline, self.run.start_year, horizon):
+        for month in change_months(self.timeline, self.run.start_year):
             overrides = overrides_at(self.timeline, month, self.run.start_year)
             key = json.dumps(overrides, sort_keys=True, default=str)
             if key not in by_overrides:

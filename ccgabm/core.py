@@ -194,15 +194,12 @@ def billing(model: CommissioningModel) -> None:
     counts = model.month_result.counts
     activity = counts[:, [Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT,
                           Counter.EMERGENCY]] @ model.unit_costs
-    marginal = model.cfg.costs.emergency_marginal_rate
-    if marginal < 1.0 and model.emergency_baseline is not None:
-        # the marginal rate emergency tariff: admissions above the baseline at a share of tariff
-        excess = np.maximum(counts[:, Counter.EMERGENCY] - model.emergency_baseline, 0.0)
-        activity = activity - (1.0 - marginal) * model.unit_costs[3] * excess
     groups, rows = model.member_rows()
     member_of = np.where(model.practice_arrays.open, rows, -1)
     billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
                          minlength=len(groups))
+    billed = billed - emergency_contract_discount(model, groups, member_of,
+                                                  counts[:, Counter.EMERGENCY])
     income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
     allocations = model.board.allocations
     for group, cost in zip(groups, billed.tolist(), strict=True):
@@ -219,6 +216,44 @@ def billing(model: CommissioningModel) -> None:
     model.practice_arrays.spend_year += activity
 
 
+def emergency_contract_discount(model: CommissioningModel, groups: list[CommissioningGroup],
+                                member_of: np.ndarray, emergency: np.ndarray) -> np.ndarray:
+    """What each group does not pay of this month's emergency admissions at full tariff, under
+    the emergency payment rules in force (``[costs] emergency_payment``; zeros at full tariff).
+
+    Each group's admissions are set against the baseline of its member practices (a month's
+    share of it). ``marginal_rate`` (the marginal rate emergency tariff): admissions above the
+    baseline over the financial year so far are charged at ``emergency_marginal_rate`` of the
+    tariff, the discount trued up each month (so that month-to-month noise in small counts does
+    not add to it); the baseline is each practice's first-year admissions times
+    ``emergency_baseline_share``. ``blended`` (blended payment; block contracts at rate 0):
+    the group pays for its baseline, last year's admissions, plus ``emergency_marginal_rate``
+    of the tariff for admissions above or below it.
+    """
+    costs = model.cfg.costs
+    rate, mode = costs.emergency_marginal_rate, costs.emergency_payment
+    baseline = model.emergency_baseline if mode == "marginal_rate" else model.emergency_last_year
+    if rate >= 1.0 or baseline is None:
+        return np.zeros(len(groups))
+    inside = member_of >= 0
+    admitted = np.bincount(member_of[inside], weights=emergency[inside], minlength=len(groups))
+    expected = np.bincount(member_of[inside], weights=baseline[inside], minlength=len(groups))
+    tariff = (1.0 - rate) * model.unit_costs[3]
+    if mode == "blended":
+        return tariff * (admitted - expected)
+    first_month = model.month % 12 == 0
+    discount = np.empty(len(groups))
+    for g, group in enumerate(groups):
+        if first_month or group.emergency_year_to_date is None:
+            group.emergency_year_to_date = [0.0, 0.0, 0.0]  # admitted, baseline, discounted
+        ytd = group.emergency_year_to_date
+        ytd[0] += admitted[g]
+        ytd[1] += expected[g]
+        discount[g] = tariff * max(ytd[0] - ytd[1], 0.0) - ytd[2]
+        ytd[2] += discount[g]
+    return discount
+
+
 def year_accounts(model: CommissioningModel) -> None:
     """Groups close the year's accounts; the annual panels are recorded."""
     year = model.month // 12
@@ -230,6 +265,8 @@ def year_accounts(model: CommissioningModel) -> None:
         # each practice's monthly emergency baseline, for the marginal rate emergency tariff
         model.emergency_baseline = (arrays.year_counts[:, Counter.EMERGENCY] / 12.0
                                     * model.cfg.costs.emergency_baseline_share)
+    # each practice's emergency admissions a month this year: next year's blended-payment baseline
+    model.emergency_last_year = arrays.year_counts[:, Counter.EMERGENCY] / 12.0
     for group in model.active_groups:
         row = group.close_year()
         row.update(year=year, group=group.code, need_weight=group.need_weight,

@@ -132,7 +132,10 @@ class CommissioningModel(mesa.Model):
         ])
         self.quintiles_year = np.zeros((5, 2), dtype=np.int64)
         self.first_year_activity = 0.0  # the national activity bill of the first year
-        self.emergency_baseline: np.ndarray | None = None  # set when the first year closes
+        # practices' monthly emergency baselines: the first year's (set when it closes) and
+        # last year's (each year end), for the emergency payment rules
+        self.emergency_baseline: np.ndarray | None = None
+        self.emergency_last_year: np.ndarray | None = None
         self.datacollector = Recorder(core.monthly_reporters())
         for behaviour in self.behaviours.values():
             behaviour.setup()

@@ -263,8 +263,18 @@ class CostSection:
         source="scenario knob (1: full tariff); the marginal rate emergency tariff paid 30% of "
         "tariff for emergency admissions above the 2008/09 baseline from 2010/11 (Department of "
         "Health, Payment by Results guidance 2010-11; HFMA 2018)",
-        doc="share of the non-elective tariff a group pays for a member practice's emergency "
-        "admissions above its baseline (from the second year of a run)",
+        doc="share of the non-elective tariff a group pays for its member practices' emergency "
+        "admissions beyond their baseline (see emergency_payment; from the second year of a "
+        "run, when there is a baseline)",
+    )
+    emergency_payment: str = param(
+        "marginal_rate", choices=("marginal_rate", "blended"), dated=True,
+        source="Department of Health, Payment by Results guidance 2010-11 (marginal rate "
+        "emergency tariff); NHS Improvement and NHS England, 2019/20 National Tariff Payment "
+        "System (blended payment for emergency care)",
+        doc="how emergency_marginal_rate applies: to admissions above the first-year baseline "
+        "(marginal_rate), or to admissions above or below last year's (blended; a block "
+        "contract at rate 0)",
     )
     emergency_baseline_share: float = param(
         0.83, lo=0.0, hi=2.0, unit="share of the first year's admissions",

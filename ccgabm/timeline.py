@@ -16,9 +16,12 @@ an entry whose ``until`` runs past a later entry's ``from`` for a parameter both
 and are refused. An entry dated before the run starts applies from its first month.
 
 Only parameters the model reads afresh when it uses them can change during a run: those declared
-``dated`` (``ccgabm.params.param``); ``ccgabm timeline`` lists them. Every state of the
-configuration the timeline produces is validated when the scenario is read, so a value out of
-range in 2019 is refused before the run starts.
+``dated`` (``ccgabm.params.param``; docs/parameters.md marks them). A dated parameter takes
+effect when the model next reads it: those of the Board's yearly allocation (allocations per
+head, running costs, the pace of change) and of other April or year-end decisions change
+nothing until then, so date them by financial year. Every state of the configuration the
+timeline produces is validated when the scenario is read, so a value out of range in 2019 is
+refused before the run starts (also one dated after the run ends).
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ __all__ = [
 
 ENTRY_KEYS = ("from", "until", "set", "source", "note")
 FIRST_YEAR, LAST_YEAR = 1948, 2100  # the NHS's first year; far enough ahead
-_FY = re.compile(r"^(\d{4})/(\d{2})$")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_FY = re.compile(r"(\d{4})/(\d{2})", re.ASCII)
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 MONTHS = ("April", "May", "June", "July", "August", "September", "October", "November",
           "December", "January", "February", "March")
 
@@ -92,7 +95,7 @@ def _calendar(text: Any, number: int, key: str) -> tuple[int, int]:
                "as \"2015-07\"")
     if not isinstance(text, str):
         raise ConfigError(f"{where} is not allowed: {allowed}")
-    fy, month = _FY.match(text.strip()), _MONTH.match(text.strip())
+    fy, month = _FY.fullmatch(text.strip(" ")), _MONTH.fullmatch(text.strip(" "))
     if fy:
         year, tail = int(fy.group(1)), int(fy.group(2))
         if (year + 1) % 100 != tail:
@@ -165,9 +168,11 @@ def parse_timeline(raw: Any, dated: Mapping[str, list[str]]) -> tuple[TimelineEn
     return tuple(entries)
 
 
-def _check_dated(dotted: str, dated: Mapping[str, list[str]], where: str) -> None:
+def _check_dated(dotted: Any, dated: Mapping[str, list[str]], where: str) -> None:
     from ccgabm.config import SECTIONS
 
+    if not isinstance(dotted, str):
+        raise ConfigError(f"{where}: {dotted!r} is not a parameter: use \"section.key\"")
     section, _, key = dotted.partition(".")
     if section not in SECTIONS or not key:
         raise ConfigError(f"{where}: {dotted!r} is not a parameter: use \"section.key\" with a "
@@ -219,12 +224,14 @@ def overrides_at(entries: tuple[TimelineEntry, ...], month: int, start_year: int
     return out
 
 
-def change_months(entries: tuple[TimelineEntry, ...], start_year: int, horizon: int) -> list[int]:
-    """Months of the run (0 first) in which the timeline's overrides may change."""
+def change_months(entries: tuple[TimelineEntry, ...], start_year: int,
+                  horizon: int | None = None) -> list[int]:
+    """Months (0 = the run's first) in which the timeline's overrides may change: those before
+    ``horizon``, or every one when it is None."""
     months = {0}
     for entry in entries:
         for m in (entry.start_month(start_year), entry.end_month(start_year)):
-            if m is not None and 0 < m < horizon:
+            if m is not None and 0 < m and (horizon is None or m < horizon):
                 months.add(m)
     return sorted(months)
 
@@ -233,7 +240,8 @@ def timeline_text(entries: tuple[TimelineEntry, ...], start_year: int, horizon: 
     """The timeline as a plain-text list: when, what changes, and the source."""
     if not entries:
         return "No dated policy timeline: every parameter keeps its value for the whole run.\n"
-    lines = [f"Dated policy timeline ({len(entries)} entries; month 0 is "
+    count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    lines = [f"Dated policy timeline ({count}; month 0 is "
              f"{month_label(0, start_year)}):", ""]
     for entry in sorted(entries, key=lambda e: (e.start_month(start_year), e.number)):
         start, end = entry.start_month(start_year), entry.end_month(start_year)

@@ -27,7 +27,7 @@ from ccgabm.findings.figures import plt, save
 from ccgabm.findings.report import Row
 from ccgabm.history.compare import COMPARISONS, compare, disagreements, fmt, model_figure, model_values
 from ccgabm.history.measures import MEASURES, history_run
-from ccgabm.history.record import FITTED, MERGERS, fy_label, record_series
+from ccgabm.history.record import FITTED, INPUTS, MERGERS, fy_label, record_series
 from ccgabm.sweep.spec import Axis, SweepSpec
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: configs/ and results/
@@ -106,7 +106,7 @@ def _year_table(runs: pd.DataFrame, start: int) -> pd.DataFrame:
 
 def _measure_section(table: pd.DataFrame) -> str:
     cols = {"fy": "year", "model": "model mean (interval)", "record": "record",
-            "fitted": "fitted or out of sample", "verdict": "verdict"}
+            "fitted": "fitted, input or out of sample", "verdict": "verdict"}
     shown = table[list(cols)].rename(columns=cols)
     if table["basis"].astype(bool).any():
         shown.insert(3, "record's definition", table["basis"].to_numpy())
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None):
             ok = int((judged["verdict"] == "agrees").sum())
             model, inside = f"{ok} of {len(judged)} years agree", "yes" if ok == len(judged) else "no"
         report.add_row(Row(comp.label, model, published, sources, inside,
-                           ("fitted; " if comp.fitted else "out of sample; ")
+                           f"{comp.role}; "
                            + "record inside the model's 2.5-97.5% replicate interval each year"
                            + (" (within 10% of the run with one replicate)" if replicates == 1
                               else "")))
@@ -266,8 +266,9 @@ def main(argv: list[str] | None = None):
   i.e. the groups at the start of the year, as the record counts them at 1 April.
 - **Interval.** The 2.5-97.5 percentile range of {replicates} replicate runs (the spread of single
   histories, not the uncertainty of their mean); the record disagrees when it lies outside it.
-- **Fitted or out of sample.** A calibration may fit {", ".join(sorted(FITTED))}; every other
-  series is out of sample.
+- **Fitted, input or out of sample.** A calibration may fit {", ".join(sorted(FITTED))};
+  {", ".join(sorted(INPUTS))} is an input of the scenario's dated timeline; every other series
+  is out of sample.
 - **Mergers** in the record ({merged}) are counted as groups absorbed in the year before the
   1 April they took effect. The model's mergers of every kind it records are summed; the table
   of model figures splits them by kind.

@@ -172,24 +172,48 @@ def test_the_moratorium_stops_voluntary_mergers(tmp_path):
 
 
 # ---- the marginal rate emergency tariff ------------------------------------------------------
-def test_the_marginal_rate_bills_admissions_above_the_baseline_at_a_share_of_tariff():
+def _emergency_run(extra: dict, months: int):
+    """Full-tariff and discounted models side by side: year 0, then ``months`` of year 1 (before
+    the forecast month, so both see the same admissions); each group's admissions counted."""
     over = {"run.years": 2, "population.demand_growth": 0.1}
     full = CommissioningModel(small_config(**over), seed=4)
-    part = CommissioningModel(small_config(**over, **{"costs.emergency_marginal_rate": 0.3}), seed=4)
+    part = CommissioningModel(small_config(**over, **extra), seed=4)
     full.run(12)
     part.run(12)
+    spent = [{g.code: g.spent["activity"] for g in m.groups.values()} for m in (full, part)]
+    admitted = {g.code: 0.0 for g in full.groups.values()}
+    for _ in range(months):
+        full.step()
+        part.step()
+        for g in full.active_groups:
+            admitted[g.code] += float(full.month_result.counts[g.member_indices(),
+                                                               Counter.EMERGENCY].sum())
+    saved = {g.code: (g.spent["activity"] - spent[0][g.code])
+             - (part.groups[g.code].spent["activity"] - spent[1][g.code])
+             for g in full.groups.values()}
+    return full, part, admitted, saved
+
+
+def test_the_marginal_rate_bills_the_year_so_fars_admissions_above_the_baseline():
+    full, part, admitted, saved = _emergency_run({"costs.emergency_marginal_rate": 0.3}, 6)
     assert full.emergency_baseline is not None
     np.testing.assert_array_equal(full.emergency_baseline, part.emergency_baseline)
-    spent = [sum(g.spent["activity"] for g in m.groups.values()) for m in (full, part)]
-    assert spent[0] == spent[1]  # the first year is billed at full tariff
-    full.step()
-    part.step()
-    counts = full.month_result.counts[:, Counter.EMERGENCY]
-    excess = np.maximum(counts - full.emergency_baseline, 0.0).sum()
-    assert excess > 0
-    saved = (sum(g.spent["activity"] for g in full.groups.values())
-             - sum(g.spent["activity"] for g in part.groups.values()))
-    assert saved == pytest.approx(0.7 * full.cfg.costs.non_elective * excess, rel=1e-9)
+    tariff = 0.7 * full.cfg.costs.non_elective
+    for g in full.active_groups:
+        baseline = 6 * float(full.emergency_baseline[g.member_indices()].sum())
+        assert admitted[g.code] > baseline  # demand grew 10%: above the 83% baseline
+        assert saved[g.code] == pytest.approx(tariff * (admitted[g.code] - baseline), rel=1e-9)
+
+
+def test_blended_payment_bills_last_years_admissions_and_a_share_of_the_difference():
+    full, part, admitted, saved = _emergency_run({"costs.emergency_marginal_rate": 0.0,
+                                                  "costs.emergency_payment": "blended"}, 6)
+    for g in full.active_groups:
+        planned = 6 * float(full.emergency_last_year[g.member_indices()].sum())
+        # a block contract: the group pays for last year's admissions whatever happens
+        assert saved[g.code] == pytest.approx(full.cfg.costs.non_elective
+                                              * (admitted[g.code] - planned), rel=1e-9)
+
 
 
 def test_no_new_group_while_the_board_expects_one_per_footprint():

@@ -40,7 +40,8 @@ Two schemes, chosen by ``[finance] quality_premium_scheme`` (read each year):
     with probability ``quality_premium_standard_missed``.
 
 The draws of the published scheme come from their own stream (``quality_premium.measures``),
-a fixed number per group-year, and only while that scheme is in force. The premium is paid
+as many per group-year as there are measures and unmodelled standards in force that year, and
+only while that scheme is in force. The premium is paid
 after the accounts close (booked in the new year's income); every group-year row records the
 pot (``qp_potential``), the amount paid (``qp_paid``), the share of the measures' weight met
 (``qp_measures_weight_met``) and the standards missed (``qp_standards_missed``).

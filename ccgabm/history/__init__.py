@@ -3,7 +3,7 @@
 - ``record``: the published record as data (group counts and mergers, deficits, the quality
   premium, allocations, registered patients, emergency admissions, the waiting list, practices),
   each figure with its financial year, value, unit, definition and source; ``FITTED`` names the
-  series a calibration may fit.
+  series a calibration may fit, ``INPUTS`` those the scenario takes as inputs.
 - ``measures``: the model's figure for each financial year of a run, in the record's terms, and
   the run function of the history sweep (``history_run``).
 - ``compare``: the model (mean and interval over replicate runs) beside the record, and the
@@ -14,11 +14,12 @@
 
 from ccgabm.history.compare import COMPARISONS, compare, disagreements, disagrees, model_figure
 from ccgabm.history.measures import MEASURES, history_run, year_measures
-from ccgabm.history.record import FITTED, fy_label, record_series
+from ccgabm.history.record import FITTED, INPUTS, fy_label, record_series
 
 __all__ = [
     "COMPARISONS",
     "FITTED",
+    "INPUTS",
     "MEASURES",
     "compare",
     "disagreements",

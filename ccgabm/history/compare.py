@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ccgabm.history.record import FITTED, RecordPoint, fy_label, record_series
+from ccgabm.history.record import FITTED, INPUTS, RecordPoint, fy_label, record_series
 
 __all__ = [
     "COMPARISONS",
@@ -49,6 +49,11 @@ class Comparison:
     @property
     def fitted(self) -> bool:
         return self.record in FITTED
+
+    @property
+    def role(self) -> str:
+        """fitted, input (the scenario's timeline) or out of sample."""
+        return "fitted" if self.fitted else "input" if self.record in INPUTS else "out of sample"
 
 
 COMPARISONS: tuple[Comparison, ...] = (
@@ -169,7 +174,7 @@ def compare(runs: pd.DataFrame, start_year: int, n_years: int,
                 "mean": fig.mean, "low": fig.low, "high": fig.high, "n": fig.n,
                 "record_value": point.value,
                 "basis": {"in_year": "in-year", "cumulative": "cumulative"}.get(point.basis, ""),
-                "fitted": "fitted" if comp.fitted else "out of sample",
+                "fitted": comp.role,
                 "verdict": verdict, "source": point.source, "derived": point.derived,
                 "measure": measure,
             })

@@ -27,12 +27,11 @@ __all__ = ["MEASURES", "MERGER_KINDS", "formation_figures", "history_run", "year
 
 Tables = dict[str, pd.DataFrame]
 
-# Merger event kinds; the Board's consolidation of groups within a footprint is recorded only by
-# model versions that have it.
+# Merger event kinds: by agreement, forced for size, the Board's consolidation of a footprint.
 MERGER_KINDS = {
     "voluntary": str(Event.VOLUNTARY_MERGER),
     "forced": str(Event.FORCED_MERGER),
-    "consolidation": str(getattr(Event, "CONSOLIDATION_MERGER", "consolidation_merger")),
+    "consolidation": str(Event.CONSOLIDATION_MERGER),
 }
 
 # name -> (description, unit)
@@ -119,14 +118,9 @@ def year_measures(tables: Tables) -> dict[str, dict[str, float]]:
         "allocation_per_head": gy.groupby("year")["allocation"].sum()
         / monthly.groupby("year")["list_end"].mean().where(lambda n: n > 0),
     }
-    kinds_seen = set(tables["events"]["kind"].astype(str)) if len(tables["events"]) else set()
-    modelled = [k for k in MERGER_KINDS.values()
-                if k != MERGER_KINDS["consolidation"] or hasattr(Event, "CONSOLIDATION_MERGER")
-                or k in kinds_seen]
     for label, kind in MERGER_KINDS.items():
-        if kind in modelled:
-            out[f"mergers_{label}"] = _event_counts(tables, [kind])
-    out["mergers"] = _event_counts(tables, modelled)
+        out[f"mergers_{label}"] = _event_counts(tables, [kind])
+    out["mergers"] = _event_counts(tables, list(MERGER_KINDS.values()))
     out.update(_deficits(gy))
     out.update(_quality_premium(gy))
     emergencies = monthly.groupby("year")["emergency"].sum().astype(float)

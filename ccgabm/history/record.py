@@ -195,9 +195,11 @@ EMERGENCY: tuple[Figure, ...] = (
     Figure(2017, 6.02, "million", "emergency admissions to hospital", "Health Foundation 2018"),
 )
 
-# Record series a calibration may fit (group count path, allocation per head path, emergency
-# admissions path); every other series is out of sample.
-FITTED = frozenset({"groups", "allocation_per_head", "emergency_index", "emergency_per_1000"})
+# Record series a calibration may fit (the group count and emergency admission paths), and
+# series the scenario takes as inputs (allocations per head, dated in its timeline); every other
+# series is out of sample.
+FITTED = frozenset({"groups", "emergency_index", "emergency_per_1000"})
+INPUTS = frozenset({"allocation_per_head"})
 
 
 @dataclass(frozen=True)
