@@ -231,7 +231,7 @@ def change_months(entries: tuple[TimelineEntry, ...], start_year: int,
     months = {0}
     for entry in entries:
         for m in (entry.start_month(start_year), entry.end_month(start_year)):
-            if m is not None and 0 < m and (horizon is None or m < horizon):
+            if m is not None and m > 0 and (horizon is None or m < horizon):
                 months.add(m)
     return sorted(months)
 
