@@ -242,3 +242,17 @@ def test_pooled_budgets_take_their_share_of_the_allocation():
     off = CommissioningModel(small_config(**{"run.years": 1}), seed=5)
     off.run()
     assert all(g.spent["pooled_budget"] == 0.0 for g in off.groups.values())
+
+
+@pytest.mark.parametrize("raw, message", [
+    ([{"from": "2014/15", "set": {1: 0.5}, "source": "s"}], "1 is not a parameter"),
+    ([{"from": "\uff12\uff10\uff11\uff14/15", "set": {"finance.quality_premium": 4.0},
+       "source": "s"}], "must be a financial year"),
+    ([{"from": "2014/15\n", "set": {"finance.quality_premium": 4.0}, "source": "s"}],
+     "must be a financial year"),
+    ([{"from": "2030/31", "set": {"behaviour.running_cost_cut": 2.0}, "source": "s"}],
+     "in force from April 2030"),  # after the run's end: still checked
+])
+def test_the_python_api_refuses_what_a_file_cannot_hold(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict({"timeline": raw})
