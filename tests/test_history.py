@@ -122,7 +122,7 @@ def test_disagreements_found_on_a_hand_made_case():
     one = compare(runs.iloc[:1], 2013, 3, record=record)
     assert one.loc[(one["series"] == "groups") & (one["fy"] == "2015/16"), "verdict"].item() \
         == "disagrees"
-    assert "single run" in " ".join(disagreements(one))
+    assert "one run" in " ".join(disagreements(one))
 
 
 # ---- the model's year figures --------------------------------------------------------------

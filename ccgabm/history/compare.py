@@ -135,7 +135,7 @@ def _model_text(fig: ModelFigure, digits: int) -> str:
     if fig.n == 0:
         return "n/a (undefined in every run)"
     if fig.n == 1:
-        return f"{fmt(fig.mean, digits)} (one run)"
+        return f"{fmt(fig.mean, digits)} (defined in one run)"
     return f"{fmt(fig.mean, digits)} ({fmt(fig.low, digits)} to {fmt(fig.high, digits)})"
 
 
@@ -188,7 +188,7 @@ def disagreements(table: pd.DataFrame) -> list[str]:
         return out
     for r in table[table["verdict"] == "disagrees"].itertuples(index=False):
         if r.n == 1:
-            how = f"more than {SINGLE_RUN_TOLERANCE:.0%} from the single run's {r.model}"
+            how = f"more than {SINGLE_RUN_TOLERANCE:.0%} from the one run's {r.model}"
         else:
             side = "above" if r.record_value > r.high else "below"
             how = f"{side} the model's interval {r.model}"
