@@ -187,7 +187,7 @@ COMMANDS = {
 }
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def show_input_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """An ``InputWarning`` is one ``warning:`` line, shown once however often it is raised."""
     if issubclass(category, InputWarning):
         text = " ".join(str(message).split())
@@ -205,7 +205,7 @@ _shown_warnings: set[str] = set()
 def main(argv: list[str] | None = None) -> int:
     """Run one command; a bad input (any ``CcgabmError``) is one ``error:`` line and status 2."""
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _show_warning
+    warnings.showwarning = show_input_warning
     try:
         return COMMANDS[args.command](args)
     except CcgabmError as exc:

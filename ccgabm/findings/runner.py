@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 import tomllib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,9 @@ def parse_args(name: str, description: str, argv: list[str] | None = None,
     if configure is not None:
         configure(p)
     args = p.parse_args(argv)
+    from ccgabm.cli import show_input_warning
+
+    warnings.showwarning = show_input_warning  # input warnings as one line each, as the command's
     args.root = Path(root) if root is not None else Path.cwd()
     if args.out is None:
         args.out = args.root / "results" / (f"{name}_quick" if args.quick else name)
