@@ -17,6 +17,7 @@ import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -463,3 +464,17 @@ def test_a_shared_storage_adopts_a_trial_left_unclaimed(tmp_path, monkeypatch):
     result = run_calibration(spec, tmp_path / "out", trials=4, storage=url, run_fn=fake_run, progress=False)
     states = [t.state.name for t in optuna.load_study(study_name="c", storage=url).trials]
     assert result.n_resumed == 1 and states == ["COMPLETE"] * 4 and result.n_trials == 4
+
+
+def test_writing_calibrated_values_into_the_base_keeps_the_study():
+    """The objective's base digest leaves out the free parameters (every trial sets them)."""
+    from ccgabm.calibrate.engine import objective_base_digest
+    from ccgabm.config import Config
+
+    free = (SimpleNamespace(name="referral.need_rate"),)
+    base = Config().with_overrides({"run.years": 2})
+    calibrated = base.with_overrides({"referral.need_rate": 0.0215})
+    other = base.with_overrides({"emergency.base_rate": 0.0031})
+    assert objective_base_digest(base, free) == objective_base_digest(calibrated, free)
+    assert objective_base_digest(base, free) != objective_base_digest(other, free)
+    assert objective_base_digest(base, ()) != objective_base_digest(calibrated, ())

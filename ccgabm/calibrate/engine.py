@@ -22,6 +22,7 @@ loss on the seeds it was chosen with is optimistically biased, the check's is no
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -81,6 +82,17 @@ class CalibrationResult:
                                                         else f"failed ({self.check.error})"))
         lines.append(f"report: {self.out_dir / 'report.md'}")
         return "\n".join(lines)
+
+
+def objective_base_digest(fixed: Any, parameters: tuple) -> str:
+    """Digest of the base scenario after ``[fixed]``, leaving out the free parameters: every
+    trial sets those, so writing the calibrated values into the scenario keeps the study."""
+    data = fixed.to_dict()
+    for p in parameters:
+        section, _, key = p.name.partition(".")
+        data[section].pop(key, None)
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def check_parameters(spec: CalibrationSpec, load_config: Callable[[Path], Any] | None = None
@@ -223,7 +235,7 @@ def run_calibration(
     _check_arguments(out_dir, jobs, backend, scheduler, total)
     base, fixed, parameters = check_parameters(spec)
     spec = replace(spec, parameters=parameters)
-    digest = spec.digest(fixed.digest())
+    digest = spec.digest(objective_base_digest(fixed, parameters))
     if backend == "dask" and scheduler:
         _check_scheduler(scheduler)
     out = Path(out_dir)
