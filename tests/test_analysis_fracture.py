@@ -179,8 +179,9 @@ def test_analyze_grid_sweep(tmp_path: Path, capsys) -> None:
     for _, curve in cif.groupby(["axis", "stratum", "kind"]):
         assert curve["cif"].is_monotonic_increasing and curve["time"].is_monotonic_increasing
     incidence = pd.read_csv(folder / "event_incidence.csv")
-    assert len(incidence) == 8 * 6 * 2  # points x kinds x horizons
-    kinds = {"fracture", "defection", "return", "voluntary_merger", "forced_merger", "dissolved"}
+    assert len(incidence) == 8 * 7 * 2  # points x kinds x horizons
+    kinds = {"fracture", "defection", "return", "voluntary_merger", "forced_merger",
+             "consolidation_merger", "dissolved"}
     assert set(incidence["kind"]) == kinds
     shown = incidence.dropna(subset=["cif"])
     assert (shown["ci_low"].fillna(0) <= shown["cif"]).all()
