@@ -151,6 +151,19 @@ def test_consolidation_merges_each_footprint_into_its_largest_group():
     assert sum(len(g.members) for g in model.active_groups) == 16
 
 
+def test_a_footprint_named_by_the_board_is_consolidated_whatever_the_policy():
+    model = footprint_model(0.0, years=1)
+    model.cfg = model.cfg.with_overrides({"behaviour.consolidation_policy": "none",
+                                          "behaviour.consolidate_footprints": " F1 , nowhere"})
+    model.run()
+    remaining = {g.footprint: [] for g in model.groups.values()}
+    for g in model.active_groups:
+        remaining[g.footprint].append(g.code)
+    assert len(remaining["F1"]) == 1 and len(remaining["F2"]) == 2
+    ended = [g for g in model.groups.values() if not g.active]
+    assert [g.fate for g in ended] == [Event.CONSOLIDATION_MERGER]
+
+
 def test_no_consolidation_without_the_push_or_across_footprints():
     model = footprint_model(0.0)
     model.run()

@@ -14,6 +14,8 @@ Each year end, after practices' choices:
   more groups consolidates with probability ``consolidation_rate_by_application`` a year while
   the Board considers merger applications case by case, or ``consolidation_rate_pushed`` while it
   expects one group per footprint: its groups merge into the largest (``consolidation_merger``);
+  footprints named in ``consolidate_footprints`` (mergers approved by name, dated by the
+  timeline) are consolidated that year end whatever the policy;
 - unless the Board holds a moratorium (``voluntary_mergers = false``), a group in deficit merges
   with a neighbour (``merger_partner``) also in deficit when their members' mutual trust is at
   least ``merger_trust`` (voluntary).
@@ -88,6 +90,13 @@ class GroupFateParams:
         doc="chance a year that a footprint's groups merge while the Board expects one group "
         "per footprint",
     )
+    consolidate_footprints: str = param(
+        "", dated=True,
+        source="scenario input: mergers the Board approved by name (e.g. Newcastle Gateshead, "
+        "April 2015; Manchester, April 2017), dated by the timeline",
+        doc="footprints (comma-separated codes of the practice table's groups) whose groups the "
+        "Board consolidates at this year end, whatever its policy",
+    )
     merger_partner: str = param(
         "smallest", choices=("smallest", "most_trusted"),
         source=ASSUMED + ": which neighbour a group merges into",
@@ -139,6 +148,10 @@ class GroupFate(Behaviour):
                     partner = self._partner(group)
                     if partner is not None:
                         model.merge_groups(group, partner, Event.FORCED_MERGER)
+        named = {code.strip() for code in beh.consolidate_footprints.split(",") if code.strip()}
+        if named:
+            self._consolidate([g for g in settled if g.active and g.footprint in named], 1.0,
+                              draw=False)
         rate = {"none": 0.0, "by_application": beh.consolidation_rate_by_application,
                 "one_per_footprint": beh.consolidation_rate_pushed}[beh.consolidation_policy]
         if rate > 0:
@@ -155,17 +168,19 @@ class GroupFate(Behaviour):
                 small, large = sorted((group, partner), key=lambda g: g.population)
                 model.merge_groups(small, large, Event.VOLUNTARY_MERGER)
 
-    def _consolidate(self, groups: list, rate: float) -> None:
+    def _consolidate(self, groups: list, rate: float, draw: bool = True) -> None:
         """Each footprint holding two or more of ``groups`` is consolidated with probability
-        ``rate``: its groups merge into the largest (one draw per such footprint, in order)."""
+        ``rate``: its groups merge into the largest (one draw per such footprint, in order;
+        every one of them without drawing when ``draw`` is false)."""
         by_footprint: dict[str, list] = {}
         for group in groups:
             by_footprint.setdefault(group.footprint, []).append(group)
         candidates = sorted(f for f, members in by_footprint.items() if len(members) > 1)
         if not candidates:
             return
-        draws = self.model.streams.get("board.consolidation").random(len(candidates))
-        for footprint, u in zip(candidates, draws.tolist(), strict=True):
+        draws = (self.model.streams.get("board.consolidation").random(len(candidates)).tolist()
+                 if draw else [0.0] * len(candidates))
+        for footprint, u in zip(candidates, draws, strict=True):
             if u >= rate:
                 continue
             members = sorted(by_footprint[footprint], key=lambda g: (-g.population, g.code))
