@@ -198,8 +198,11 @@ def billing(model: CommissioningModel) -> None:
     member_of = np.where(model.practice_arrays.open, rows, -1)
     billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
                          minlength=len(groups))
-    billed = billed - emergency_contract_discount(model, groups, member_of,
-                                                  counts[:, Counter.EMERGENCY])
+    discount = emergency_contract_discount(model, groups, member_of, counts[:, Counter.EMERGENCY])
+    if discount is not None:
+        billed = billed - discount
+        activity = activity - _practice_shares(model, member_of, discount,
+                                               counts[:, Counter.EMERGENCY])
     income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
     allocations = model.board.allocations
     for group, cost in zip(groups, billed.tolist(), strict=True):
@@ -217,41 +220,59 @@ def billing(model: CommissioningModel) -> None:
 
 
 def emergency_contract_discount(model: CommissioningModel, groups: list[CommissioningGroup],
-                                member_of: np.ndarray, emergency: np.ndarray) -> np.ndarray:
+                                member_of: np.ndarray, emergency: np.ndarray) -> np.ndarray | None:
     """What each group does not pay of this month's emergency admissions at full tariff, under
-    the emergency payment rules in force (``[costs] emergency_payment``; zeros at full tariff).
+    the emergency payment rules in force (``[costs] emergency_payment``; None at full tariff).
 
     Each group's admissions are set against the baseline of its member practices (a month's
     share of it). ``marginal_rate`` (the marginal rate emergency tariff): admissions above the
-    baseline over the financial year so far are charged at ``emergency_marginal_rate`` of the
-    tariff, the discount trued up each month (so that month-to-month noise in small counts does
-    not add to it); the baseline is each practice's first-year admissions times
-    ``emergency_baseline_share``. ``blended`` (blended payment; block contracts at rate 0):
-    the group pays for its baseline, last year's admissions, plus ``emergency_marginal_rate``
-    of the tariff for admissions above or below it.
+    baseline over the period so far are charged at ``emergency_marginal_rate`` of the tariff,
+    the discount trued up each month (so that month-to-month noise in small counts does not add
+    to it); a period is the financial year, or its part since the rate or rule last changed; the
+    baseline is each practice's first-year admissions times ``emergency_baseline_share``.
+    ``blended`` (blended payment; block contracts at rate 0): the group pays for its baseline,
+    last year's admissions, plus ``emergency_marginal_rate`` of the tariff for admissions above
+    or below it.
     """
     costs = model.cfg.costs
     rate, mode = costs.emergency_marginal_rate, costs.emergency_payment
     baseline = model.emergency_baseline if mode == "marginal_rate" else model.emergency_last_year
     if rate >= 1.0 or baseline is None:
-        return np.zeros(len(groups))
+        return None
     inside = member_of >= 0
     admitted = np.bincount(member_of[inside], weights=emergency[inside], minlength=len(groups))
     expected = np.bincount(member_of[inside], weights=baseline[inside], minlength=len(groups))
     tariff = (1.0 - rate) * model.unit_costs[3]
     if mode == "blended":
         return tariff * (admitted - expected)
-    first_month = model.month % 12 == 0
+    period = (model.month // 12, rate, mode)
     discount = np.empty(len(groups))
     for g, group in enumerate(groups):
-        if first_month or group.emergency_year_to_date is None:
-            group.emergency_year_to_date = [0.0, 0.0, 0.0]  # admitted, baseline, discounted
+        if group.emergency_year_to_date is None or group.emergency_year_to_date[0] != period:
+            group.emergency_year_to_date = [period, 0.0, 0.0, 0.0]  # admitted, baseline, discount
         ytd = group.emergency_year_to_date
-        ytd[0] += admitted[g]
-        ytd[1] += expected[g]
-        discount[g] = tariff * max(ytd[0] - ytd[1], 0.0) - ytd[2]
-        ytd[2] += discount[g]
+        ytd[1] += admitted[g]
+        ytd[2] += expected[g]
+        discount[g] = tariff * max(ytd[1] - ytd[2], 0.0) - ytd[3]
+        ytd[3] += discount[g]
     return discount
+
+
+def _practice_shares(model: CommissioningModel, member_of: np.ndarray, discount: np.ndarray,
+                     emergency: np.ndarray) -> np.ndarray:
+    """Each group's ``discount`` shared among its open member practices by their emergency
+    admissions this month plus their baselines (so that practices' activity spend adds up to
+    what their groups pay)."""
+    baseline = (model.emergency_baseline if model.cfg.costs.emergency_payment == "marginal_rate"
+                else model.emergency_last_year)
+    weight = np.where(member_of >= 0, emergency + baseline, 0.0)
+    inside = member_of >= 0
+    total = np.bincount(member_of[inside], weights=weight[inside], minlength=len(discount))
+    share = np.zeros(len(member_of))
+    rows = member_of[inside]
+    share[inside] = np.divide(weight[inside], total[rows], out=np.zeros(int(inside.sum())),
+                              where=total[rows] > 0)
+    return np.where(inside, share * discount[np.maximum(member_of, 0)], 0.0)
 
 
 def year_accounts(model: CommissioningModel) -> None:

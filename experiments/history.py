@@ -37,11 +37,12 @@ QUICK_CONFIG = Path("configs/baseline.toml")  # a small region: seconds
 YEARS = 9  # 2013/14 to 2021/22
 DEFAULT_START_YEAR = 2013
 SEED = 2013
-# Every patient by default (about a minute and 1.5 GB a run); the fitted paths do not depend on
-# the scale (--scale-check), the deficits of small groups' noisy first years do.
+# Every patient by default (about a minute and 1.5 GB a run). --scale-check shows what the scale
+# changes: not the group counts; at 0.01, ~1% more emergency admissions and more groups in
+# deficit (small samples make groups' finances noisier); 0.1 matches full scale closely.
 SCALE, QUICK_SCALE = 1.0, 0.2
 REPLICATES, QUICK_REPLICATES = 8, 2
-CHECK_SCALES, QUICK_CHECK_SCALES = (0.01, 0.05), (0.1, 0.2)
+CHECK_SCALES, QUICK_CHECK_SCALES = (0.01, 0.1), (0.1, 0.2)
 SCALE_CHECK_SERIES = ("groups", "allocation_per_head", "emergency_per_1000", "emergency_index",
                       "deficit_share", "waiting_per_1000")
 
@@ -236,7 +237,9 @@ def main(argv: list[str] | None = None):
             model, inside = f"{ok} of {len(judged)} years agree", "yes" if ok == len(judged) else "no"
         report.add_row(Row(comp.label, model, published, sources, inside,
                            f"{comp.role}; "
-                           + "record inside the model's 2.5-97.5% replicate interval each year"
+                           + ("model within 1% of the record each year" if comp.role == "input"
+                              else "record inside the model's 2.5-97.5% replicate interval each "
+                              "year")
                            + (" (within 10% of the run with one replicate)" if replicates == 1
                               else "")))
     lines = disagreements(table)

@@ -269,3 +269,32 @@ def test_pooled_budgets_take_their_share_of_the_allocation():
 def test_the_python_api_refuses_what_a_file_cannot_hold(raw, message):
     with pytest.raises(ConfigError, match=message):
         Config.from_dict({"timeline": raw})
+
+
+@pytest.mark.parametrize("payment", ["marginal_rate", "blended"])
+def test_practices_activity_spend_adds_up_to_what_their_groups_pay(payment):
+    cfg = small_config(**{"run.years": 2, "population.demand_growth": 0.1,
+                          "costs.emergency_marginal_rate": 0.3,
+                          "costs.emergency_payment": payment})
+    tables = run_simulation(cfg, 6).tables
+    practices = tables["practice_year"].groupby("year")["activity_spend"].sum()
+    groups = tables["group_year"].groupby("year")["spend_activity"].sum()
+    np.testing.assert_allclose(practices.to_numpy(), groups.to_numpy(), rtol=1e-9)
+
+
+def test_a_rate_changed_mid_year_does_not_reprice_the_months_before():
+    """From October the rate is 0.9: the discount of the months before stays as it was."""
+    over = {"run.years": 2, "population.demand_growth": 0.1, "costs.emergency_marginal_rate": 0.3}
+    model = CommissioningModel(small_config(**over), seed=4)
+    model.run(18)  # year 0, then April to September of year 1 at 0.3
+    before = {g.code: g.spent["activity"] for g in model.groups.values()}
+    discounted = {g.code: g.emergency_year_to_date[3] for g in model.active_groups}
+    model.cfg = model.cfg.with_overrides({"costs.emergency_marginal_rate": 0.9})
+    model.step()  # October at 0.9: a new period
+    for g in model.active_groups:
+        period, admitted, baseline, discount = g.emergency_year_to_date
+        assert period == (1, 0.9, "marginal_rate")
+        assert discount == pytest.approx(0.1 * model.cfg.costs.non_elective
+                                         * max(admitted - baseline, 0.0))
+        assert discounted[g.code] > 0  # what was taken off before October stays taken off
+        assert g.spent["activity"] > before[g.code]

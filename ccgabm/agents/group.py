@@ -57,8 +57,9 @@ class CommissioningGroup(mesa.Agent):
         # the area the group lies in (the practice table's 2021 footprint, else its own code):
         # consolidation merges the groups of one footprint
         self.footprint = code
-        # the year so far under the marginal rate emergency tariff (ccgabm.core.billing)
-        self.emergency_year_to_date: list[float] | None = None
+        # the period so far under the marginal rate emergency tariff (ccgabm.core.billing):
+        # [(year, rate, rule), admitted, baseline, discount]
+        self.emergency_year_to_date: list | None = None
         self.ended_month: int | None = None
         self.fate = ""  # "" while in play, then one of ``ccgabm.events.ENDINGS``
         self.first: dict[str, int] = {}  # month of the group's first fracture, defection, return

@@ -25,11 +25,9 @@ class PooledBudgetParams:
         0.0, lo=0.0, hi=0.5, unit="share of programme allocation", dated=True,
         source="scenario knob (0: none); Better Care Fund from 2015/16: GBP 3.46bn of CCG "
         "allocations (GBP 3.8bn less the Disabled Facilities Grant and capital), less the "
-        "reablement and carers' break funding groups already spent (~GBP 0.43bn) and the GBP "
-        "1.1bn social care transfer NHS England had paid until 2014/15 (moved into CCG "
-        "allocations with the fund), over GBP 69.5bn of allocations: ~2.8% new to groups "
-        "(Department of Health, Spending Round 2013; NHS England Better Care Fund planning "
-        "guidance; NHS England, funding transfer to social care 2014/15)",
+        "reablement and carers' break funding groups already spent (~GBP 0.43bn), over GBP "
+        "69.5bn of allocations that include the fund: ~4.4% (Department of Health, Spending "
+        "Round 2013; NHS England Better Care Fund planning guidance)",
         doc="share of a group's programme allocation paid into budgets pooled with local "
         "authorities",
     )

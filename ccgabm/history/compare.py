@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 SINGLE_RUN_TOLERANCE = 0.10  # relative distance allowed with one run (no interval)
+INPUT_TOLERANCE = 0.01  # an input restated on the model's basis (e.g. per April patient)
 
 
 @dataclass(frozen=True)
@@ -114,11 +115,14 @@ def model_figure(values: np.ndarray) -> ModelFigure:
     return ModelFigure(float(a.mean()), float(low), float(high), len(a))
 
 
-def disagrees(record: float, fig: ModelFigure) -> bool | None:
+def disagrees(record: float, fig: ModelFigure, input_series: bool = False) -> bool | None:
     """True when the record lies outside the model's interval (or, for a single run, more than
-    10% from its figure); None when the model has no figure."""
+    10% from its figure; for an input of the scenario, more than 1% from its mean: an input is
+    the record itself, restated on the model's basis); None when the model has no figure."""
     if fig.n == 0 or not math.isfinite(fig.mean) or not math.isfinite(record):
         return None
+    if input_series:
+        return abs(fig.mean - record) > INPUT_TOLERANCE * abs(record)
     if fig.n == 1:
         return abs(fig.mean - record) > SINGLE_RUN_TOLERANCE * abs(record)
     return not (fig.low <= record <= fig.high)
@@ -164,7 +168,7 @@ def compare(runs: pd.DataFrame, start_year: int, n_years: int,
             else:
                 fig = model_figure(values.get(year, np.array([])))
                 model_text = _model_text(fig, comp.digits)
-                d = disagrees(point.value, fig)
+                d = disagrees(point.value, fig, input_series=comp.role == "input")
                 verdict = "undefined in the model" if d is None else (
                     "disagrees" if d else "agrees")
             rows.append({

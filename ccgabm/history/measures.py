@@ -113,10 +113,9 @@ def year_measures(tables: Tables) -> dict[str, dict[str, float]]:
         "defections": _event_counts(tables, [str(Event.DEFECTION)]),
         "emergency_per_1000": SERIES["emergency_admissions_per_1000"].compute(tables),
         "waiting_per_1000": SERIES["waiting_list_per_1000"].compute(tables),
-        # per patient registered on average over the year, as the record divides by the lists
-        # in the middle of the year
+        # on the Board's basis: per patient registered when it allocates (the first month)
         "allocation_per_head": gy.groupby("year")["allocation"].sum()
-        / monthly.groupby("year")["list_end"].mean().where(lambda n: n > 0),
+        / monthly.groupby("year")["list_end"].first().where(lambda n: n > 0),
     }
     for label, kind in MERGER_KINDS.items():
         out[f"mergers_{label}"] = _event_counts(tables, [kind])
