@@ -205,6 +205,7 @@ def billing(model: CommissioningModel) -> None:
                                                counts[:, Counter.EMERGENCY])
     income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
     allocations = model.board.allocations
+    pooled = model.cfg.finance.pooled_budget_share
     for group, cost in zip(groups, billed.tolist(), strict=True):
         group.pay(cost, "activity")
         group.hospital.bill(cost)
@@ -214,6 +215,8 @@ def billing(model: CommissioningModel) -> None:
         group.pay(group.community_services_cost / 12.0, "community_services")
         group.pay(group.other_services_cost / 12.0, "other_services")
         group.pay(group.running_cost / 12.0, "running_costs")
+        if pooled > 0:  # the ring-fenced share of the allocation, paid into the pooled budget
+            group.pay(pooled * allocation / 12.0, "pooled_budget")
         for hook in costs:
             hook(group, allocation)
     model.practice_arrays.spend_year += activity

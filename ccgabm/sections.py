@@ -332,6 +332,17 @@ class FinanceSection:
         0.6, lo=0.0, hi=1.0, unit="share of fixed running cost",
         source=ASSUMED + "; small groups sharing support match large ones (Pulse; Greaves et al., BJGP 2012)",
     )
+    pooled_budget_share: float = param(
+        0.0, lo=0.0, hi=0.5, unit="share of programme allocation", dated=True,
+        source="scenario knob (0: none); Better Care Fund from 2015/16: GBP 3.46bn of CCG "
+        "allocations (GBP 3.8bn less the Disabled Facilities Grant and capital), less the "
+        "reablement and carers' break funding groups already spent (~GBP 0.43bn), over GBP "
+        "69.5bn of allocations that include the fund: ~4.4% (Department of Health, Spending "
+        "Round 2013; NHS England Better Care Fund planning guidance)",
+        doc="share of each group's programme allocation ring-fenced for budgets pooled with "
+        "local authorities: paid into the pool, and left out of what the group's other and "
+        "community services are commissioned in line with",
+    )
     running_cost_per_head: float = param(
         18.4, lo=0.0, hi=200.0, unit="GBP per head a year",
         source="£25 allowance minus fixed part per head at the median group (226k)",

@@ -255,6 +255,11 @@ def test_pooled_budgets_take_their_share_of_the_allocation():
     off = CommissioningModel(small_config(**{"run.years": 1}), seed=5)
     off.run()
     assert all(g.spent["pooled_budget"] == 0.0 for g in off.groups.values())
+    for group in model.active_groups:  # ring-fenced: services in line with the rest
+        other = off.groups[group.code]
+        assert group.other_services_cost == pytest.approx(0.95 * other.other_services_cost)
+        assert group.community_services_cost == pytest.approx(
+            0.95 * other.community_services_cost)
 
 
 @pytest.mark.parametrize("raw, message", [

@@ -84,7 +84,9 @@ class CommissioningBoard(mesa.Agent):
         for g in groups:
             # commissioned in line with the group's historical budget (before pressure), less
             # whatever community services it has decommissioned
-            unpressured = self.allocations[g.code] / max(1.0 - fin.budget_pressure, 1e-9)
+            # less the share ring-fenced for budgets pooled with local authorities
+            unpressured = (self.allocations[g.code] / max(1.0 - fin.budget_pressure, 1e-9)
+                           * (1.0 - fin.pooled_budget_share))
             g.community_services_cost = unpressured * community_share * g.community_factor
             g.other_services_cost = unpressured * (self.other_share - community_share)
             g.running_cost = self.fixed_running_cost() + fin.running_cost_per_head * g.population

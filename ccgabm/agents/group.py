@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from ccgabm.agents.hospital import Hospital
 
 # Ledger lines every group has; behaviours add theirs between these and the transfers.
-CORE_SPEND_KINDS = ("activity", "community_services", "other_services", "running_costs")
+CORE_SPEND_KINDS = ("activity", "community_services", "other_services", "running_costs",
+                    "pooled_budget")
 CORE_INCOME_KINDS = ("programme", "running_allowance")
 TRANSFER_OUT, TRANSFER_IN = "transfer_out", "transfer_in"
 

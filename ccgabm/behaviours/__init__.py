@@ -40,7 +40,6 @@ REGISTERED: tuple[type[Behaviour], ...] = load(
     "decommissioning",
     "quality_premium",
     "co_commissioning",
-    "pooled_budgets",
     "trust",
     "practice_choices",
     "group_fate",
