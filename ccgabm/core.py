@@ -45,8 +45,8 @@ PHASES = (
           "compiled kernel: deaths, new conditions, elective treatment, emergency admissions, "
           "need and referral, registrations"),
     Phase("billing", When.MONTHLY, 120, "billing",
-          "groups pay activity to their hospital, other services, running costs and their "
-          "behaviours' monthly income and costs"),
+          "groups pay activity to their hospital (emergency payment rules applied), other "
+          "services, running costs, pooled budgets and their behaviours' monthly income and costs"),
     Phase("accounts", When.YEAR_END, 130, "year_accounts",
           "groups close their accounts (behaviours' year-end hooks, e.g. the quality premium); "
           "annual panels recorded"),
@@ -189,8 +189,10 @@ def patients(model: CommissioningModel) -> None:
 
 
 def billing(model: CommissioningModel) -> None:
-    """Activity is charged to each patient's group at unit costs and paid to its hospital;
-    groups pay a month of other services and running costs, and behaviours their own lines."""
+    """Activity is charged to each patient's group at unit costs (less what the emergency
+    payment rules in force take off, ``emergency_contract_discount``) and paid to its hospital;
+    groups pay a month of community and other services, running costs and the ring-fenced
+    pooled budget, and behaviours their own lines."""
     counts = model.month_result.counts
     activity = counts[:, [Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT,
                           Counter.EMERGENCY]] @ model.unit_costs
