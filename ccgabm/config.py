@@ -147,8 +147,7 @@ class _ConfigMethods:
 
     def digest(self) -> str:
         """Stable hash of every parameter value (identifies a scenario in stores)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return data_digest(self.to_dict())
 
     def resolve_path(self, path: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -169,6 +168,12 @@ Sections are the core's (``CORE_SECTIONS``) with every registered behaviour's pa
 merged in; ``Config()`` is every default; ``base_dir`` is the folder relative paths start from;
 ``timeline`` holds the dated policy changes of ``[[timeline]]`` (``ccgabm.timeline``).
 """
+
+
+def data_digest(data: dict[str, Any]) -> str:
+    """Stable hash of a config's plain data (``Config.to_dict``, possibly trimmed)."""
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def run_overrides(years: int | None = None, scale: float | None = None,

@@ -241,7 +241,7 @@ def emergency_contract_discount(model: CommissioningModel, groups: list[Commissi
     """
     costs = model.cfg.costs
     rate, mode = costs.emergency_marginal_rate, costs.emergency_payment
-    baseline = model.emergency_baseline if mode == "marginal_rate" else model.emergency_last_year
+    baseline = _emergency_baseline(model)
     if rate >= 1.0 or baseline is None:
         return None
     inside = member_of >= 0
@@ -263,14 +263,20 @@ def emergency_contract_discount(model: CommissioningModel, groups: list[Commissi
     return discount
 
 
+def _emergency_baseline(model: CommissioningModel) -> np.ndarray | None:
+    """Each practice's monthly emergency baseline under the payment rule in force: the first
+    year's (marginal rate) or last year's (blended payment); None before there is one."""
+    if model.cfg.costs.emergency_payment == "marginal_rate":
+        return model.emergency_baseline
+    return model.emergency_last_year
+
+
 def _practice_shares(model: CommissioningModel, member_of: np.ndarray, discount: np.ndarray,
                      emergency: np.ndarray) -> np.ndarray:
     """Each group's ``discount`` shared among its open member practices by their emergency
     admissions this month plus their baselines (so that practices' activity spend adds up to
     what their groups pay)."""
-    baseline = (model.emergency_baseline if model.cfg.costs.emergency_payment == "marginal_rate"
-                else model.emergency_last_year)
-    weight = np.where(member_of >= 0, emergency + baseline, 0.0)
+    weight = np.where(member_of >= 0, emergency + _emergency_baseline(model), 0.0)
     inside = member_of >= 0
     total = np.bincount(member_of[inside], weights=weight[inside], minlength=len(discount))
     share = np.zeros(len(member_of))

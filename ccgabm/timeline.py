@@ -142,13 +142,10 @@ def parse_timeline(raw: Any, dated: Mapping[str, list[str]]) -> tuple[TimelineEn
         for key in ("from", "set", "source"):
             if key not in item:
                 raise ConfigError(f"{where}: {key} is missing (an entry needs from, set and source)")
-        start = item["from"]
-        _calendar(start, number, "from")
-        until = item.get("until")
-        if until is not None:
-            _calendar(until, number, "until")
-            if _calendar(until, number, "until") <= _calendar(start, number, "from"):
-                raise ConfigError(f"{where}: until = {until!r} is not after from = {start!r}")
+        start, until = item["from"], item.get("until")
+        begins = _calendar(start, number, "from")
+        if until is not None and _calendar(until, number, "until") <= begins:
+            raise ConfigError(f"{where}: until = {until!r} is not after from = {start!r}")
         source = item["source"]
         if not isinstance(source, str) or not source.strip():
             raise ConfigError(f"{where}: source = {source!r} is not allowed: name the document "
@@ -194,13 +191,13 @@ def _check_overlaps(entries: list[TimelineEntry]) -> None:
         for dotted, _ in entry.changes:
             by_key.setdefault(dotted, []).append(entry)
     for dotted, setters in by_key.items():
-        ordered = sorted(setters, key=lambda e: _calendar(e.start, e.number, "from"))
+        # months from any fixed April order the dates as the calendar does
+        ordered = sorted(setters, key=lambda e: e.start_month(0))
         for a, b in zip(ordered, ordered[1:], strict=False):
-            a_from, b_from = _calendar(a.start, a.number, "from"), _calendar(b.start, b.number, "from")
-            if a_from == b_from:
+            if a.start_month(0) == b.start_month(0):
                 raise ConfigError(f"{_where(a.number)} and entry {b.number} both set {dotted} from "
                                   f"{a.start!r}: entries for one parameter must not overlap")
-            if a.until is not None and _calendar(a.until, a.number, "until") > b_from:
+            if a.until is not None and a.end_month(0) > b.start_month(0):
                 raise ConfigError(f"{_where(a.number)} sets {dotted} until {a.until!r}, past entry "
                                   f"{b.number}'s from = {b.start!r}: entries for one parameter "
                                   "must not overlap")

@@ -22,7 +22,6 @@ loss on the seeds it was chosen with is optimistically biased, the check's is no
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -87,12 +86,13 @@ class CalibrationResult:
 def objective_base_digest(fixed: Any, parameters: tuple) -> str:
     """Digest of the base scenario after ``[fixed]``, leaving out the free parameters: every
     trial sets those, so writing the calibrated values into the scenario keeps the study."""
+    from ccgabm.config import data_digest
+
     data = fixed.to_dict()
     for p in parameters:
         section, _, key = p.name.partition(".")
         data[section].pop(key, None)
-    text = json.dumps(data, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return data_digest(data)
 
 
 def check_parameters(spec: CalibrationSpec, load_config: Callable[[Path], Any] | None = None
