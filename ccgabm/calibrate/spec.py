@@ -46,7 +46,15 @@ from pathlib import Path
 from typing import Any
 
 from ccgabm.params import CcgabmError
-from ccgabm.sweep.spec import SpecError, _check_keys, _dotted, _is_scalar, _number, _table, read_spec_file
+from ccgabm.sweep.spec import (
+    SpecError,
+    _check_keys,
+    _dotted,
+    _number,
+    _table,
+    fixed_table,
+    read_spec_file,
+)
 
 __all__ = ["SAMPLERS", "CalibrationError", "CalibrationSpec", "Parameter", "Target", "load_calibration",
            "parse_calibration"]
@@ -216,11 +224,7 @@ def _parse(data: dict[str, Any], base_dir: Path, source: Path | None, default_st
     if not isinstance(description, str):
         raise CalibrationError(f"[calibration] description must be a string, got {description!r}")
 
-    fixed = _table(data, "fixed", required=False)
-    for name, value in fixed.items():
-        _dotted(f"[fixed] {name!r}", name)
-        if not _is_scalar(value):
-            raise CalibrationError(f"[fixed] {name} must be a number, bool or string, got {value!r}")
+    fixed = fixed_table(data, CalibrationError)
 
     parameters_data = _table(data, "parameters", required=True)
     if not parameters_data:

@@ -301,11 +301,8 @@ def parse_spec(
     if sampling in ("sobol", "morris") and len(axes) < 2:
         raise SpecError(f"[axes] sampling = {sampling!r} needs at least two axes")
 
-    fixed = _table(data, "fixed", required=False)
-    for name, value in fixed.items():
-        _dotted(f"[fixed] {name!r}", name)
-        if not _is_scalar(value):
-            raise SpecError(f"[fixed] {name} must be a number, bool or string, got {value!r}")
+    fixed = fixed_table(data, SpecError)
+    for name in fixed:
         if name in axes_data:
             raise SpecError(f"[fixed] {name} is also an axis; keep it in one table only")
 
@@ -356,6 +353,17 @@ def _int(table: dict[str, Any], key: str, default: int | None, lo: int) -> int |
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         raise SpecError(f"[sweep] {key} must be an int >= {lo}, got {value!r}")
     return value
+
+
+def fixed_table(data: dict[str, Any], error: type[Exception]) -> dict[str, Any]:
+    """A spec's ``[fixed]`` table: dotted parameter names with a number, bool or string each
+    (``error`` names a value that is not one)."""
+    fixed = _table(data, "fixed", required=False)
+    for name, value in fixed.items():
+        _dotted(f"[fixed] {name!r}", name)
+        if not _is_scalar(value):
+            raise error(f"[fixed] {name} must be a number, bool or string, got {value!r}")
+    return fixed
 
 
 def _is_scalar(value: Any) -> bool:
