@@ -20,6 +20,7 @@ is refused unless ``allow_trust_inversion = true`` asks for it.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,25 +61,46 @@ class TrustParams:
     )
 
 
-TRUST_BLOCK_ROWS = 256  # rows of the trust matrix drawn at a time (assumed: a cache-sized block)
+TRUST_BLOCK_ROWS = 32  # rows of the trust matrix drawn at a time (assumed: a cache-sized block)
+BACKGROUND_ENTRIES = 1_000_000  # matrices this large are built in a background thread (assumed)
 
 
 class TrustNetwork:
-    """``trust[p, q]`` is how much practice p trusts practice q (0..1)."""
+    """``trust[p, q]`` is how much practice p trusts practice q (0..1).
 
-    def __init__(self, group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator) -> None:
-        n = len(group_ids)
-        self.trust = np.empty((n, n), dtype=np.float32)
-        inside, outside = np.float32(cfg.initial_trust), np.float32(cfg.trust_outside)
-        # Built in blocks of rows: the same draws, in the same order, as one (n, n) draw, without
-        # England's 44M-entry float64 temporaries.
-        for start in range(0, n, TRUST_BLOCK_ROWS):
-            rows = self.trust[start:start + TRUST_BLOCK_ROWS]
-            rows[:] = rng.normal(0.0, cfg.trust_noise_sd, rows.shape)
-            rows += np.where(group_ids[start:start + len(rows), None] == group_ids[None, :], inside, outside)
-            np.clip(rows, 0.0, 1.0, out=rows)
-        np.fill_diagonal(self.trust, 1.0)
+    The starting matrix is ``initial_trust`` within a group and ``trust_outside`` across
+    groups, plus normal noise (``trust_noise_sd``), clipped to 0..1; trust in oneself is 1.
+    With ``background=True`` a large matrix is built in a background thread while the model
+    goes on (its own random stream, so the values do not depend on timing): ``trust`` waits
+    for it on first use.
+    """
+
+    def __init__(self, group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator,
+                 *, background: bool = False) -> None:
         self.cfg = cfg
+        self._trust: np.ndarray | None = None
+        self._building: Future | None = None
+        args = (np.asarray(group_ids, dtype=np.int64), cfg, rng)
+        if background and len(group_ids) ** 2 >= BACKGROUND_ENTRIES:
+            pool = ThreadPoolExecutor(1, thread_name_prefix="trust")
+            self._building = pool.submit(starting_trust, *args)
+            pool.shutdown(wait=False)  # the thread ends when the build does
+        else:
+            self._trust = starting_trust(*args)
+
+    @property
+    def trust(self) -> np.ndarray:
+        """The matrix (waiting for the background build, if one is still going)."""
+        if self._trust is None:
+            self._trust, self._building = self._building.result(), None
+        return self._trust
+
+    @trust.setter
+    def trust(self, value: np.ndarray) -> None:
+        if self._building is not None:
+            self._building.result()
+            self._building = None
+        self._trust = value
 
     def mean_trust(self, p: int, others: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Mean trust of ``p`` in ``others`` (p excluded), weighted by ``weights[others]``."""
@@ -168,6 +190,36 @@ class TrustNetwork:
         self.trust[both, both] = 1.0
 
 
+def starting_trust(group_ids: np.ndarray, cfg: TrustParams,
+                   rng: np.random.Generator) -> np.ndarray:
+    """The starting matrix: the draws of one ``rng.normal(0, trust_noise_sd, (n, n))`` in
+    row-major order, taken ``TRUST_BLOCK_ROWS`` rows at a time (no England-sized float64
+    temporary), each cast to float32, plus ``initial_trust`` or ``trust_outside`` (float32),
+    clipped to 0..1; the diagonal 1."""
+    n = len(group_ids)
+    trust = np.empty((n, n), dtype=np.float32)
+    inside, outside = np.float32(cfg.initial_trust), np.float32(cfg.trust_outside)
+    for start in range(0, n, TRUST_BLOCK_ROWS):
+        rows = trust[start:start + TRUST_BLOCK_ROWS]
+        _fill_rows(rows, rng.normal(0.0, cfg.trust_noise_sd, rows.shape),
+                   group_ids[start:start + len(rows)], group_ids, inside, outside)
+    np.fill_diagonal(trust, 1.0)
+    return trust
+
+
+@njit(cache=True, nogil=True)
+def _fill_rows(rows, noise, row_groups, group_ids, inside, outside):
+    """``rows = clip(float32(noise) + where(same group, inside, outside), 0, 1)`` in float32
+    (the operations of the numpy expression, fused into one pass)."""
+    zero, one = np.float32(0.0), np.float32(1.0)
+    for i in range(rows.shape[0]):
+        g = row_groups[i]
+        row, z = rows[i], noise[i]
+        for k in range(rows.shape[1]):
+            v = np.float32(z[k]) + (inside if group_ids[k] == g else outside)
+            row[k] = min(max(v, zero), one)
+
+
 @njit(cache=True)
 def _add_clipped(trust, rows, cols, amount):
     """``trust[np.ix_(rows, cols)] = np.clip(trust[np.ix_(rows, cols)] + amount, 0, 1)`` in
@@ -227,7 +279,7 @@ class Trust(Behaviour):
         codes = {code: i for i, code in enumerate(model.groups)}
         group_ids = np.array([codes[p.group.code] for p in model.practices])
         self.network = TrustNetwork(group_ids, model.cfg.behaviour,
-                                    model.streams.get("behaviour.trust"))
+                                    model.streams.get("behaviour.trust"), background=True)
 
     def update(self) -> None:
         """Year-end trust updates within each group, then drift towards the level each
