@@ -1,12 +1,15 @@
 """``ccgabm bench``: speed and memory of a run.
 
-    ccgabm bench [CONFIG] [--scale S] [--years Y] [--threads N] [--json FILE] [--save]
+    ccgabm bench [CONFIG] [--scale S] [--years Y] [--threads N] [--repeat R] [--json FILE] [--save]
     ccgabm bench --history
 
 Builds the model of CONFIG (default: England from the practice table), runs it to the
 horizon and prints: start-up time, patient-months per second, time per monthly step broken
-down by phase (from ``model.timings``) and peak memory. The speed of the vectorised
-population against one ``mesa.Agent`` per patient is measured by benchmarks/mesa_ratio.py.
+down by phase (from ``model.timings``) and peak memory. The first run in a process also pays
+for loading the compiled kernels (numba's on-disk cache); ``--repeat R`` runs R - 1 more in the
+same process and reports their medians, what a warm sweep or calibration worker pays a run.
+The speed of the vectorised population against one ``mesa.Agent`` per patient is measured by
+benchmarks/mesa_ratio.py.
 
 ``--save`` keeps the result in the history folder (``--results``, default
 ``benchmarks/results``): one JSON file per run, named by its UTC start time and a tag of the
@@ -25,6 +28,7 @@ import os
 import platform
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -46,6 +50,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--years", type=int, help="horizon in years (default: [run] years)")
     parser.add_argument("--seed", type=int, help="root seed (default: [run] seed)")
     parser.add_argument("--threads", type=int, help="numba threads (default: all)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs in this process (default 1); the runs after the first are "
+                             "timed as in a warm sweep worker (compiled kernels loaded)")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--save", action="store_true",
                         help="keep the results in the history folder (--results), one file per run")
@@ -98,6 +105,20 @@ def time_model_run(cfg) -> dict[str, Any]:
         "patient_months_per_s": patient_months / max(simulate, 1e-12),
         "peak_rss_bytes": peak_rss_bytes(),
     }
+
+
+def time_warm_runs(cfg, runs: int) -> dict[str, Any]:
+    """Medians of ``runs`` more builds and runs in this process, after the first: what a
+    sweep or calibration worker pays per run once its compiled kernels are loaded."""
+    timed = [time_model_run(cfg) for _ in range(runs)]
+
+    def median(key: str) -> float:
+        return float(statistics.median(t[key] for t in timed))
+
+    return {"runs": runs, "startup_s": median("startup_s"), "simulate_s": median("simulate_s"),
+            "wall_s": median("wall_s"),
+            "phase_step_s": {k: float(statistics.median(t["phase_step_s"][k] for t in timed))
+                             for k in timed[0]["phase_step_s"]}}
 
 
 def machine() -> dict[str, Any]:
@@ -206,6 +227,11 @@ def format_report(result: dict[str, Any]) -> str:
     for phase, seconds in run["phase_step_s"].items():
         share = seconds / max(run["step_s"], 1e-12)
         lines.append(f"    {phase:<18} {1000 * seconds:10.2f} ms  {100 * share:5.1f}%")
+    warm = result.get("warm")
+    if warm:
+        lines.append(f"  warm (median of {warm['runs']} more runs in this process): start-up "
+                     f"{warm['startup_s']:.2f} s, simulation {warm['simulate_s']:.2f} s, "
+                     f"wall {warm['wall_s']:.2f} s")
     lines.append(f"  peak memory         {run['peak_rss_bytes'] / 2**30:8.2f} GiB")
     m = result["machine"]
     lines.append(f"machine: {m['cpus']} CPUs, {m['numba_threads']} numba threads "
@@ -237,6 +263,8 @@ def cli_bench(args: argparse.Namespace) -> int:
         check_text_target(args.json, "--json")  # before the run, not after it
     if args.save:
         check_text_target(Path(args.results) / "result.json", "--results")
+    if not 1 <= args.repeat <= 100:
+        raise ConfigError(f"--repeat {args.repeat} is not allowed: must be between 1 and 100")
     if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", args.tag):
         raise ConfigError(f"--tag {args.tag!r} is not allowed: 1 to 40 letters, digits, '.', '_' "
                           "or '-'")
@@ -246,7 +274,10 @@ def cli_bench(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"config": str(args.config), "scale": cfg.world.scale,
                               "years": cfg.run.years, "seed": cfg.run.seed,
                               "started_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                              "run": time_model_run(cfg), "machine": machine()}
+                              "run": time_model_run(cfg)}
+    if args.repeat > 1:
+        result["warm"] = time_warm_runs(cfg, args.repeat - 1)
+    result["machine"] = machine()
     result["machine_tag"] = args.tag or machine_tag(result["machine"])
     print(format_report(result))
     text = json.dumps(result, indent=2) + "\n"
@@ -309,7 +340,7 @@ def format_history(results: list[dict[str, Any]]) -> str:
 
     header = (f"{'started (UTC)':<20} {'machine':<22} {'commit':<9} {'config':<22} {'scale':>6} "
               f"{'patients':>10} {'start-up s':>10} {'simulate s':>10} {'patient-months/s':>17} "
-              f"{'change':>7} {'peak GiB':>8} {'threads':>7} {'load':>5}")
+              f"{'change':>7} {'warm s':>7} {'peak GiB':>8} {'threads':>7} {'load':>5}")
     lines = [header, "-" * len(header)]
     previous: dict[tuple, float] = {}
     for r in sorted(results, key=lambda r: (group(r), r.get("started_utc", ""), r["file"])):
@@ -320,10 +351,12 @@ def format_history(results: list[dict[str, Any]]) -> str:
         previous[key] = speed
         commit = (m.get("git_commit") or "")[:7] + ("+" if "dirty" in (m.get("git_commit") or "")
                                                     else "")
+        warm = r.get("warm")
+        warm_s = f"{warm['wall_s']:7.2f}" if isinstance(warm, dict) and "wall_s" in warm else ""
         lines.append(
             f"{r.get('started_utc', '?'):<20} {r.get('machine_tag', '?'):<22} {commit:<9} "
             f"{Path(r['config']).name[:22]:<22} {r['scale']:>6g} {run['patients_start']:>10,} "
-            f"{run['startup_s']:>10.2f} {run['simulate_s']:>10.2f} {speed:>17,.0f} {change:>7} "
+            f"{run['startup_s']:>10.2f} {run['simulate_s']:>10.2f} {speed:>17,.0f} {change:>7} {warm_s:>7} "
             f"{run['peak_rss_bytes'] / 2**30:>8.2f} {m.get('numba_threads', '?'):>7} "
             f"{m.get('load_average_1m_at_end', float('nan')):>5.1f}"
         )

@@ -94,5 +94,25 @@ def test_bad_tag_and_missing_history_folder_are_one_line_errors(tmp_path, capsys
 
     assert cli_main(["bench", "configs/baseline.toml", "--save", "--tag", "a/b"]) == 2
     assert cli_main(["bench", "--history", "--results", str(tmp_path / "none")]) == 2
+    assert cli_main(["bench", "configs/baseline.toml", "--repeat", "0"]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 2 and "--tag" in err[0] and "--results" in err[1]
+    assert len(err) == 3 and "--tag" in err[0] and "--results" in err[1]
+    assert "--repeat 0" in err[2]
+
+
+def test_repeat_times_warm_runs_in_the_same_process(tmp_path, capsys):
+    """Runs after the first are timed as in a warm worker; the history table shows them."""
+    from ccgabm.bench import format_history, load_history, save_result
+
+    out = tmp_path / "bench.json"
+    assert main([str(ROOT / "configs" / "baseline.toml"), "--years", "1", "--scale", "0.02",
+                 "--repeat", "3", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    warm = result["warm"]
+    assert warm["runs"] == 2 and warm["startup_s"] > 0 and warm["simulate_s"] > 0
+    assert list(warm["phase_step_s"]) == list(result["run"]["phase_step_s"])
+    assert "warm (median of 2 more runs" in capsys.readouterr().out
+    save_result(result, out.read_text(), tmp_path / "kept")
+    table = format_history(load_history(tmp_path / "kept")[0])
+    assert "warm s" in table.splitlines()[0]
+    assert f"{warm['wall_s']:7.2f}" in table.splitlines()[2]
