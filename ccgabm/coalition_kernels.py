@@ -28,7 +28,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 # OpenBLAS interface/gemm.c: products of at most 100^3 multiply-adds go to the small-matrix
@@ -80,6 +80,26 @@ def gemm_k_blocks(k: int) -> np.ndarray:
     return out
 
 
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the cache for ``array[index]`` (LLVM's prefetch intrinsic: a read, kept in every
+    level); changes no value."""
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]],
+                                           wraparound=False)
+        byte, word = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [byte], ir.FunctionType(ir.VoidType(), [byte, word, word, word]))
+        builder.call(fn, [builder.bitcast(pointer, byte), word(0), word(3), word(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(parallel=True, cache=True)
 def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segments, row_start,
                      row_cols):
@@ -89,44 +109,95 @@ def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segment
     ``col_members`` and ``col_weights`` at the positions of its K-block segments
     ``col_segments[j]:col_segments[j+1]``, segment s covering
     ``segment_start[s]:segment_start[s+1]``: a chain of fused multiply-adds within a segment,
-    the segments' sums added in float32. Flat output, aligned with ``row_cols``; one row at a
-    time, so that its trust stays in cache."""
+    the segments' sums added in float32. Flat output, aligned with ``row_cols``.
+
+    Rows go in blocks of four: the entries they read are prefetched first, and a block whose
+    rows want the same columns (members of one group do) runs their four chains side by side
+    (independent chains hide the multiply-adds' latency), each in its own order."""
     out = np.zeros(len(row_cols), dtype=np.float32)
-    for i in prange(len(row_start) - 1):
-        row = trust[i]
-        # read the row once in order (one value per cache line) so that the scattered reads
-        # below find it in cache: several times faster than letting them fetch it
-        touch = np.float32(0.0)
-        for k in range(0, row.shape[0], 16):
-            touch += row[k]
-        for r in range(row_start[i], row_start[i + 1]):
-            j = row_cols[r]
-            c = np.float32(0.0)
-            for s in range(col_segments[j], col_segments[j + 1]):
-                acc = np.float32(0.0)
-                for t in range(segment_start[s], segment_start[s + 1]):
-                    acc = _fma32(row[col_members[t]], col_weights[t], acc)
-                c = c + acc
-            out[r] = c
-        if touch < -1.0 and row_start[i + 1] > row_start[i]:  # never (trust >= 0): keeps the read
-            out[row_start[i]] = touch
+    n = len(row_start) - 1
+    for b in prange((n + 3) // 4):
+        first = 4 * b
+        last = min(first + 4, n)
+        for i in range(first, last):
+            row = trust[i]
+            for r in range(row_start[i], row_start[i + 1]):
+                j = row_cols[r]
+                for t in range(segment_start[col_segments[j]], segment_start[col_segments[j + 1]]):
+                    _prefetch(row, col_members[t])
+        if last - first == 4 and _same_columns(row_start, row_cols, first, 4):
+            _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments,
+                           row_start, row_cols, first, out)
+        else:
+            for i in range(first, last):
+                row = trust[i]
+                for r in range(row_start[i], row_start[i + 1]):
+                    j = row_cols[r]
+                    c = np.float32(0.0)
+                    for s in range(col_segments[j], col_segments[j + 1]):
+                        acc = np.float32(0.0)
+                        for t in range(segment_start[s], segment_start[s + 1]):
+                            acc = _fma32(row[col_members[t]], col_weights[t], acc)
+                        c = c + acc
+                    out[r] = c
     return out
 
 
-def column_segments(members: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True)
+def _same_columns(row_start, row_cols, first, count):
+    """Whether rows ``first`` .. ``first + count - 1`` want the same columns in the same order."""
+    k = row_start[first + 1] - row_start[first]
+    for q in range(1, count):
+        start = row_start[first + q]
+        if row_start[first + q + 1] - start != k:
+            return False
+        for x in range(k):
+            if row_cols[start + x] != row_cols[row_start[first] + x]:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments, row_start,
+                   row_cols, first, out):
+    """``trust_in_blocked``'s sums for rows ``first`` .. ``first + 3``, which want the same
+    columns: four independent chains, each in the order of one row alone."""
+    ra, rb, rc, rd = trust[first], trust[first + 1], trust[first + 2], trust[first + 3]
+    for x in range(row_start[first + 1] - row_start[first]):
+        j = row_cols[row_start[first] + x]
+        ca = cb = cc = cd = np.float32(0.0)
+        for s in range(col_segments[j], col_segments[j + 1]):
+            aa = ab = ac = ad = np.float32(0.0)
+            for t in range(segment_start[s], segment_start[s + 1]):
+                m = col_members[t]
+                w = col_weights[t]
+                aa = _fma32(ra[m], w, aa)
+                ab = _fma32(rb[m], w, ab)
+                ac = _fma32(rc[m], w, ac)
+                ad = _fma32(rd[m], w, ad)
+            ca = ca + aa
+            cb = cb + ab
+            cc = cc + ac
+            cd = cd + ad
+        out[row_start[first] + x] = ca
+        out[row_start[first + 1] + x] = cb
+        out[row_start[first + 2] + x] = cc
+        out[row_start[first + 3] + x] = cd
+
+
+def column_segments(members: np.ndarray, member_start: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
     """For ``trust_in_blocked``: where each column's K-block segments start in the flat member
-    list (``segment_start``, closed by the total) and each column's first segment
-    (``col_segments``, closed by the number of segments)."""
-    block_of = gemm_k_blocks(n)
-    starts, col_segments, offset = [], [0], 0
-    for m in members:
-        if len(m):
-            cut = np.flatnonzero(np.diff(block_of[m])) + 1
-            starts.append(offset + np.concatenate([[0], cut]))
-        col_segments.append(col_segments[-1] + (len(cut) + 1 if len(m) else 0))
-        offset += len(m)
-    starts.append(np.array([offset]))
-    return np.concatenate(starts).astype(np.int64), np.array(col_segments, dtype=np.int64)
+    list ``members`` (column j's ascending at ``member_start[j]:member_start[j+1]``;
+    ``segment_start``, closed by the total) and each column's first segment (``col_segments``,
+    closed by the number of segments)."""
+    block = gemm_k_blocks(n)[members]
+    first = np.zeros(len(members), dtype=bool)
+    first[member_start[:-1][np.diff(member_start) > 0]] = True  # a column's first member
+    first[1:] |= block[1:] != block[:-1]
+    segment_start = np.append(np.flatnonzero(first), len(members)).astype(np.int64)
+    col_segments = np.searchsorted(segment_start[:-1], member_start).astype(np.int64)
+    return segment_start, col_segments
 
 
 @njit(cache=True)
@@ -344,3 +415,26 @@ def any_subset_blocks(members, trust, stay, list_sizes, barred, finance, switchi
         if blocks:
             return FOUND
     return NONE
+
+
+@njit(parallel=True, cache=True)
+def first_coalitions(members, group_start, seeds, seed_start, trust, stay, list_sizes, barred,
+                     finances, switching_cost, rules):
+    """``first_coalition`` for each group g at once (independently, in parallel): its members
+    ``members[group_start[g]:group_start[g+1]]``, its seeds ``seeds[seed_start[g]:
+    seed_start[g+1]]``, its finance tuple the row ``finances[g]``. Returns each group's status
+    and, from its first member's position in a copy of ``members``, the coalition found (of
+    ``lengths[g]`` practices)."""
+    groups = len(group_start) - 1
+    status = np.empty(groups, dtype=np.int64)
+    lengths = np.zeros(groups, dtype=np.int64)
+    found = np.empty(len(members), dtype=np.int64)
+    for g in prange(groups):
+        f = finances[g]
+        start = group_start[g]
+        status[g], coalition = first_coalition(
+            seeds[seed_start[g]:seed_start[g + 1]], members[start:group_start[g + 1]], trust,
+            stay, list_sizes, barred, (f[0], f[1], f[2], f[3], f[4]), switching_cost, rules)
+        lengths[g] = len(coalition)
+        found[start:start + len(coalition)] = coalition
+    return status, found, lengths

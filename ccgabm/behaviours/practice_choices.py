@@ -35,13 +35,14 @@ from ccgabm.coalitions import (
     Move,
     NewGroupFinance,
     Rules,
-    best_neighbours,
+    all_best_neighbours,
     choose_moves,
     coalition_utilities,
     core_stable,
+    first_coalitions,
     group_finance,
     stay_utilities,
-    trust_in_groups,
+    trust_in_matrix,
 )
 from ccgabm.events import Event
 from ccgabm.params import ASSUMED, param
@@ -80,7 +81,8 @@ class YearEndView:
     finance: dict[str, float]
     trust_in: dict[str, np.ndarray]
     stay: np.ndarray  # by practice index
-    best: dict[str, tuple[list[str | None], np.ndarray]]  # each group's best_neighbours
+    best: dict[str, tuple[list[str | None], np.ndarray]]  # each group's best_neighbours (all_best_neighbours)
+    found: dict[str, np.ndarray | None]  # each group's first_coalitions (the greedy search)
 
 
 class PracticeChoices(Behaviour):
@@ -147,13 +149,15 @@ class PracticeChoices(Behaviour):
         for code, others in near.items():
             for other in others:
                 wanted[other].append(groups[code])
-        trust_in = trust_in_groups(trust, groups, sizes,
-                                   {c: np.concatenate(r) for c, r in wanted.items()})
+        matrix = trust_in_matrix(trust, groups, sizes,
+                                 {c: np.concatenate(r) for c, r in wanted.items()})
+        trust_in = {c: matrix[:, j] for j, c in enumerate(groups)}
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
         cost = model.cfg.behaviour.switching_cost
-        best = {code: best_neighbours(members, code, groups, near, trust_in, finance, cost)
-                for code, members in groups.items()}
-        view = YearEndView(groups, sizes, finance, trust_in, stay, best)
+        best = all_best_neighbours(groups, near, matrix, finance, cost)
+        found = first_coalitions(groups, trust, stay, sizes, self.new_finance(finance), cost,
+                                 self.rules())
+        view = YearEndView(groups, sizes, finance, trust_in, stay, best, found)
         self._view = (model.month, view)
         return view
 
@@ -189,7 +193,7 @@ class PracticeChoices(Behaviour):
         cost = model.cfg.behaviour.switching_cost
         for code, members in view.groups.items():
             stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
-                                 rules)
+                                 rules, searched=True, found=view.found[code])
             if stable:  # a member free to join a neighbour it prefers also blocks
                 stable = not self._defection_allowed(code, members, view)
             self.core_stability[(year, code)] = stable
@@ -199,8 +203,9 @@ class PracticeChoices(Behaviour):
         model = self.model
         targets, utility = view.best[code]
         minimum = model.cfg.behaviour.min_group_population * model.world.scale
-        for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
-            if target is not None and u > view.stay[p] and model.board.approve_switch(
+        for a in np.flatnonzero(utility > view.stay[members]).tolist():
+            p, target = int(members[a]), targets[a]
+            if target is not None and model.board.approve_switch(
                     model.groups[code], model.groups[target], int(view.sizes[p]), minimum):
                 return True
         return False
@@ -216,7 +221,7 @@ class PracticeChoices(Behaviour):
         moves = choose_moves(
             trust, view.groups, self.neighbours(view.groups), view.sizes, view.finance,
             self.new_finance(view.finance), beh.switching_cost, self.rules(),
-            trust_in=view.trust_in, stay=view.stay, best=view.best,
+            trust_in=view.trust_in, stay=view.stay, best=view.best, found=view.found,
         )
         for move in moves:
             source = model.groups[move.source]
