@@ -102,19 +102,18 @@ def _prefetch(typingctx, array, index):
 
 @njit(parallel=True, cache=True)
 def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segments, row_start,
-                     row_cols):
+                     row_cols, group_of, weights, col_totals, out):
     """For each row i and each column j it wants (``row_cols[row_start[i]:row_start[i+1]]``):
     the float32 sum over the members k of column j of ``trust[i, k] * weight[k]`` in
-    OpenBLAS's order. Column j's members (ascending) and their float32 weights are
-    ``col_members`` and ``col_weights`` at the positions of its K-block segments
-    ``col_segments[j]:col_segments[j+1]``, segment s covering
+    OpenBLAS's order, made a mean into ``out[i, j]`` (``_mean_of``). Column j's members
+    (ascending) and their float32 weights are ``col_members`` and ``col_weights`` at the
+    positions of its K-block segments ``col_segments[j]:col_segments[j+1]``, segment s covering
     ``segment_start[s]:segment_start[s+1]``: a chain of fused multiply-adds within a segment,
-    the segments' sums added in float32. Flat output, aligned with ``row_cols``.
+    the segments' sums added in float32.
 
     Rows go in blocks of four: the entries they read are prefetched first, and a block whose
     rows want the same columns (members of one group do) runs their four chains side by side
     (independent chains hide the multiply-adds' latency), each in its own order."""
-    out = np.zeros(len(row_cols), dtype=np.float32)
     n = len(row_start) - 1
     for b in prange((n + 3) // 4):
         first = 4 * b
@@ -127,7 +126,7 @@ def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segment
                     _prefetch(row, col_members[t])
         if last - first == 4 and _same_columns(row_start, row_cols, first, 4):
             _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments,
-                           row_start, row_cols, first, out)
+                           row_start, row_cols, first, group_of, weights, col_totals, out)
         else:
             for i in range(first, last):
                 row = trust[i]
@@ -139,8 +138,38 @@ def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segment
                         for t in range(segment_start[s], segment_start[s + 1]):
                             acc = _fma32(row[col_members[t]], col_weights[t], acc)
                         c = c + acc
-                    out[r] = c
-    return out
+                    out[i, j] = _mean_of(trust, i, j, c, group_of, weights, col_totals)
+
+
+@njit(cache=True)
+def _mean_of(trust, i, j, total, group_of, weights, col_totals):
+    """Row i's mean over column j from its float32 ``total``: in float64, less its trust in
+    itself (weighted) where j is its own group (``group_of``), over the column's weight
+    (``col_totals``) less its own there; 0 when that is not positive."""
+    numer = np.float64(total)
+    denom = col_totals[j]
+    if group_of[i] == j:
+        numer -= np.float64(trust[i, i]) * weights[i]
+        denom -= weights[i]
+    return numer / denom if denom > 0 else 0.0
+
+
+@njit(cache=True)
+def rows_first(flat_rows, flat_cols, n):
+    """For ``trust_in_blocked``: the (row, column) pairs wanted by row, each row's columns in
+    their order in ``flat_cols`` (``row_start``, closed by the total; ``row_cols``)."""
+    row_start = np.zeros(n + 1, dtype=np.int64)
+    for r in flat_rows:
+        row_start[r + 1] += 1
+    for i in range(n):
+        row_start[i + 1] += row_start[i]
+    fill = row_start[:-1].copy()
+    row_cols = np.empty(len(flat_rows), dtype=np.int64)
+    for t in range(len(flat_rows)):
+        r = flat_rows[t]
+        row_cols[fill[r]] = flat_cols[t]
+        fill[r] += 1
+    return row_start, row_cols
 
 
 @njit(cache=True)
@@ -159,8 +188,8 @@ def _same_columns(row_start, row_cols, first, count):
 
 @njit(cache=True)
 def _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments, row_start,
-                   row_cols, first, out):
-    """``trust_in_blocked``'s sums for rows ``first`` .. ``first + 3``, which want the same
+                   row_cols, first, group_of, weights, col_totals, out):
+    """``trust_in_blocked``'s entries for rows ``first`` .. ``first + 3``, which want the same
     columns: four independent chains, each in the order of one row alone."""
     ra, rb, rc, rd = trust[first], trust[first + 1], trust[first + 2], trust[first + 3]
     for x in range(row_start[first + 1] - row_start[first]):
@@ -179,10 +208,10 @@ def _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments,
             cb = cb + ab
             cc = cc + ac
             cd = cd + ad
-        out[row_start[first] + x] = ca
-        out[row_start[first + 1] + x] = cb
-        out[row_start[first + 2] + x] = cc
-        out[row_start[first + 3] + x] = cd
+        out[first, j] = _mean_of(trust, first, j, ca, group_of, weights, col_totals)
+        out[first + 1, j] = _mean_of(trust, first + 1, j, cb, group_of, weights, col_totals)
+        out[first + 2, j] = _mean_of(trust, first + 2, j, cc, group_of, weights, col_totals)
+        out[first + 3, j] = _mean_of(trust, first + 3, j, cd, group_of, weights, col_totals)
 
 
 def column_segments(members: np.ndarray, member_start: np.ndarray,
@@ -198,6 +227,30 @@ def column_segments(members: np.ndarray, member_start: np.ndarray,
     segment_start = np.append(np.flatnonzero(first), len(members)).astype(np.int64)
     col_segments = np.searchsorted(segment_start[:-1], member_start).astype(np.int64)
     return segment_start, col_segments
+
+
+@njit(cache=True)
+def best_options(trust_in, members, group_start, option_start, option_cols, finance,
+                 switching_cost):
+    """``coalitions.best_neighbours`` of every group g (members ``members[group_start[g]:
+    group_start[g+1]]``, options the columns ``option_cols[option_start[g]:option_start[g+1]]``
+    of ``trust_in`` and ``finance``): each member's utility ``(trust_in + finance) -
+    switching_cost`` in its best option and that option's place in its group's list (the
+    first of equals, a NaN taken first, as ``np.argmax``); -inf and 0 without options."""
+    best = np.zeros(len(members), dtype=np.int64)
+    value = np.full(len(members), -np.inf)
+    for g in range(len(group_start) - 1):
+        for a in range(group_start[g], group_start[g + 1]):
+            p = members[a]
+            for o in range(option_start[g + 1] - option_start[g]):
+                j = option_cols[option_start[g] + o]
+                u = (trust_in[p, j] + finance[j]) - switching_cost
+                if np.isnan(u):
+                    best[a], value[a] = o, u
+                    break
+                if o == 0 or u > value[a]:
+                    best[a], value[a] = o, u
+    return best, value
 
 
 @njit(cache=True)

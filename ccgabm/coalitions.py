@@ -358,27 +358,20 @@ def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
         return _trust_in_product(trust, groups, weights)
     members = {c: np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes}
     flat_members, member_start = _flatten(members, codes)
-    rows = [np.arange(n) if wanted is None else np.asarray(wanted[c], dtype=np.int64) for c in codes]
-    row_start = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-    flat_rows = np.concatenate(rows) if codes else np.zeros(0, dtype=np.int64)
-    flat_cols = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(row_start))
-    by_row = np.argsort(flat_rows, kind="stable")  # the kernel walks rows, one at a time
-    sums = np.empty(len(flat_rows))
-    segment_start, col_segments = kernels.column_segments(flat_members, member_start, n)
-    sums[by_row] = kernels.trust_in_blocked(
-        trust, flat_members, weights[flat_members].astype(np.float32), segment_start, col_segments,
-        np.searchsorted(flat_rows[by_row], np.arange(n + 1)).astype(np.int64), flat_cols[by_row])
-    group_of = np.full(n, -1, dtype=np.int64)
     member_group = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(member_start))
+    rows = {c: np.arange(n) if wanted is None else wanted[c] for c in codes}
+    flat_rows, wanted_start = _flatten(rows, codes)
+    row_start, row_cols = kernels.rows_first(
+        flat_rows, np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(wanted_start)), n)
+    group_of = np.full(n, -1, dtype=np.int64)
     group_of[flat_members] = member_group
-    own = group_of[flat_rows] == flat_cols
     # sums of integers: exact, so the same whatever the order
-    denoms = np.bincount(member_group, weights=weights[flat_members],
-                         minlength=len(codes))[flat_cols]
-    sums[own] -= np.diagonal(trust)[flat_rows[own]] * weights[flat_rows[own]]
-    denoms[own] -= weights[flat_rows[own]]
+    col_totals = np.bincount(member_group, weights=weights[flat_members], minlength=len(codes))
+    segment_start, col_segments = kernels.column_segments(flat_members, member_start, n)
     mean = np.full((n, len(codes)), np.nan)
-    mean[flat_rows, flat_cols] = np.divide(sums, denoms, out=np.zeros_like(sums), where=denoms > 0)
+    kernels.trust_in_blocked(trust, flat_members, weights[flat_members].astype(np.float32),
+                             segment_start, col_segments, row_start, row_cols, group_of, weights,
+                             col_totals, mean)
     return mean
 
 
@@ -427,31 +420,26 @@ def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray]
 def all_best_neighbours(groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                         trust_in: np.ndarray, finance: dict[str, float], switching_cost: float
                         ) -> dict[str, tuple[list[str | None], np.ndarray]]:
-    """``best_neighbours`` of every group's members at once; ``trust_in``: the columns of
-    ``trust_in_groups`` side by side in the order of ``groups`` (``trust_in_matrix``)."""
+    """``best_neighbours`` of every group's members at once (compiled); ``trust_in``: the
+    columns of ``trust_in_groups`` side by side in the order of ``groups``
+    (``trust_in_matrix``)."""
     codes = list(groups)
     column = {c: j for j, c in enumerate(codes)}
     options = {c: [o for o in sorted(neighbours.get(c, ())) if len(groups.get(o, ())) > 0]
                for c in codes}
-    table = np.full((len(codes), max([len(o) for o in options.values()], default=0)), -1,
-                    dtype=np.int64)
-    for g, c in enumerate(codes):
-        table[g, :len(options[c])] = [column[o] for o in options[c]]
+    option_start = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum([len(options[c]) for c in codes], out=option_start[1:])
+    option_cols = np.array([column[o] for c in codes for o in options[c]], dtype=np.int64)
     flat, start = _flatten(groups, codes)
-    choices = table[np.repeat(np.arange(len(codes)), np.diff(start))]  # [member, option]
-    valid = np.maximum(choices, 0)
-    fin = np.array([finance[c] for c in codes], dtype=float)
-    utility = trust_in[flat[:, None], valid] + fin[valid] - switching_cost
-    utility[choices < 0] = -np.inf
-    best = np.argmax(utility, axis=1) if utility.shape[1] else np.zeros(len(flat), dtype=np.int64)
-    value = utility[np.arange(len(flat)), best] if utility.shape[1] else np.full(len(flat), -np.inf)
+    best, utility = kernels.best_options(
+        trust_in, flat, start, option_start, option_cols,
+        np.array([finance[c] for c in codes], dtype=float), float(switching_cost))
     out = {}
     for g, c in enumerate(codes):
         part = slice(start[g], start[g + 1])
-        if options[c]:
-            out[c] = ([options[c][i] for i in best[part].tolist()], value[part])
-        else:
-            out[c] = ([None] * len(groups[c]), np.full(len(groups[c]), -np.inf))
+        targets = ([options[c][i] for i in best[part].tolist()] if options[c]
+                   else [None] * len(groups[c]))
+        out[c] = (targets, utility[part])
     return out
 
 
