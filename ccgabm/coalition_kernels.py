@@ -338,21 +338,31 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
     """One greedy search around ``seed`` (empty: none found)."""
     min_size, min_population, cap_share, source_minimum = rules
     empty = np.zeros(0, dtype=np.int64)
-    others = members[members != seed]
-    if len(others) == 0:
+    # the other members by mutual trust, most trusted first (ties in member order): an
+    # insertion sort, stable as the array code's
+    coalition = np.empty(len(members) + 1, dtype=np.int64)
+    ranked = np.empty(len(members), dtype=np.float32)
+    n = 0
+    for p in members:
+        if p == seed:
+            continue
+        mutual = (trust[seed, p] + trust[p, seed]) / np.float32(2.0)
+        j = n
+        while j > 0 and ranked[j - 1] < mutual:
+            ranked[j] = ranked[j - 1]
+            coalition[j + 1] = coalition[j]
+            j -= 1
+        ranked[j] = mutual
+        coalition[j + 1] = p
+        n += 1
+    if n == 0:
         return empty
-    mutual = (trust[seed, others] + trust[others, seed]) / np.float32(2.0)
-    order = np.argsort(-mutual, kind="mergesort")
-    ranked = mutual[order]
-    n = len(ranked)
     median = (ranked[(n - 1) // 2] + ranked[n // 2]) / np.float32(2.0)
     keep = 0
     while keep < n and ranked[keep] >= median:
         keep += 1
-    coalition = np.empty(keep + 1, dtype=np.int64)
     coalition[0] = seed
-    coalition[1:] = others[order][:keep]
-    length = len(coalition)
+    length = keep + 1
     population_int = 0
     for a in range(length):
         population_int += list_sizes[coalition[a]]
