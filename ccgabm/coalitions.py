@@ -198,6 +198,8 @@ def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: Stay,
     members = np.asarray(members)
     if len(members) <= 1:
         return True
+    if searched and len(members) > EXACT_LIMIT:
+        return found is None
     compiled = _compiled_args(trust, stay_utility, list_sizes, finance_of, rules)
     if len(members) <= EXACT_LIMIT:
         if compiled is not None:
@@ -209,8 +211,6 @@ def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: Stay,
                 return found == kernels.NONE
         return not _any_subset_blocks(members, trust, stay_utility, list_sizes, finance_of,
                                       switching_cost, rules)
-    if searched:
-        return found is None
     seeds = least_satisfied(members, stay_utility if compiled is None else compiled[0])
     return first_coalition(seeds[:HEURISTIC_SEEDS], members, trust, stay_utility, list_sizes,
                            finance_of, switching_cost, rules) is None
@@ -349,13 +349,19 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
 
 
 def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
-                    wanted: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """``trust_in_groups`` side by side: [practice, group], groups in the order of ``groups``."""
+                    wanted: dict[str, np.ndarray] | None = None,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """``trust_in_groups`` side by side: [practice, group], groups in the order of ``groups``;
+    written into ``out`` (float64, of that shape) when given, every entry, and returned."""
     weights = np.maximum(list_sizes, 1).astype(float)
     codes = list(groups)
     n = len(weights)
     if float(n) * n * len(codes) <= kernels.BLAS_ORDER_MIN_MNK or trust.dtype != np.float32:
-        return _trust_in_product(trust, groups, weights)
+        mean = _trust_in_product(trust, groups, weights)
+        if out is None:
+            return mean
+        out[...] = mean
+        return out
     members = {c: np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes}
     flat_members, member_start = _flatten(members, codes)
     member_group = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(member_start))
@@ -368,7 +374,8 @@ def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
     # sums of integers: exact, so the same whatever the order
     col_totals = np.bincount(member_group, weights=weights[flat_members], minlength=len(codes))
     segment_start, col_segments = kernels.column_segments(flat_members, member_start, n)
-    mean = np.full((n, len(codes)), np.nan)
+    mean = np.empty((n, len(codes))) if out is None else out
+    mean.fill(np.nan)
     kernels.trust_in_blocked(trust, flat_members, weights[flat_members].astype(np.float32),
                              segment_start, col_segments, row_start, row_cols, group_of, weights,
                              col_totals, mean)
