@@ -371,18 +371,16 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
         population_int -= list_sizes[coalition[length]]
     coalition = coalition[:length].copy()
     # each member's weighted trust in the others, kept up to date as members are dropped
-    # (exact sums, so dropping a term gives what summing afresh would)
+    # (exact sums, so dropping a term gives what summing afresh would); the others' only once
+    # the seed is willing (most searches end there)
     w = np.empty(length)
-    for a in range(length):
-        w[a] = max(list_sizes[coalition[a]], 1)
-    weighted = np.zeros(length)
     weight_total = 0.0
     for a in range(length):
+        w[a] = max(list_sizes[coalition[a]], 1)
         weight_total += w[a]
-        i = coalition[a]
-        for b in range(length):
-            if b != a:
-                weighted[a] += np.float64(trust[i, coalition[b]]) * w[b]
+    weighted = np.zeros(length)
+    _weigh(trust, coalition, w, weighted, 0, 1)
+    summed = False
     u = np.empty(length)
     while length >= min_size:
         population_int = 0
@@ -397,6 +395,14 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
                        cap_share, source_minimum):
             return empty
         f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
+        if not summed:
+            # an unwilling seed ends the search, whatever the others want
+            others = weight_total - w[0]
+            mean = weighted[0] / others if others > 0 else 0.0
+            if (mean + f) - switching_cost <= stay[coalition[0]]:
+                return empty
+            _weigh(trust, coalition, w, weighted, 1, length)
+            summed = True
         any_unwilling = False
         for a in range(length):
             others = weight_total - w[a]
@@ -426,6 +432,17 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
             weighted[a] = weighted[a + 1]
         length -= 1
     return empty
+
+
+@njit(cache=True)
+def _weigh(trust, coalition, w, weighted, first, last):
+    """``weighted[a]`` for members ``first`` .. ``last - 1`` of ``coalition``: the sum over the
+    other members b of ``trust[coalition[a], coalition[b]] * w[b]``, in float64."""
+    for a in range(first, last):
+        i = coalition[a]
+        for b in range(len(coalition)):
+            if b != a:
+                weighted[a] += np.float64(trust[i, coalition[b]]) * w[b]
 
 
 @njit(cache=True)
