@@ -427,10 +427,14 @@ def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray]
 def all_best_neighbours(groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                         trust_in: np.ndarray, finance: dict[str, float], switching_cost: float
                         ) -> dict[str, tuple[list[str | None], np.ndarray]]:
-    """``best_neighbours`` of every group's members at once (compiled); ``trust_in``: the
-    columns of ``trust_in_groups`` side by side in the order of ``groups``
+    """``best_neighbours`` of every group's members at once (compiled for large worlds);
+    ``trust_in``: the columns of ``trust_in_groups`` side by side in the order of ``groups``
     (``trust_in_matrix``)."""
     codes = list(groups)
+    if not kernels.compiled_for(len(trust_in)):
+        columns = {c: trust_in[:, j] for j, c in enumerate(codes)}
+        return {c: best_neighbours(groups[c], c, groups, neighbours, columns, finance,
+                                   switching_cost) for c in codes}
     column = {c: j for j, c in enumerate(codes)}
     options = {c: [o for o in sorted(neighbours.get(c, ())) if len(groups.get(o, ())) > 0]
                for c in codes}
