@@ -15,7 +15,9 @@ array code they replace (the other kernels return exactly what their NumPy expre
   list sizes stays below 2**53 such units (``_exact_units``); then the result equals the BLAS
   matrix-vector product bit for bit. When that cannot be guaranteed the kernel says so
   (``INEXACT``) and the caller falls back to the array code;
-- ``mean_trust_rows``: mean trusts the same way (``TrustNetwork.mean_trusts``).
+- ``mean_trust_rows``: mean trusts the same way (``TrustNetwork.mean_trusts``);
+- ``first_coalitions``: ``first_coalition`` for every group at once, and ``best_options``: every
+  group's ``coalitions.best_neighbours`` (the same comparisons, in the same order).
 
 Worlds of fewer than ``COMPILED_MIN_PRACTICES`` practices keep the array code (trust updates
 in ``ccgabm.behaviours.trust`` included).
