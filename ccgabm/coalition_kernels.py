@@ -15,7 +15,9 @@ array code they replace (the other kernels return exactly what their NumPy expre
   list sizes stays below 2**53 such units (``_exact_units``); then the result equals the BLAS
   matrix-vector product bit for bit. When that cannot be guaranteed the kernel says so
   (``INEXACT``) and the caller falls back to the array code;
-- ``mean_trust_rows``: mean trusts the same way (``TrustNetwork.mean_trusts``).
+- ``mean_trust_rows``: mean trusts the same way (``TrustNetwork.mean_trusts``);
+- ``first_coalitions``: ``first_coalition`` for every group at once, and ``best_options``: every
+  group's ``coalitions.best_neighbours`` (the same comparisons, in the same order).
 
 Worlds of fewer than ``COMPILED_MIN_PRACTICES`` practices keep the array code (trust updates
 in ``ccgabm.behaviours.trust`` included).
@@ -28,7 +30,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange
-from numba.core import types
+from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 # OpenBLAS interface/gemm.c: products of at most 100^3 multiply-adds go to the small-matrix
@@ -80,53 +82,177 @@ def gemm_k_blocks(k: int) -> np.ndarray:
     return out
 
 
+@intrinsic
+def _prefetch(typingctx, array, index):
+    """Ask the cache for ``array[index]`` (LLVM's prefetch intrinsic: a read, kept in every
+    level); changes no value."""
+    sig = types.void(array, index)
+
+    def codegen(context, builder, signature, args):
+        array_type = signature.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]],
+                                           wraparound=False)
+        byte, word = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [byte], ir.FunctionType(ir.VoidType(), [byte, word, word, word]))
+        builder.call(fn, [builder.bitcast(pointer, byte), word(0), word(3), word(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(parallel=True, cache=True)
 def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segments, row_start,
-                     row_cols):
+                     row_cols, group_of, weights, col_totals, out):
     """For each row i and each column j it wants (``row_cols[row_start[i]:row_start[i+1]]``):
     the float32 sum over the members k of column j of ``trust[i, k] * weight[k]`` in
-    OpenBLAS's order. Column j's members (ascending) and their float32 weights are
-    ``col_members`` and ``col_weights`` at the positions of its K-block segments
-    ``col_segments[j]:col_segments[j+1]``, segment s covering
+    OpenBLAS's order, made a mean into ``out[i, j]`` (``_mean_of``). Column j's members
+    (ascending) and their float32 weights are ``col_members`` and ``col_weights`` at the
+    positions of its K-block segments ``col_segments[j]:col_segments[j+1]``, segment s covering
     ``segment_start[s]:segment_start[s+1]``: a chain of fused multiply-adds within a segment,
-    the segments' sums added in float32. Flat output, aligned with ``row_cols``; one row at a
-    time, so that its trust stays in cache."""
-    out = np.zeros(len(row_cols), dtype=np.float32)
-    for i in prange(len(row_start) - 1):
-        row = trust[i]
-        # read the row once in order (one value per cache line) so that the scattered reads
-        # below find it in cache: several times faster than letting them fetch it
-        touch = np.float32(0.0)
-        for k in range(0, row.shape[0], 16):
-            touch += row[k]
-        for r in range(row_start[i], row_start[i + 1]):
-            j = row_cols[r]
-            c = np.float32(0.0)
-            for s in range(col_segments[j], col_segments[j + 1]):
-                acc = np.float32(0.0)
-                for t in range(segment_start[s], segment_start[s + 1]):
-                    acc = _fma32(row[col_members[t]], col_weights[t], acc)
-                c = c + acc
-            out[r] = c
-        if touch < -1.0 and row_start[i + 1] > row_start[i]:  # never (trust >= 0): keeps the read
-            out[row_start[i]] = touch
-    return out
+    the segments' sums added in float32.
+
+    Rows go in blocks of four: the entries they read are prefetched first, and a block whose
+    rows want the same columns (members of one group do) runs their four chains side by side
+    (independent chains hide the multiply-adds' latency), each in its own order."""
+    n = len(row_start) - 1
+    for b in prange((n + 3) // 4):
+        first = 4 * b
+        last = min(first + 4, n)
+        for i in range(first, last):
+            row = trust[i]
+            for r in range(row_start[i], row_start[i + 1]):
+                j = row_cols[r]
+                for t in range(segment_start[col_segments[j]], segment_start[col_segments[j + 1]]):
+                    _prefetch(row, col_members[t])
+        if last - first == 4 and _same_columns(row_start, row_cols, first, 4):
+            _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments,
+                           row_start, row_cols, first, group_of, weights, col_totals, out)
+        else:
+            for i in range(first, last):
+                row = trust[i]
+                for r in range(row_start[i], row_start[i + 1]):
+                    j = row_cols[r]
+                    c = np.float32(0.0)
+                    for s in range(col_segments[j], col_segments[j + 1]):
+                        acc = np.float32(0.0)
+                        for t in range(segment_start[s], segment_start[s + 1]):
+                            acc = _fma32(row[col_members[t]], col_weights[t], acc)
+                        c = c + acc
+                    out[i, j] = _mean_of(trust, i, j, c, group_of, weights, col_totals)
 
 
-def column_segments(members: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+@njit(cache=True)
+def _mean_of(trust, i, j, total, group_of, weights, col_totals):
+    """Row i's mean over column j from its float32 ``total``: in float64, less its trust in
+    itself (weighted) where j is its own group (``group_of``), over the column's weight
+    (``col_totals``) less its own there; 0 when that is not positive."""
+    numer = np.float64(total)
+    denom = col_totals[j]
+    if group_of[i] == j:
+        numer -= np.float64(trust[i, i]) * weights[i]
+        denom -= weights[i]
+    return numer / denom if denom > 0 else 0.0
+
+
+@njit(cache=True)
+def rows_first(flat_rows, flat_cols, n):
+    """For ``trust_in_blocked``: the (row, column) pairs wanted by row, each row's columns in
+    their order in ``flat_cols`` (``row_start``, closed by the total; ``row_cols``)."""
+    row_start = np.zeros(n + 1, dtype=np.int64)
+    for r in flat_rows:
+        row_start[r + 1] += 1
+    for i in range(n):
+        row_start[i + 1] += row_start[i]
+    fill = row_start[:-1].copy()
+    row_cols = np.empty(len(flat_rows), dtype=np.int64)
+    for t in range(len(flat_rows)):
+        r = flat_rows[t]
+        row_cols[fill[r]] = flat_cols[t]
+        fill[r] += 1
+    return row_start, row_cols
+
+
+@njit(cache=True)
+def _same_columns(row_start, row_cols, first, count):
+    """Whether rows ``first`` .. ``first + count - 1`` want the same columns in the same order."""
+    k = row_start[first + 1] - row_start[first]
+    for q in range(1, count):
+        start = row_start[first + q]
+        if row_start[first + q + 1] - start != k:
+            return False
+        for x in range(k):
+            if row_cols[start + x] != row_cols[row_start[first] + x]:
+                return False
+    return True
+
+
+@njit(cache=True)
+def _sum_four_rows(trust, col_members, col_weights, segment_start, col_segments, row_start,
+                   row_cols, first, group_of, weights, col_totals, out):
+    """``trust_in_blocked``'s entries for rows ``first`` .. ``first + 3``, which want the same
+    columns: four independent chains, each in the order of one row alone."""
+    ra, rb, rc, rd = trust[first], trust[first + 1], trust[first + 2], trust[first + 3]
+    for x in range(row_start[first + 1] - row_start[first]):
+        j = row_cols[row_start[first] + x]
+        ca = cb = cc = cd = np.float32(0.0)
+        for s in range(col_segments[j], col_segments[j + 1]):
+            aa = ab = ac = ad = np.float32(0.0)
+            for t in range(segment_start[s], segment_start[s + 1]):
+                m = col_members[t]
+                w = col_weights[t]
+                aa = _fma32(ra[m], w, aa)
+                ab = _fma32(rb[m], w, ab)
+                ac = _fma32(rc[m], w, ac)
+                ad = _fma32(rd[m], w, ad)
+            ca = ca + aa
+            cb = cb + ab
+            cc = cc + ac
+            cd = cd + ad
+        out[first, j] = _mean_of(trust, first, j, ca, group_of, weights, col_totals)
+        out[first + 1, j] = _mean_of(trust, first + 1, j, cb, group_of, weights, col_totals)
+        out[first + 2, j] = _mean_of(trust, first + 2, j, cc, group_of, weights, col_totals)
+        out[first + 3, j] = _mean_of(trust, first + 3, j, cd, group_of, weights, col_totals)
+
+
+def column_segments(members: np.ndarray, member_start: np.ndarray,
+                    n: int) -> tuple[np.ndarray, np.ndarray]:
     """For ``trust_in_blocked``: where each column's K-block segments start in the flat member
-    list (``segment_start``, closed by the total) and each column's first segment
-    (``col_segments``, closed by the number of segments)."""
-    block_of = gemm_k_blocks(n)
-    starts, col_segments, offset = [], [0], 0
-    for m in members:
-        if len(m):
-            cut = np.flatnonzero(np.diff(block_of[m])) + 1
-            starts.append(offset + np.concatenate([[0], cut]))
-        col_segments.append(col_segments[-1] + (len(cut) + 1 if len(m) else 0))
-        offset += len(m)
-    starts.append(np.array([offset]))
-    return np.concatenate(starts).astype(np.int64), np.array(col_segments, dtype=np.int64)
+    list ``members`` (column j's ascending at ``member_start[j]:member_start[j+1]``;
+    ``segment_start``, closed by the total) and each column's first segment (``col_segments``,
+    closed by the number of segments)."""
+    block = gemm_k_blocks(n)[members]
+    first = np.zeros(len(members), dtype=bool)
+    first[member_start[:-1][np.diff(member_start) > 0]] = True  # a column's first member
+    first[1:] |= block[1:] != block[:-1]
+    segment_start = np.append(np.flatnonzero(first), len(members)).astype(np.int64)
+    col_segments = np.searchsorted(segment_start[:-1], member_start).astype(np.int64)
+    return segment_start, col_segments
+
+
+@njit(cache=True)
+def best_options(trust_in, members, group_start, option_start, option_cols, finance,
+                 switching_cost):
+    """``coalitions.best_neighbours`` of every group g (members ``members[group_start[g]:
+    group_start[g+1]]``, options the columns ``option_cols[option_start[g]:option_start[g+1]]``
+    of ``trust_in`` and ``finance``): each member's utility ``(trust_in + finance) -
+    switching_cost`` in its best option and that option's place in its group's list (the
+    first of equals, a NaN taken first, as ``np.argmax``); -inf and 0 without options."""
+    best = np.zeros(len(members), dtype=np.int64)
+    value = np.full(len(members), -np.inf)
+    for g in range(len(group_start) - 1):
+        for a in range(group_start[g], group_start[g + 1]):
+            p = members[a]
+            for o in range(option_start[g + 1] - option_start[g]):
+                j = option_cols[option_start[g] + o]
+                u = (trust_in[p, j] + finance[j]) - switching_cost
+                if np.isnan(u):
+                    best[a], value[a] = o, u
+                    break
+                if o == 0 or u > value[a]:
+                    best[a], value[a] = o, u
+    return best, value
 
 
 @njit(cache=True)
@@ -214,21 +340,31 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
     """One greedy search around ``seed`` (empty: none found)."""
     min_size, min_population, cap_share, source_minimum = rules
     empty = np.zeros(0, dtype=np.int64)
-    others = members[members != seed]
-    if len(others) == 0:
+    # the other members by mutual trust, most trusted first (ties in member order): an
+    # insertion sort, stable as the array code's
+    coalition = np.empty(len(members) + 1, dtype=np.int64)
+    ranked = np.empty(len(members), dtype=np.float32)
+    n = 0
+    for p in members:
+        if p == seed:
+            continue
+        mutual = (trust[seed, p] + trust[p, seed]) / np.float32(2.0)
+        j = n
+        while j > 0 and ranked[j - 1] < mutual:
+            ranked[j] = ranked[j - 1]
+            coalition[j + 1] = coalition[j]
+            j -= 1
+        ranked[j] = mutual
+        coalition[j + 1] = p
+        n += 1
+    if n == 0:
         return empty
-    mutual = (trust[seed, others] + trust[others, seed]) / np.float32(2.0)
-    order = np.argsort(-mutual, kind="mergesort")
-    ranked = mutual[order]
-    n = len(ranked)
     median = (ranked[(n - 1) // 2] + ranked[n // 2]) / np.float32(2.0)
     keep = 0
     while keep < n and ranked[keep] >= median:
         keep += 1
-    coalition = np.empty(keep + 1, dtype=np.int64)
     coalition[0] = seed
-    coalition[1:] = others[order][:keep]
-    length = len(coalition)
+    length = keep + 1
     population_int = 0
     for a in range(length):
         population_int += list_sizes[coalition[a]]
@@ -237,18 +373,16 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
         population_int -= list_sizes[coalition[length]]
     coalition = coalition[:length].copy()
     # each member's weighted trust in the others, kept up to date as members are dropped
-    # (exact sums, so dropping a term gives what summing afresh would)
+    # (exact sums, so dropping a term gives what summing afresh would); the others' only once
+    # the seed is willing (most searches end there)
     w = np.empty(length)
-    for a in range(length):
-        w[a] = max(list_sizes[coalition[a]], 1)
-    weighted = np.zeros(length)
     weight_total = 0.0
     for a in range(length):
+        w[a] = max(list_sizes[coalition[a]], 1)
         weight_total += w[a]
-        i = coalition[a]
-        for b in range(length):
-            if b != a:
-                weighted[a] += np.float64(trust[i, coalition[b]]) * w[b]
+    weighted = np.zeros(length)
+    _weigh(trust, coalition, w, weighted, 0, 1)
+    summed = False
     u = np.empty(length)
     while length >= min_size:
         population_int = 0
@@ -263,6 +397,14 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
                        cap_share, source_minimum):
             return empty
         f = new_finance(population, finance[0], finance[1], finance[2], finance[3], finance[4])
+        if not summed:
+            # an unwilling seed ends the search, whatever the others want
+            others = weight_total - w[0]
+            mean = weighted[0] / others if others > 0 else 0.0
+            if (mean + f) - switching_cost <= stay[coalition[0]]:
+                return empty
+            _weigh(trust, coalition, w, weighted, 1, length)
+            summed = True
         any_unwilling = False
         for a in range(length):
             others = weight_total - w[a]
@@ -292,6 +434,17 @@ def _grow(seed, members, total, trust, stay, list_sizes, barred, finance, switch
             weighted[a] = weighted[a + 1]
         length -= 1
     return empty
+
+
+@njit(cache=True)
+def _weigh(trust, coalition, w, weighted, first, last):
+    """``weighted[a]`` for members ``first`` .. ``last - 1`` of ``coalition``: the sum over the
+    other members b of ``trust[coalition[a], coalition[b]] * w[b]``, in float64."""
+    for a in range(first, last):
+        i = coalition[a]
+        for b in range(len(coalition)):
+            if b != a:
+                weighted[a] += np.float64(trust[i, coalition[b]]) * w[b]
 
 
 @njit(cache=True)
@@ -344,3 +497,26 @@ def any_subset_blocks(members, trust, stay, list_sizes, barred, finance, switchi
         if blocks:
             return FOUND
     return NONE
+
+
+@njit(parallel=True, cache=True)
+def first_coalitions(members, group_start, seeds, seed_start, trust, stay, list_sizes, barred,
+                     finances, switching_cost, rules):
+    """``first_coalition`` for each group g at once (independently, in parallel): its members
+    ``members[group_start[g]:group_start[g+1]]``, its seeds ``seeds[seed_start[g]:
+    seed_start[g+1]]``, its finance tuple the row ``finances[g]``. Returns each group's status
+    and, from its first member's position in a copy of ``members``, the coalition found (of
+    ``lengths[g]`` practices)."""
+    groups = len(group_start) - 1
+    status = np.empty(groups, dtype=np.int64)
+    lengths = np.zeros(groups, dtype=np.int64)
+    found = np.empty(len(members), dtype=np.int64)
+    for g in prange(groups):
+        f = finances[g]
+        start = group_start[g]
+        status[g], coalition = first_coalition(
+            seeds[seed_start[g]:seed_start[g + 1]], members[start:group_start[g + 1]], trust,
+            stay, list_sizes, barred, (f[0], f[1], f[2], f[3], f[4]), switching_cost, rules)
+        lengths[g] = len(coalition)
+        found[start:start + len(coalition)] = coalition
+    return status, found, lengths

@@ -99,7 +99,8 @@ class Rules:
 
 # ---- core stability ---------------------------------------------------------------------------
 EXACT_LIMIT = 12
-HEURISTIC_SEEDS = 8  # large groups: greedy search from the least satisfied members
+SEEDS = 8  # members tried as the seed of a leaving coalition, least satisfied first
+HEURISTIC_SEEDS = SEEDS  # large groups: the same greedy search (the moves reuse its result)
 
 # Each practice's utility for staying in its group: by practice index (an array, NaN for
 # practices in no group) or a mapping from practice index.
@@ -190,12 +191,15 @@ def greedy_coalition(seed: int, members: np.ndarray, trust: np.ndarray,
 
 def core_stable(members: np.ndarray, trust: np.ndarray, stay_utility: Stay,
                 list_sizes: np.ndarray, finance_of: FinanceOf, switching_cost: float,
-                rules: Rules) -> bool:
+                rules: Rules, searched: bool = False, found: np.ndarray | None = None) -> bool:
     """True if no coalition of members that the ``rules`` allow to leave blocks the group
-    (exact for small groups)."""
+    (exact for small groups). ``searched``: ``found`` is the greedy search's result (from the
+    ``HEURISTIC_SEEDS`` least satisfied members, ``first_coalitions``) already made."""
     members = np.asarray(members)
     if len(members) <= 1:
         return True
+    if searched and len(members) > EXACT_LIMIT:
+        return found is None
     compiled = _compiled_args(trust, stay_utility, list_sizes, finance_of, rules)
     if len(members) <= EXACT_LIMIT:
         if compiled is not None:
@@ -230,6 +234,54 @@ def first_coalition(seeds: list[int], members: np.ndarray, trust: np.ndarray,
         if found is not None:
             return found
     return None
+
+
+def first_coalitions(groups: dict[str, np.ndarray], trust: np.ndarray, stay: np.ndarray,
+                     list_sizes: np.ndarray, finance_for: Callable[[str], FinanceOf],
+                     switching_cost: float, rules: Rules,
+                     seeds: int = SEEDS) -> dict[str, np.ndarray | None]:
+    """For each group, ``first_coalition`` from its ``seeds`` least satisfied members
+    (``least_satisfied``); ``stay`` by practice index, ``finance_for(code)`` the group's
+    ``FinanceOf``. Compiled for every group in one call where the searches apply."""
+    codes = list(groups)
+    finances = [finance_for(c) for c in codes]
+    found: dict[str, np.ndarray | None] = {}
+    if codes and all(isinstance(f, NewGroupFinance) for f in finances):
+        compiled = _compiled_args(trust, stay, list_sizes, finances[0], rules)
+        if compiled is not None:
+            _, sizes, barred, _, params = compiled
+            flat, group_start = _flatten(groups, codes)
+            group_id = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(group_start))
+            order = np.lexsort((stay[flat], group_id))  # stable: ties in member order
+            first = np.arange(len(flat)) - group_start[group_id] < seeds
+            seed_start = np.zeros(len(codes) + 1, dtype=np.int64)
+            np.cumsum(np.minimum(np.diff(group_start), seeds), out=seed_start[1:])
+            status, coalitions, lengths = kernels.first_coalitions(
+                flat, group_start, flat[order][first], seed_start, trust, stay, sizes, barred,
+                np.array([f.params for f in finances], dtype=float), float(switching_cost),
+                params)
+            for g, code in enumerate(codes):
+                if status[g] == kernels.FOUND:
+                    found[code] = coalitions[group_start[g]:group_start[g] + lengths[g]].copy()
+                elif status[g] == kernels.NONE:
+                    found[code] = None
+    for code, finance_of in zip(codes, finances, strict=True):
+        if code not in found:
+            members = groups[code]
+            found[code] = first_coalition(least_satisfied(members, stay)[:seeds], members, trust,
+                                          stay, list_sizes, finance_of, switching_cost, rules)
+    return {code: found[code] for code in codes}
+
+
+def _flatten(groups: dict[str, np.ndarray], codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The members of ``codes``' groups end to end, and where each group starts (closed by
+    the total)."""
+    sizes = [len(groups[c]) for c in codes]
+    group_start = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=group_start[1:])
+    flat = (np.concatenate([np.asarray(groups[c], dtype=np.int64) for c in codes]) if codes
+            else np.zeros(0, dtype=np.int64))
+    return flat, group_start
 
 
 def least_satisfied(members: np.ndarray, stay_utility: Stay) -> list[int]:
@@ -270,8 +322,6 @@ def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: Sta
 
 
 # ---- moves ------------------------------------------------------------------------------------
-SEEDS = 8  # members tried as the seed of a leaving coalition, least satisfied first
-
 
 @dataclass
 class Move:
@@ -292,40 +342,49 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
     those of one float32 matrix product ``trust @ membership``; for large worlds they are
     computed only for the practices ``wanted[code]`` lists for each group (default: every
     practice), in the order BLAS sums them (``coalition_kernels.trust_in_blocked``), and the
-    other entries are NaN.
+    other entries are NaN. The columns of ``trust_in_matrix``.
     """
+    mean = trust_in_matrix(trust, groups, list_sizes, wanted)
+    return {c: mean[:, j] for j, c in enumerate(groups)}
+
+
+def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
+                    wanted: dict[str, np.ndarray] | None = None,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """``trust_in_groups`` side by side: [practice, group], groups in the order of ``groups``;
+    written into ``out`` (float64, of that shape) when given, every entry, and returned."""
     weights = np.maximum(list_sizes, 1).astype(float)
     codes = list(groups)
     n = len(weights)
     if float(n) * n * len(codes) <= kernels.BLAS_ORDER_MIN_MNK or trust.dtype != np.float32:
-        return _trust_in_product(trust, groups, weights)
-    members = [np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes]
-    rows = [np.arange(n) if wanted is None else np.asarray(wanted[c], dtype=np.int64) for c in codes]
-    row_start = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-    flat_rows = np.concatenate(rows) if codes else np.zeros(0, dtype=np.int64)
-    flat_cols = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(row_start))
-    by_row = np.argsort(flat_rows, kind="stable")  # the kernel walks rows, one at a time
-    sums = np.empty(len(flat_rows))
-    flat_members = np.concatenate(members) if codes else np.zeros(0, dtype=np.int64)
-    segment_start, col_segments = kernels.column_segments(members, n)
-    sums[by_row] = kernels.trust_in_blocked(
-        trust, flat_members, weights[flat_members].astype(np.float32), segment_start, col_segments,
-        np.searchsorted(flat_rows[by_row], np.arange(n + 1)).astype(np.int64), flat_cols[by_row])
+        mean = _trust_in_product(trust, groups, weights)
+        if out is None:
+            return mean
+        out[...] = mean
+        return out
+    members = {c: np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes}
+    flat_members, member_start = _flatten(members, codes)
+    member_group = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(member_start))
+    rows = {c: np.arange(n) if wanted is None else wanted[c] for c in codes}
+    flat_rows, wanted_start = _flatten(rows, codes)
+    row_start, row_cols = kernels.rows_first(
+        flat_rows, np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(wanted_start)), n)
     group_of = np.full(n, -1, dtype=np.int64)
-    for j, m in enumerate(members):
-        group_of[m] = j
-    own = group_of[flat_rows] == flat_cols
-    denoms = np.array([weights[m].sum() for m in members])[flat_cols]
-    sums[own] -= np.diagonal(trust)[flat_rows[own]] * weights[flat_rows[own]]
-    denoms[own] -= weights[flat_rows[own]]
-    mean = np.full((n, len(codes)), np.nan)
-    mean[flat_rows, flat_cols] = np.divide(sums, denoms, out=np.zeros_like(sums), where=denoms > 0)
-    return {c: mean[:, j] for j, c in enumerate(codes)}
+    group_of[flat_members] = member_group
+    # sums of integers: exact, so the same whatever the order
+    col_totals = np.bincount(member_group, weights=weights[flat_members], minlength=len(codes))
+    segment_start, col_segments = kernels.column_segments(flat_members, member_start, n)
+    mean = np.empty((n, len(codes))) if out is None else out
+    mean.fill(np.nan)
+    kernels.trust_in_blocked(trust, flat_members, weights[flat_members].astype(np.float32),
+                             segment_start, col_segments, row_start, row_cols, group_of, weights,
+                             col_totals, mean)
+    return mean
 
 
 def _trust_in_product(trust: np.ndarray, groups: dict[str, np.ndarray],
-                      weights: np.ndarray) -> dict[str, np.ndarray]:
-    """``trust_in_groups`` by one BLAS matrix product (small worlds), every entry."""
+                      weights: np.ndarray) -> np.ndarray:
+    """``trust_in_matrix`` by one BLAS matrix product (small worlds), every entry."""
     codes = list(groups)
     rows = np.concatenate([groups[c] for c in codes]) if codes else np.zeros(0, dtype=int)
     cols = np.concatenate([np.full(len(groups[c]), j) for j, c in enumerate(codes)]) if codes \
@@ -337,8 +396,7 @@ def _trust_in_product(trust: np.ndarray, groups: dict[str, np.ndarray],
     own = np.diagonal(trust)[rows] * weights[rows]
     totals[rows, cols] -= own
     denoms[rows, cols] -= weights[rows]
-    mean = np.divide(totals, denoms, out=np.zeros_like(totals), where=denoms > 0)
-    return {c: mean[:, j] for j, c in enumerate(codes)}
+    return np.divide(totals, denoms, out=np.zeros_like(totals), where=denoms > 0)
 
 
 def stay_utilities(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
@@ -366,27 +424,60 @@ def best_neighbours(members: np.ndarray, own: str, groups: dict[str, np.ndarray]
     return [options[i] for i in best.tolist()], utility[best, np.arange(len(members))]
 
 
+def all_best_neighbours(groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
+                        trust_in: np.ndarray, finance: dict[str, float], switching_cost: float
+                        ) -> dict[str, tuple[list[str | None], np.ndarray]]:
+    """``best_neighbours`` of every group's members at once (compiled for large worlds);
+    ``trust_in``: the columns of ``trust_in_groups`` side by side in the order of ``groups``
+    (``trust_in_matrix``)."""
+    codes = list(groups)
+    if not kernels.compiled_for(len(trust_in)):
+        columns = {c: trust_in[:, j] for j, c in enumerate(codes)}
+        return {c: best_neighbours(groups[c], c, groups, neighbours, columns, finance,
+                                   switching_cost) for c in codes}
+    column = {c: j for j, c in enumerate(codes)}
+    options = {c: [o for o in sorted(neighbours.get(c, ())) if len(groups.get(o, ())) > 0]
+               for c in codes}
+    option_start = np.zeros(len(codes) + 1, dtype=np.int64)
+    np.cumsum([len(options[c]) for c in codes], out=option_start[1:])
+    option_cols = np.array([column[o] for c in codes for o in options[c]], dtype=np.int64)
+    flat, start = _flatten(groups, codes)
+    best, utility = kernels.best_options(
+        trust_in, flat, start, option_start, option_cols,
+        np.array([finance[c] for c in codes], dtype=float), float(switching_cost))
+    out = {}
+    for g, c in enumerate(codes):
+        part = slice(start[g], start[g + 1])
+        targets = ([options[c][i] for i in best[part].tolist()] if options[c]
+                   else [None] * len(groups[c]))
+        out[c] = (targets, utility[part])
+    return out
+
+
 def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: dict[str, set[str]],
                  list_sizes: np.ndarray, finance: dict[str, float], new_finance, switching_cost: float,
                  rules: Rules, trust_in: dict[str, np.ndarray] | None = None,
                  stay: Stay | None = None,
-                 best: dict[str, tuple[list[str | None], np.ndarray]] | None = None) -> list[Move]:
+                 best: dict[str, tuple[list[str | None], np.ndarray]] | None = None,
+                 found: dict[str, np.ndarray | None] | None = None) -> list[Move]:
     """The moves practices want this year: at most one coalition per group, then moves of
     single practices to the neighbouring group each likes best (grouped by target).
 
     Coalitions are grown around the ``SEEDS`` least satisfied members of each group.
-    ``trust_in``, ``stay`` and ``best`` (each group's ``best_neighbours``) may be passed in
-    when already computed for these groups.
+    ``trust_in``, ``stay`` (an array by practice index), ``best`` (each group's
+    ``best_neighbours``) and ``found`` (``first_coalitions``) may be passed in when already
+    computed for these groups.
     """
     trust_in = trust_in if trust_in is not None else trust_in_groups(trust, groups, list_sizes)
     stay = stay if stay is not None else stay_utilities(trust, groups, list_sizes, finance, trust_in)
+    found = found if found is not None else first_coalitions(
+        groups, trust, stay, list_sizes, new_finance, switching_cost, rules)
     moves: list[Move] = []
     for code in sorted(groups):
         members = groups[code]
         taken: set[int] = set()
         finance_of = new_finance(code)
-        coalition = first_coalition(least_satisfied(members, stay)[:SEEDS], members, trust, stay,
-                                    list_sizes, finance_of, switching_cost, rules)
+        coalition = found[code]
         if coalition is not None:
             u = coalition_utilities(trust, coalition, list_sizes,
                                     finance_of(float(list_sizes[coalition].sum())))

@@ -19,13 +19,19 @@ from ccgabm import coalition_kernels as kernels
 from ccgabm.agents.hospital import Hospital, treatment_cutoffs
 from ccgabm.behaviours.trust import TrustNetwork, TrustParams
 from ccgabm.coalitions import (
+    SEEDS,
     NewGroupFinance,
     Rules,
     _trust_in_product,
+    all_best_neighbours,
+    best_neighbours,
     core_stable,
     first_coalition,
+    first_coalitions,
     greedy_coalition,
+    least_satisfied,
     trust_in_groups,
+    trust_in_matrix,
 )
 from ccgabm.core import levers_of
 from ccgabm.model import CommissioningModel
@@ -100,9 +106,96 @@ def test_trust_in_groups_agrees_with_the_blas_product():
     every = trust_in_groups(trust, groups, sizes)
     some = trust_in_groups(trust, groups, sizes, {c: m for c, m in groups.items()})
     for c, m in groups.items():
-        np.testing.assert_allclose(every[c], expected[c], rtol=1e-5, atol=0)
+        np.testing.assert_allclose(every[c], expected[:, list(groups).index(c)], rtol=1e-5, atol=0)
         assert np.array_equal(some[c][m], every[c][m])
         assert np.isnan(np.delete(some[c], m)).all()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_coalition_searches_of_all_groups_at_once_equal_one_by_one(seed):
+    """``first_coalitions`` (every group in one compiled call, groups whose sums may round
+    left to the array code) finds, group by group, what the array code finds."""
+    rng, trust, sizes = world(seed, n=120)
+    labels = rng.integers(0, 6, len(sizes))
+    groups = {f"G{j}": np.flatnonzero(labels == j) for j in range(6)}
+    groups["G6"] = np.zeros(0, dtype=np.int64)
+    if seed % 2:
+        trust[np.ix_(groups["G0"], groups["G0"])] = np.float32(1e-30)  # sums may round
+    stay = np.full(len(sizes), np.nan)
+    for members in groups.values():
+        stay[members] = rng.uniform(0.2, 0.8, len(members)) + 0.1 * (seed % 4)
+    finance = {c: NewGroupFinance(rng.normal(0, 0.05), float(sizes[m].sum()), 9000.0, 1000.0, 0.1)
+               for c, m in groups.items()}
+    barred = rng.random(len(sizes)) < 0.2 if seed % 3 == 0 else None
+    rules = Rules(min_size=2, min_population=float(rng.integers(0, 2000)), cap_share=0.5,
+                  source_minimum=float(rng.integers(0, 3000)), barred=barred)
+    found = first_coalitions(groups, trust, stay, sizes, finance.get, 0.0, rules)
+    assert list(found) == list(groups)
+    for c, members in groups.items():
+        slow = first_coalition(least_satisfied(members, stay)[:SEEDS], members, trust, stay, sizes,
+                               plain(finance[c]), 0.0, rules)
+        assert (found[c] is None) == (slow is None)
+        if slow is not None:
+            assert np.array_equal(found[c], slow)
+        assert core_stable(members, trust, stay, sizes, finance[c], 0.0, rules, searched=True,
+                           found=found[c]) == core_stable(members, trust, stay, sizes,
+                                                          plain(finance[c]), 0.0, rules)
+
+
+def test_best_neighbours_of_all_groups_equal_group_by_group():
+    rng = np.random.default_rng(4)
+    n = 80
+    labels = rng.integers(0, 7, n)
+    groups = {f"G{j}": np.flatnonzero(labels == j) for j in range(7)}
+    groups["G7"] = np.zeros(0, dtype=np.int64)
+    neighbours = {"G0": {"G1", "G2", "G7"}, "G1": {"G0", "G2", "G3"}, "G2": {"G0", "G1"},
+                  "G3": {"G1", "G4", "G5", "G6"}, "G4": {"G3"}, "G5": set(), "G6": {"G7"}}
+    matrix = rng.integers(0, 4, (n, len(groups))) / 4.0  # ties
+    matrix[rng.random(matrix.shape) < 0.05] = np.nan
+    trust_in = {c: matrix[:, j] for j, c in enumerate(groups)}
+    finance = {c: float(rng.integers(0, 2)) / 8 for c in groups}
+    every = all_best_neighbours(groups, neighbours, matrix, finance, 0.1)
+    for c, members in groups.items():
+        targets, utility = best_neighbours(members, c, groups, neighbours, trust_in, finance, 0.1)
+        assert every[c][0] == targets
+        assert np.array_equal(every[c][1], utility, equal_nan=True)
+
+
+def _column_segments_by_column(members: list[np.ndarray], n: int):
+    """``column_segments`` column by column (the reference)."""
+    block_of = kernels.gemm_k_blocks(n)
+    starts, col_segments, offset = [], [0], 0
+    for m in members:
+        cut = np.flatnonzero(np.diff(block_of[m])) + 1
+        if len(m):
+            starts.append(offset + np.concatenate([[0], cut]))
+        col_segments.append(col_segments[-1] + (len(cut) + 1 if len(m) else 0))
+        offset += len(m)
+    starts.append(np.array([offset]))
+    return np.concatenate(starts), np.array(col_segments)
+
+
+def test_trust_in_rows_side_by_side_equal_one_by_one():
+    """Rows of one group run four chains side by side, each as it would alone; the K-block
+    segments (here three: 512 practices, then the remainder in halves) as column by column."""
+    rng, trust, sizes = world(8, n=1300)
+    labels = np.sort(rng.integers(0, 40, len(sizes)))  # groups of neighbouring practices
+    labels[rng.random(len(sizes)) < 0.1] = 40  # and one scattered across the blocks
+    groups = {f"G{j}": np.flatnonzero(labels == j) for j in range(41)}
+    groups["G41"] = np.zeros(0, dtype=np.int64)
+    members = [np.sort(m) for m in groups.values()]
+    flat = np.concatenate(members)
+    start = np.concatenate([[0], np.cumsum([len(m) for m in members])])
+    for got, expected in zip(kernels.column_segments(flat, start, len(sizes)),
+                             _column_segments_by_column(members, len(sizes)), strict=True):
+        assert np.array_equal(got, expected)
+    wanted = {c: np.flatnonzero(np.abs(labels - j) <= 2) for j, c in enumerate(groups)}
+    together = trust_in_matrix(trust, groups, sizes, wanted)
+    for i in rng.choice(len(sizes), 60, replace=False):
+        alone = trust_in_matrix(trust, groups, sizes,
+                                {c: np.intersect1d(w, [i]) for c, w in wanted.items()})
+        assert np.array_equal(alone[i], together[i], equal_nan=True)
+    assert np.isnan(together).any() and not np.isnan(together[labels == 3][:, 3]).any()
 
 
 def test_mean_trusts_equal_mean_trust():
@@ -132,6 +225,29 @@ def test_decay_equals_the_array_formula():
         expected[np.ix_(members, members)] += rate * (np.float32(cfg.initial_trust) - outside)
     np.fill_diagonal(expected, 1.0)
     assert np.array_equal(network.trust, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_year_end_in_one_pass_equals_the_steps(seed, monkeypatch):
+    """The compiled year end (one pass) gives the array code's shared success, unfairness
+    and drift, bit for bit."""
+    rng, trust, _ = world(seed, n=70)
+    cfg = TrustParams(fairness_weight=0.4, trust_decay=0.15)
+    groups = [np.arange(0, 20), rng.permutation(np.arange(20, 45)), np.array([50, 47, 60]),
+              np.zeros(0, dtype=np.int64), np.array([66])]  # 45-46, 48-49, ... in no group
+    success = [True, False, False, False, True]
+    spend = [None, rng.uniform(0.2, 3.0, 25), rng.uniform(0.2, 3.0, 3), None, None]
+    if seed % 2:
+        spend[1] = None  # a group in deficit without spend figures: only the drift
+    fast = TrustNetwork(np.zeros(70, dtype=int), cfg, rng)
+    fast.trust = trust.copy()
+    fast.year_end(groups, success, spend)
+    monkeypatch.setattr(kernels, "COMPILED_MIN_PRACTICES", 10**9)
+    slow = TrustNetwork(np.zeros(70, dtype=int), cfg, rng)
+    slow.trust = trust.copy()
+    slow.year_end(groups, success, spend)
+    assert np.array_equal(fast.trust, slow.trust)
+    assert not np.array_equal(fast.trust, trust)
 
 
 def test_hospital_cutoffs_at_once_equal_one_by_one():

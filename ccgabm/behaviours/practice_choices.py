@@ -35,13 +35,14 @@ from ccgabm.coalitions import (
     Move,
     NewGroupFinance,
     Rules,
-    best_neighbours,
+    all_best_neighbours,
     choose_moves,
     coalition_utilities,
     core_stable,
+    first_coalitions,
     group_finance,
     stay_utilities,
-    trust_in_groups,
+    trust_in_matrix,
 )
 from ccgabm.events import Event
 from ccgabm.params import ASSUMED, param
@@ -78,9 +79,13 @@ class YearEndView:
     groups: dict[str, np.ndarray]
     sizes: np.ndarray
     finance: dict[str, float]
+    neighbours: dict[str, set[str]]  # each group's neighbours among ``groups``
     trust_in: dict[str, np.ndarray]
     stay: np.ndarray  # by practice index
     best: dict[str, tuple[list[str | None], np.ndarray]]  # each group's best_neighbours
+    rules: Rules  # the Board's rules for a leaving coalition (``PracticeChoices.rules``)
+    new_group: dict[str, NewGroupFinance]  # each group's ``PracticeChoices.new_finance``
+    found: dict[str, np.ndarray | None]  # each group's first_coalitions (the greedy search)
 
 
 class PracticeChoices(Behaviour):
@@ -101,6 +106,9 @@ class PracticeChoices(Behaviour):
     def setup(self) -> None:
         self.core_stability: dict[tuple[int, str], bool] = {}
         self._view: tuple[int, YearEndView] | None = None
+        # the trust-in-groups matrix of each year end, written over the last one's (a fresh
+        # matrix of every English practice by group costs more in page faults than to fill)
+        self._trust_in_store = np.empty(0)
 
     # ---- what practices see ------------------------------------------------------------------
     def finance_terms(self) -> dict[str, float]:
@@ -147,13 +155,22 @@ class PracticeChoices(Behaviour):
         for code, others in near.items():
             for other in others:
                 wanted[other].append(groups[code])
-        trust_in = trust_in_groups(trust, groups, sizes,
-                                   {c: np.concatenate(r) for c, r in wanted.items()})
+        cells = len(sizes) * len(groups)
+        if len(self._trust_in_store) < cells:
+            self._trust_in_store = np.empty(cells)
+        matrix = trust_in_matrix(trust, groups, sizes,
+                                 {c: np.concatenate(r) for c, r in wanted.items()},
+                                 out=self._trust_in_store[:cells].reshape(len(sizes), len(groups)))
+        trust_in = {c: matrix[:, j] for j, c in enumerate(groups)}
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
         cost = model.cfg.behaviour.switching_cost
-        best = {code: best_neighbours(members, code, groups, near, trust_in, finance, cost)
-                for code, members in groups.items()}
-        view = YearEndView(groups, sizes, finance, trust_in, stay, best)
+        best = all_best_neighbours(groups, near, matrix, finance, cost)
+        rules = self.rules()
+        for_group = self.new_finance(finance)
+        new_group = {code: for_group(code) for code in groups}
+        found = first_coalitions(groups, trust, stay, sizes, new_group.__getitem__, cost, rules)
+        view = YearEndView(groups, sizes, finance, near, trust_in, stay, best, rules, new_group,
+                           found)
         self._view = (model.month, view)
         return view
 
@@ -183,13 +200,11 @@ class PracticeChoices(Behaviour):
         model = self.model
         view = self.view()
         trust = model.behaviours["trust"].network.trust
-        finance_for = self.new_finance(view.finance)
         year = model.month // 12
-        rules = self.rules()
         cost = model.cfg.behaviour.switching_cost
         for code, members in view.groups.items():
-            stable = core_stable(members, trust, view.stay, view.sizes, finance_for(code), cost,
-                                 rules)
+            stable = core_stable(members, trust, view.stay, view.sizes, view.new_group[code],
+                                 cost, view.rules, searched=True, found=view.found[code])
             if stable:  # a member free to join a neighbour it prefers also blocks
                 stable = not self._defection_allowed(code, members, view)
             self.core_stability[(year, code)] = stable
@@ -199,8 +214,9 @@ class PracticeChoices(Behaviour):
         model = self.model
         targets, utility = view.best[code]
         minimum = model.cfg.behaviour.min_group_population * model.world.scale
-        for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
-            if target is not None and u > view.stay[p] and model.board.approve_switch(
+        for a in np.flatnonzero(utility > view.stay[members]).tolist():
+            p, target = int(members[a]), targets[a]
+            if target is not None and model.board.approve_switch(
                     model.groups[code], model.groups[target], int(view.sizes[p]), minimum):
                 return True
         return False
@@ -214,9 +230,9 @@ class PracticeChoices(Behaviour):
         minimum = beh.min_group_population * model.world.scale
         trust = model.behaviours["trust"].network.trust
         moves = choose_moves(
-            trust, view.groups, self.neighbours(view.groups), view.sizes, view.finance,
-            self.new_finance(view.finance), beh.switching_cost, self.rules(),
-            trust_in=view.trust_in, stay=view.stay, best=view.best,
+            trust, view.groups, view.neighbours, view.sizes, view.finance,
+            view.new_group.__getitem__, beh.switching_cost, view.rules,
+            trust_in=view.trust_in, stay=view.stay, best=view.best, found=view.found,
         )
         for move in moves:
             source = model.groups[move.source]

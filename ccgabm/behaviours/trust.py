@@ -131,7 +131,7 @@ class TrustNetwork:
 
     def unfairness(self, members: np.ndarray, spend_per_need: np.ndarray) -> None:
         """Members whose patients get less than their need trust those who get more, less."""
-        rel = spend_per_need / max(float(np.mean(spend_per_need)), 1e-12)
+        rel = self._relative(spend_per_need)
         # trust of p in q falls by fairness_weight x how much more q gets than p
         if kernels.compiled_for(len(self.trust)):
             _lose_to_unfairness(self.trust, np.asarray(members, dtype=np.int64),
@@ -140,6 +140,11 @@ class TrustNetwork:
         gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)
         idx = np.ix_(members, members)
         self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
+
+    @staticmethod
+    def _relative(spend_per_need: np.ndarray) -> np.ndarray:
+        """Each member's spend per need against the group's mean."""
+        return spend_per_need / max(float(np.mean(spend_per_need)), 1e-12)
 
     def raise_towards_members(self, rows: np.ndarray, cols: np.ndarray, share: float) -> None:
         """``rows`` trust ``cols`` ``share`` of the way more towards the level co-members'
@@ -155,10 +160,27 @@ class TrustNetwork:
     def decay(self, groups: list[np.ndarray]) -> None:
         """Trust drifts towards ``initial_trust`` among co-members (``groups``: each group's
         members) and towards ``trust_outside`` between practices in different groups."""
+        self.year_end(groups, [False] * len(groups), [None] * len(groups))
+
+    def year_end(self, groups: list[np.ndarray], success: list[bool],
+                 spend_per_need: list[np.ndarray | None]) -> None:
+        """The year end within each group of ``groups`` (each group's members), in this order:
+        ``shared_success`` where ``success[g]``, else ``unfairness`` with ``spend_per_need[g]``
+        (each member's, in member order) unless that is None; then ``decay``.
+
+        Compiled, it is one pass over the trust matrix: each row gets its group's update, then
+        its drift (the same arithmetic as the steps one by one)."""
         rate = np.float32(self.cfg.trust_decay)
         outside = np.float32(self.cfg.trust_outside)
         inside = np.float32(self.cfg.initial_trust)
         if not kernels.compiled_for(len(self.trust)):
+            for members, shared, spend in zip(groups, success, spend_per_need, strict=True):
+                if len(members) == 0:
+                    continue
+                if shared:
+                    self.shared_success(members)
+                elif spend is not None:
+                    self.unfairness(members, spend)
             self.trust *= np.float32(1.0) - rate
             self.trust += rate * outside
             for members in groups:
@@ -166,11 +188,25 @@ class TrustNetwork:
                     self.trust[np.ix_(members, members)] += rate * (inside - outside)
             np.fill_diagonal(self.trust, 1.0)
             return
+        sizes = [len(members) for members in groups]
+        flat = (np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64))
+        group_start = np.zeros(len(groups) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=group_start[1:])
         group_of = np.full(len(self.trust), -1, dtype=np.int64)
-        for g, members in enumerate(groups):
-            group_of[np.asarray(members, dtype=np.int64)] = g
-        _decay(self.trust, group_of, np.float32(1.0) - rate, rate * outside,
-               rate * (inside - outside))
+        group_of[flat] = np.repeat(np.arange(len(groups), dtype=np.int64), sizes)
+        position = np.zeros(len(self.trust), dtype=np.int64)
+        position[flat] = np.arange(len(flat), dtype=np.int64)
+        mode = np.zeros(len(groups), dtype=np.int64)
+        relative = np.zeros(len(flat))
+        for g, (shared, spend) in enumerate(zip(success, spend_per_need, strict=True)):
+            if shared:
+                mode[g] = 1
+            elif spend is not None and sizes[g]:
+                mode[g] = 2
+                relative[group_start[g]:group_start[g + 1]] = self._relative(spend)
+        _year_end(self.trust, group_of, flat, group_start, position, mode, relative,
+                  np.float32(self.cfg.success_gain), float(self.cfg.fairness_weight),
+                  np.float32(1.0) - rate, rate * outside, rate * (inside - outside))
 
     def _add(self, rows: np.ndarray, cols: np.ndarray, amount: float) -> None:
         if len(rows) == 0 or len(cols) == 0:
@@ -241,17 +277,34 @@ def _lose_to_unfairness(trust, members, rel, weight):
 
 
 @njit(parallel=True, cache=True)
-def _decay(trust, group_of, keep, towards_outside, lift):
-    """In place, one pass: ``trust * keep + towards_outside``, plus ``lift`` between members of
-    the same group (``group_of``: -1 for none), in float32; the diagonal back to 1. Others get
-    ``+ 0`` (trust is never negative, so that changes nothing) and the loop vectorises."""
-    zero = np.float32(0.0)
+def _year_end(trust, group_of, members, group_start, position, mode, relative, gain, weight, keep,
+              towards_outside, lift):
+    """In place, one pass over the rows: row i of a member of group g (``group_of``: -1 for
+    none; its members ``members[group_start[g]:group_start[g+1]]``) first gets its group's
+    update in its members' columns: ``mode[g]`` 1, ``_add_clipped`` of ``gain``; 2,
+    ``_lose_to_unfairness`` with ``relative`` (aligned with ``members``; the row's own at
+    ``position[i]``); 0, none. Then every entry becomes ``trust * keep + towards_outside``, the
+    members' columns plus ``lift`` (float32), and the diagonal 1."""
     for i in prange(trust.shape[0]):
-        g = group_of[i]
-        lift_row = lift if g >= 0 else zero
         row = trust[i]
-        for k in range(trust.shape[1]):
-            row[k] = (row[k] * keep + towards_outside) + (lift_row if group_of[k] == g else zero)
+        g = group_of[i]
+        start = group_start[g] if g >= 0 else 0
+        stop = group_start[g + 1] if g >= 0 else 0
+        if g >= 0 and mode[g] == 1:
+            for t in range(start, stop):
+                k = members[t]
+                row[k] = min(max(row[k] + gain, np.float32(0.0)), np.float32(1.0))
+        elif g >= 0 and mode[g] == 2:
+            own = relative[position[i]]
+            for t in range(start, stop):
+                k = members[t]
+                v = np.float64(row[k]) - weight * max(relative[t] - own, 0.0)
+                row[k] = np.float32(min(max(v, 0.0), 1.0))
+        for k in range(row.shape[0]):
+            row[k] = row[k] * keep + towards_outside
+        for t in range(start, stop):
+            k = members[t]
+            row[k] = row[k] + lift
         row[i] = np.float32(1.0)
 
 
@@ -285,15 +338,11 @@ class Trust(Behaviour):
         """Year-end trust updates within each group, then drift towards the level each
         relation sustains."""
         arrays = self.model.practice_arrays
-        members = []
+        members, success, spend = [], [], []
         for group in self.model.active_groups:
             idx = group.member_indices()
             members.append(idx)
-            if len(idx) == 0:
-                continue
-            if group.last_in_year_result >= 0:
-                self.network.shared_success(idx)
-            else:
-                need = np.maximum(arrays.need_weight[idx], 1e-9)
-                self.network.unfairness(idx, arrays.spend_year[idx] / need)
-        self.network.decay(members)
+            success.append(group.last_in_year_result >= 0)
+            spend.append(None if len(idx) == 0 or success[-1] else
+                         arrays.spend_year[idx] / np.maximum(arrays.need_weight[idx], 1e-9))
+        self.network.year_end(members, success, spend)
