@@ -207,3 +207,47 @@ def test_person_months_and_block_tallies_follow_deaths_registrations_and_closure
         kernel.tally_blocks(pop.patients, pop.blocks, pop.quintile_of_code)
         assert np.array_equal(kept, pop.block_living)
     assert (pop.block_practice[pop.blocks_of[1]] == -1).any()
+
+
+def test_kernel_choice_runs_the_faster_and_tries_the_other_ever_less_often():
+    """``KernelChoice`` tries both compilations, then runs the faster per slot, trying the
+    slower again after ``PROBE_MIN`` months, twice as long after each try it loses (at most
+    ``PROBE_MAX``), and switches when a try wins."""
+    choice = population_module.KernelChoice()
+    lo, hi = choice.PROBE_MIN, choice.PROBE_MAX
+    seconds = {True: 1.0, False: 2.0}  # threaded faster
+
+    def months(n):
+        runs = []
+        for _ in range(n):
+            threaded = choice.threaded()
+            choice.record(threaded, seconds[threaded], 1000)
+            runs.append(threaded)
+        return runs
+
+    def tries(n, first):  # months of the slower one: ``first``, then ever less often
+        out, at, interval = [], first, lo
+        while at < n:
+            out.append(at)
+            interval = min(2 * interval, hi)  # each try loses
+            at += interval + 1
+        return out
+
+    runs = months(200)
+    assert runs[:2] == [True, False]  # both tried first
+    assert [m for m, t in enumerate(runs) if not t] == [1] + tries(200, 2 + lo)
+    seconds[False] = 0.5  # the serial kernel becomes the faster: its next try wins
+    runs = months(200)
+    switch = runs.index(False)
+    assert switch <= hi
+    assert [m for m, t in enumerate(runs) if t and m > switch] == tries(200, switch + 1 + lo)
+
+
+def test_results_do_not_depend_on_which_kernel_the_choice_runs(monkeypatch):
+    """Whatever ``KernelChoice`` picks month by month, the results are those of the serial
+    kernel (here it is forced to alternate)."""
+    serial = run_population()
+    monkeypatch.setattr(population_module, "PARALLEL_MIN_SLOTS", 0)
+    flips = iter([True, False] * 20)
+    monkeypatch.setattr(population_module.KernelChoice, "threaded", lambda self: next(flips))
+    assert same(serial, run_population())
