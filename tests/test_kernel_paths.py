@@ -243,6 +243,22 @@ def test_kernel_choice_runs_the_faster_and_tries_the_other_ever_less_often():
     assert [m for m, t in enumerate(runs) if t and m > switch] == tries(200, switch + 1 + lo)
 
 
+def test_kernel_choice_gives_way_after_slow_months_not_after_one():
+    """The kernel running keeps running through one slow month (the median of its last
+    ``RECENT`` months stands for it) and gives way to the other after two."""
+    choice = population_module.KernelChoice()
+    choice.record(choice.threaded(), 1.0, 1)  # threaded
+    choice.record(choice.threaded(), 2.0, 1)  # serial
+    for seconds in (1.0, 5.0, 1.0, 1.0):  # one slow month
+        assert choice.threaded()
+        choice.record(True, seconds, 1)
+    assert choice.threaded()
+    choice.record(True, 5.0, 1)
+    assert choice.threaded()
+    choice.record(True, 5.0, 1)  # two of the last three months slow: the serial one runs
+    assert not choice.threaded()
+
+
 def test_results_do_not_depend_on_which_kernel_the_choice_runs(monkeypatch):
     """Whatever ``KernelChoice`` picks month by month, the results are those of the serial
     kernel (here it is forced to alternate)."""

@@ -77,39 +77,50 @@ class KernelChoice:
 
     Results do not depend on it (draws keyed by slot, integer counts), only the time does:
     threads pay off when the cores are free and cost more than they save when another
-    process holds a core. The faster of the two per occupied slot, as each last measured,
-    runs; the other runs again after ``PROBE_MIN`` months, and after twice as many each time
-    it runs and is still slower (at most ``PROBE_MAX``). Both are tried first (threaded,
-    then serial).
+    process holds a core. Both are tried first (threaded, then serial); then one runs month
+    after month, and the other is tried again after ``PROBE_MIN`` months, and after twice as
+    many each time it is tried and is slower (at most ``PROBE_MAX``). A kernel's time is its
+    seconds per occupied slot: the median of its last ``RECENT`` months while it runs (one
+    slow month does not switch), the month of its last try while it does not. The one
+    running gives way when its time exceeds the other's, and a try that beats it takes over.
     """
 
     PROBE_MIN = 6  # assumed
-    PROBE_MAX = 48  # assumed: a slower month at most every 4 years once one mode wins
+    PROBE_MAX = 48  # assumed: a slower month at most every 4 years once one kernel wins
+    RECENT = 3  # assumed
 
     def __init__(self) -> None:
-        self.cost: dict[bool, float] = {}  # seconds per occupied slot, by threaded or not
-        self.interval = self.PROBE_MIN
-        self.wait = self.PROBE_MIN  # months of the faster one before the other runs again
+        self.times: dict[bool, list[float]] = {True: [], False: []}  # by threaded or not
+        self.running = True
+        self.interval = self.wait = self.PROBE_MIN  # months before the other is tried again
 
-    def _faster(self) -> bool:
-        return self.cost[True] <= self.cost[False]
+    def _time(self, threaded: bool) -> float:
+        return float(np.median(self.times[threaded]))
 
     def threaded(self) -> bool:
         """Whether this month's kernel is the threaded one."""
-        if len(self.cost) < 2:
-            return True not in self.cost
-        return self._faster() if self.wait > 0 else not self._faster()
+        if not self.times[False]:
+            return not self.times[True]
+        return self.running if self.wait > 0 else not self.running
 
     def record(self, threaded: bool, seconds: float, slots: int) -> None:
         """The time the kernel chosen by ``threaded()`` took this month over ``slots`` slots."""
-        known = len(self.cost) == 2
-        probe = known and threaded != self._faster()
-        self.cost[threaded] = seconds / max(slots, 1)
-        if not probe:
-            self.wait -= known
-        elif threaded == self._faster():  # the one tried again has become the faster
+        cost = seconds / max(slots, 1)
+        other = not self.running
+        if threaded == self.running and self.times[other]:
+            self.times[threaded] = (self.times[threaded] + [cost])[-self.RECENT:]
+            self.wait -= 1
+            if self._time(threaded) > self._time(other):  # gives way
+                self.running = other
+                self.interval = self.wait = self.PROBE_MIN
+            return
+        self.times[threaded] = [cost]  # a try (or the first months)
+        if not self.times[self.running]:
+            return
+        if self._time(threaded) < self._time(self.running):  # takes over
+            self.running = threaded
             self.interval = self.wait = self.PROBE_MIN
-        else:
+        elif len(self.times[True]) + len(self.times[False]) > 2:  # not the first months
             self.interval = self.wait = min(2 * self.interval, self.PROBE_MAX)
 
 
