@@ -77,17 +77,17 @@ class KernelChoice:
 
     Results do not depend on it (draws keyed by slot, integer counts), only the time does:
     threads pay off when the cores are free and cost more than they save when another
-    process holds a core. Both are tried first (threaded, then serial); then one runs month
-    after month, and the other is tried again after ``PROBE_MIN`` months, and after twice as
-    many each time it is tried and is slower (at most ``PROBE_MAX``). A kernel's time is its
-    seconds per occupied slot: the median of its last ``RECENT`` months while it runs (one
-    slow month does not switch), the month of its last try while it does not. The one
-    running gives way when its time exceeds the other's, and a try that beats it takes over.
+    process holds a core. Both are tried first (threaded, then serial); then the faster runs
+    month after month, and the other is tried again after ``PROBE_MIN`` months, then after
+    twice as many at each try (at most ``PROBE_MAX``). A kernel's time is its seconds per
+    occupied slot: the median of its last ``RECENT`` months while it runs (a few slow months
+    do not switch), the month of its last try while it does not. A try that beats the one
+    running takes over; the one running gives way when its time exceeds the other's.
     """
 
     PROBE_MIN = 6  # assumed
     PROBE_MAX = 48  # assumed: a slower month at most every 4 years once one kernel wins
-    RECENT = 3  # assumed
+    RECENT = 5  # assumed
 
     def __init__(self) -> None:
         self.times: dict[bool, list[float]] = {True: [], False: []}  # by threaded or not
@@ -112,15 +112,15 @@ class KernelChoice:
             self.wait -= 1
             if self._time(threaded) > self._time(other):  # gives way
                 self.running = other
-                self.interval = self.wait = self.PROBE_MIN
+                self.wait = self.interval
             return
-        self.times[threaded] = [cost]  # a try (or the first months)
+        first = not self.times[threaded] or not self.times[self.running]  # the first months
+        self.times[threaded] = [cost]
         if not self.times[self.running]:
             return
         if self._time(threaded) < self._time(self.running):  # takes over
             self.running = threaded
-            self.interval = self.wait = self.PROBE_MIN
-        elif len(self.times[True]) + len(self.times[False]) > 2:  # not the first months
+        if not first:
             self.interval = self.wait = min(2 * self.interval, self.PROBE_MAX)
 
 
