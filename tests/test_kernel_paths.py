@@ -207,3 +207,59 @@ def test_person_months_and_block_tallies_follow_deaths_registrations_and_closure
         kernel.tally_blocks(pop.patients, pop.blocks, pop.quintile_of_code)
         assert np.array_equal(kept, pop.block_living)
     assert (pop.block_practice[pop.blocks_of[1]] == -1).any()
+
+
+def test_kernel_choice_runs_the_faster_and_tries_the_other_ever_less_often():
+    """``KernelChoice`` tries both compilations, then runs the faster per slot, trying the
+    slower again after ``PROBE_MIN`` months, then twice as long after each try (at most
+    ``PROBE_MAX``), and switches when a try wins."""
+    choice = population_module.KernelChoice()
+    lo, hi = choice.PROBE_MIN, choice.PROBE_MAX
+    seconds = {True: 1.0, False: 2.0}  # threaded faster
+
+    def months(n):
+        runs = []
+        for _ in range(n):
+            threaded = choice.threaded()
+            choice.record(threaded, seconds[threaded], 1000)
+            runs.append(threaded)
+        return runs
+
+    runs = months(200)
+    assert runs[:2] == [True, False]  # both tried first
+    expected, at, interval = [1], 2 + lo, lo  # then tries ever less often
+    while at < 200:
+        expected.append(at)
+        interval = min(2 * interval, hi)
+        at += interval + 1
+    assert [m for m, t in enumerate(runs) if not t] == expected
+    seconds[False] = 0.5  # the serial kernel becomes the faster: its next try takes over
+    runs = months(200)
+    switch = runs.index(False)
+    assert switch <= hi
+    tries = [m for m, t in enumerate(runs) if t and m > switch]
+    assert tries and all(b - a == hi + 1 for a, b in zip(tries, tries[1:], strict=False))
+
+
+def test_kernel_choice_gives_way_after_slow_months_not_after_a_few():
+    """The kernel running keeps running through slow months as long as they are fewer than
+    half of its last ``RECENT`` (their median stands for it), and gives way after more."""
+    choice = population_module.KernelChoice()
+    choice.record(choice.threaded(), 1.0, 1)  # threaded
+    choice.record(choice.threaded(), 2.0, 1)  # serial
+    for seconds in (1.0, 1.0, 5.0, 5.0):  # two slow months of the last five
+        assert choice.threaded()
+        choice.record(True, seconds, 1)
+    assert choice.threaded()
+    choice.record(True, 5.0, 1)  # three of the last five: the serial one runs
+    assert not choice.threaded()
+
+
+def test_results_do_not_depend_on_which_kernel_the_choice_runs(monkeypatch):
+    """Whatever ``KernelChoice`` picks month by month, the results are those of the serial
+    kernel (here it is forced to alternate)."""
+    serial = run_population()
+    monkeypatch.setattr(population_module, "PARALLEL_MIN_SLOTS", 0)
+    flips = iter([True, False] * 20)
+    monkeypatch.setattr(population_module.KernelChoice, "threaded", lambda self: next(flips))
+    assert same(serial, run_population())

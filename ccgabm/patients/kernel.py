@@ -33,6 +33,8 @@ costs no write at all. Blocks that mix practices (after a closure) skip the scre
 Measured on England at scale 0.2 (15M slots, one thread, CPU time per slot and month): the
 draws ~1.1 ns, the table rows ~0.6 ns, the comparisons and list ~2 ns, the full rules on the
 listed slots ~1 ns; about 4.7 ns in all (about 10 ns when every slot took the full rules).
+Small blocks add a cost of their own: England at scale 0.01 (about 90 slots a block) took
+7.1 ns a slot, its patients in 66 practices 5.4 ns (measured on a 2-core machine, one thread).
 Each slot's month reads 6 bytes (birth month 2, IMD code, conditions, wait, alive: 1 each)
 and writes nothing unless listed; practice and referral year are read only for listed
 slots. A tile's scratch (45 bytes a slot) stays in cache between the passes.
@@ -40,7 +42,8 @@ slots. A tile's scratch (45 bytes a slot) stays in cache between the passes.
 Other notes: slots above a block's high-water mark are never visited except to place
 registrations; a patient's wait is written only when it changes; the list size at the end of
 the month is derived (person-months - deaths + registrations) rather than counted. Small
-populations run the serial compilation of the kernel (no thread team to wake).
+populations run the serial compilation of the kernel (no thread team to wake), middling ones
+whichever of the two was faster when last measured (``population.KernelChoice``).
 
 numba's on-disk cache is invalidated by edits to this file only, not to the modules it
 takes constants from (``draws.Decision``).
@@ -292,7 +295,8 @@ def _draw(lo, hi, keys, draws):
 
 
 @njit(cache=True)
-def _screen(lo, hi, patients, tables, p_emerg, mon, tile):
+def _screen(lo, hi, p_emerg, mon, birth_month, imd_code, ltc, wait, alive, by_ltc_t, onset_t,
+            dep_emerg, u_death, u_ltc, u_emerg, u_need, by_ltc, by_code, flags, flagged):
     """List the slots ``lo`` .. ``hi - 1`` whose month may change something (after ``_draw``).
 
     A slot is left out only for a living patient who is not waiting and whose draws give no
@@ -301,13 +305,14 @@ def _screen(lo, hi, patients, tables, p_emerg, mon, tile):
     probabilities are those of the full rules (same streams, same floating-point products),
     so a listed slot is simply stepped by them. A pass free of branches and table look-ups,
     which the compiler vectorises, finds each slot's table rows; a second compares; a third
-    lists. Returns the number of slots listed in ``tile.flagged``.
+    lists. Returns the number of slots listed in ``flagged``.
+
+    Takes the arrays themselves (patients' attributes, then ``RateTables.by_ltc``,
+    ``onset_flat`` and ``dep_emergency``, then the tile's draws and scratch, ``Tile``), not
+    the named tuples or rows holding them: each field or row taken in here would cost two
+    atomic reference-count updates a call, and a call screens a block of about 90 slots in
+    England at scale 0.01.
     """
-    birth_month, imd_code, ltc = patients.birth_month, patients.imd_code, patients.ltc
-    wait, alive = patients.wait, patients.alive
-    by_ltc_t, onset_t, dep_emerg = tables.by_ltc, tables.onset_flat, tables.dep_emergency
-    draws, by_ltc, by_code, flags, flagged = tile
-    u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
     n = np.uint64(hi - lo)
     base = np.uint64(lo)
     # the two last rows of the onset table: no onset due (0), and flag whatever the draw (2)
@@ -396,9 +401,10 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     tile = Tile(np.empty((4, TILE)), np.empty(TILE, dtype=np.int32),
                 np.empty(TILE, dtype=np.int32), np.empty(TILE, dtype=np.uint8),
                 np.empty(TILE, dtype=np.int32))
-    flagged = tile.flagged
-    u_death, u_ltc, u_emerg, u_need = tile.draws[0], tile.draws[1], tile.draws[2], tile.draws[3]
-    row = counts[tid, 0]
+    draws, by_ltc_rows, by_code_rows, flags, flagged = tile
+    u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
+    by_ltc_table = tables.by_ltc
+    onset_flat = tables.onset_flat
     h = cut = 0
     frac = p_refer = p_refer_free = p_emerg = p_conv = p_conv_free = 0.0
     for b in range(first, last):
@@ -411,19 +417,21 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
             n_reg = 0
         bp = block_practice[b]
         screened = bp >= 0
-        living = block_living[b]
         if screened:  # the month's person-months are those living at its start
-            counts[tid, bp, Counter.PERSON_MONTHS] += living[0]
+            counts[tid, bp, Counter.PERSON_MONTHS] += block_living[b, 0]
             for q in range(5):
-                lq[q, 0] += living[1 + q]
+                lq[q, 0] += block_living[b, 1 + q]
         cur = -1
         hi = block_hi[b]
         start = block_start[b]
         for lo in range(start, hi, TILE):
             top = min(lo + TILE, hi)
-            _draw(lo, top, keys, tile.draws)
+            _draw(lo, top, keys, draws)
             if screened:
-                n_flagged = _screen(lo, top, patients, tables, practice_emerg[bp], mon, tile)
+                n_flagged = _screen(lo, top, practice_emerg[bp], mon, birth_month, imd_code, ltc,
+                                    wait, alive, by_ltc_table, onset_flat, dep_emerg, u_death,
+                                    u_ltc, u_emerg, u_need, by_ltc_rows, by_code_rows, flags,
+                                    flagged)
             else:
                 n_flagged = top - lo
                 for j in range(n_flagged):
@@ -436,8 +444,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                         n_reg -= 1
                         _register(i, owner, patients, tables, constants, month)
                         counts[tid, owner, Counter.REGISTRATIONS] += 1
-                        living[0] += 1
-                        living[1 + quint_of_code[imd_code[i]]] += 1
+                        block_living[b, 0] += 1
+                        block_living[b, 1 + quint_of_code[imd_code[i]]] += 1
                     continue
                 p = practice[i]
                 if p != cur:
@@ -450,7 +458,6 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                     p_emerg = practice_emerg[p]
                     p_conv = practice_conversion[p]
                     p_conv_free = practice_conversion_free[p]
-                    row = counts[tid, p]
                 age = (mon - birth_month[i]) // 12
                 if age > AGE_MAX:
                     age = AGE_MAX
@@ -458,33 +465,33 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 code = imd_code[i]
                 q = quint_of_code[code]
                 if not screened:  # else counted for the whole block
-                    row[Counter.PERSON_MONTHS] += 1
+                    counts[tid, cur, Counter.PERSON_MONTHS] += 1
                     lq[q, 0] += 1
                 if u_death[j] < death_t[age, nl]:
                     alive[i] = 0
                     wait[i] = 0
-                    living[0] -= 1
-                    living[1 + q] -= 1
-                    row[Counter.DEATHS] += 1
+                    block_living[b, 0] -= 1
+                    block_living[b, 1 + q] -= 1
+                    counts[tid, cur, Counter.DEATHS] += 1
                     continue
                 if nl < MAX_LTC and u_ltc[j] < onset_t[age, code]:
                     nl += 1
                     ltc[i] = nl
-                    row[Counter.LTC_ONSETS] += 1
+                    counts[tid, cur, Counter.LTC_ONSETS] += 1
                 w = wait[i]
                 treated = False
                 held_back = False  # need a group lever held back this month (deferred need)
                 if w > 0:
                     if w > cut or (w == cut and _uniform(k_treat, i) < frac):
                         treated = True
-                        row[Counter.OUTPATIENT] += 1
-                        row[Counter.WAIT_MONTHS_TREATED] += w
+                        counts[tid, cur, Counter.OUTPATIENT] += 1
+                        counts[tid, cur, Counter.WAIT_MONTHS_TREATED] += w
                         u = _uniform(k_convert, i)
                         if u < p_conv:
                             if _uniform(k_inpat, i) < inpatient_share:
-                                row[Counter.INPATIENT] += 1
+                                counts[tid, cur, Counter.INPATIENT] += 1
                             else:
-                                row[Counter.DAY_CASE] += 1
+                                counts[tid, cur, Counter.DAY_CASE] += 1
                         elif u < p_conv_free:
                             held_back = True
                         w = 0
@@ -494,27 +501,27 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 if w > 0:
                     pe *= waiting_rr
                 if u_emerg[j] < pe:
-                    row[Counter.EMERGENCY] += 1
+                    counts[tid, cur, Counter.EMERGENCY] += 1
                     lq[q, 1] += 1
                 # need arises (the patient's draw), then the practice decides (its own draw)
                 if w == 0 and not treated and u_need[j] < need_t[age, nl]:
                     u = _uniform(k_refer, i)
                     if u < p_refer:
                         w = 1
-                        row[Counter.REFERRALS] += 1
+                        counts[tid, cur, Counter.REFERRALS] += 1
                         if ref_year[i] != fy:
                             ref_year[i] = fy
-                            row[Counter.NEWLY_REFERRED] += 1
+                            counts[tid, cur, Counter.NEWLY_REFERRED] += 1
                     elif u < p_refer_free:
                         held_back = True
                 # need held back by a group's lever returns as an emergency admission
                 if held_back and _uniform(k_deferred, i) < deferred:
-                    row[Counter.EMERGENCY] += 1
-                    row[Counter.DEFERRED_EMERGENCY] += 1
+                    counts[tid, cur, Counter.EMERGENCY] += 1
+                    counts[tid, cur, Counter.DEFERRED_EMERGENCY] += 1
                     lq[q, 1] += 1
                 if w > 0:
                     wait[i] = w
-                    row[Counter.WAITING] += 1
+                    counts[tid, cur, Counter.WAITING] += 1
                     hist[tid, h, w] += 1
                 elif treated:
                     wait[i] = 0
@@ -525,8 +532,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 n_reg -= 1
                 _register(i, owner, patients, tables, constants, month)
                 counts[tid, owner, Counter.REGISTRATIONS] += 1
-                living[0] += 1
-                living[1 + quint_of_code[imd_code[i]]] += 1
+                block_living[b, 0] += 1
+                block_living[b, 1 + quint_of_code[imd_code[i]]] += 1
                 i += 1
             block_hi[b] = i
             if n_reg > 0:

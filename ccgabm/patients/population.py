@@ -7,6 +7,7 @@ The monthly kernel in ``kernel.py`` advances every patient and reports per-pract
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,11 +23,27 @@ if TYPE_CHECKING:  # the patient layer imports no other part of ccgabm
     from ccgabm.config import Config
     from ccgabm.rng import Streams
 
-__all__ = ["PARALLEL_MIN_SLOTS", "MonthResult", "Population", "PracticeLevers"]
+__all__ = [
+    "PARALLEL_ALWAYS_SLOTS", "PARALLEL_MIN_SLOTS", "KernelChoice", "MonthResult", "Population",
+    "PracticeLevers",
+]
 
 # Below this many occupied slots the monthly kernel runs on the calling thread: starting the
-# thread team costs more than it saves (and far more when the cores are busy elsewhere).
-PARALLEL_MIN_SLOTS = 1_000_000
+# thread team costs more than it saves. Measured on a 2-core machine (the baseline region's
+# practices at several sizes, wall time a month with the other core free): serial 0.08 ms
+# and threaded 0.11 ms at 3,000 slots, 0.23 and 0.19 ms at 30,000, 0.57 and 0.36 ms at
+# 90,000, 1.8 and 1.0 ms at 300,000. Threads gain from about 20,000 slots; below 50,000 the
+# gain (under 0.05 ms a month) is less than a month of trying them on busy cores costs
+# (assumed margin).
+PARALLEL_MIN_SLOTS = 50_000
+
+# From this many occupied slots the threaded kernel always runs. Between the two bounds the
+# faster of the two as last measured runs (``KernelChoice``): a thread the system holds back
+# (another process on the core) delays the end of the parallel region, which measured on a
+# 2-core machine made the baseline region's month 5 to 10 ms threaded against 1.9 ms serial.
+# Assumed from those figures (about 9 ns a slot serial, a delay of about 8 ms): threads win
+# above about 2M slots even then.
+PARALLEL_ALWAYS_SLOTS = 4_000_000
 
 # Chunks of work per thread of the threaded kernels, handed out one at a time to whichever
 # thread is free: a thread the system holds back (other work on the cores) delays the month
@@ -53,6 +70,58 @@ class MonthResult:
     counts: np.ndarray  # [practice, Counter] int64
     waiting_hist: np.ndarray  # [hospital, months waited] int64
     quintiles: np.ndarray  # [deprivation quintile, (person-months, emergencies)] int64
+
+
+class KernelChoice:
+    """Which compilation of the monthly kernel runs, serial or threaded, from measured times.
+
+    Results do not depend on it (draws keyed by slot, integer counts), only the time does:
+    threads pay off when the cores are free and cost more than they save when another
+    process holds a core. Both are tried first (threaded, then serial); then the faster runs
+    month after month, and the other is tried again after ``PROBE_MIN`` months, then after
+    twice as many at each try (at most ``PROBE_MAX``). A kernel's time is its seconds per
+    occupied slot: the median of its last ``RECENT`` months while it runs (a few slow months
+    do not switch), the month of its last try while it does not. A try that beats the one
+    running takes over; the one running gives way when its time exceeds the other's.
+    """
+
+    PROBE_MIN = 6  # assumed
+    PROBE_MAX = 48  # assumed: a slower month at most every 4 years once one kernel wins
+    RECENT = 5  # assumed
+
+    def __init__(self) -> None:
+        self.times: dict[bool, list[float]] = {True: [], False: []}  # by threaded or not
+        self.running = True
+        self.interval = self.wait = self.PROBE_MIN  # months before the other is tried again
+
+    def _time(self, threaded: bool) -> float:
+        return float(np.median(self.times[threaded]))
+
+    def threaded(self) -> bool:
+        """Whether this month's kernel is the threaded one."""
+        if not self.times[False]:
+            return not self.times[True]
+        return self.running if self.wait > 0 else not self.running
+
+    def record(self, threaded: bool, seconds: float, slots: int) -> None:
+        """The time the kernel chosen by ``threaded()`` took this month over ``slots`` slots."""
+        cost = seconds / max(slots, 1)
+        other = not self.running
+        if threaded == self.running and self.times[other]:
+            self.times[threaded] = (self.times[threaded] + [cost])[-self.RECENT:]
+            self.wait -= 1
+            if self._time(threaded) > self._time(other):  # gives way
+                self.running = other
+                self.wait = self.interval
+            return
+        first = not self.times[threaded] or not self.times[self.running]  # the first months
+        self.times[threaded] = [cost]
+        if not self.times[self.running]:
+            return
+        if self._time(threaded) < self._time(self.running):  # takes over
+            self.running = threaded
+        if not first:
+            self.interval = self.wait = min(2 * self.interval, self.PROBE_MAX)
 
 
 class Population:
@@ -119,6 +188,9 @@ class Population:
             newcomer_age_min=int(cfg.population.newcomer_age_min),
             newcomer_age_span=int(cfg.population.newcomer_age_max - cfg.population.newcomer_age_min + 1),
         )
+        # every block in one chunk, for the serial kernel
+        self._one_chunk = np.array([0, n_prac], dtype=np.int64)
+        self.kernel_choice = KernelChoice()
         self.warm_up()
 
     def _initialise(self, sizes: np.ndarray, streams: Streams) -> None:
@@ -243,15 +315,20 @@ class Population:
     ) -> MonthResult:
         """Advance every patient one month and return the counts for the organisations."""
         threads = numba.get_num_threads()
-        occupied = int((self.block_hi - self.block_start[:-1]).sum())
+        occupied = int(self.block_hi.sum() - self.block_start[:-1].sum())
+        args = (month, list_sizes, levers, hosp_cut, hosp_frac, n_hospitals)
         if threads == 1 or occupied < PARALLEL_MIN_SLOTS:
-            threads, step = 1, kernel.step_patients_serial
-            chunks = np.array([0, self.n_practices], dtype=np.int64)
+            return self._step(kernel.step_patients_serial, 1, self._one_chunk, *args)
+        if occupied >= PARALLEL_ALWAYS_SLOTS:
+            return self._step(kernel.step_patients, *self._chunks(), *args)
+        threaded = self.kernel_choice.threaded()
+        started = time.perf_counter()
+        if threaded:
+            result = self._step(kernel.step_patients, *self._chunks(), *args)
         else:
-            step = kernel.step_patients
-            threads, chunks = self._chunks()
-        return self._step(step, threads, chunks, month, list_sizes, levers, hosp_cut, hosp_frac,
-                          n_hospitals)
+            result = self._step(kernel.step_patients_serial, 1, self._one_chunk, *args)
+        self.kernel_choice.record(threaded, time.perf_counter() - started, occupied)
+        return result
 
     def _step(self, step, threads: int, chunks: np.ndarray, month: int, list_sizes: np.ndarray,
               levers: PracticeLevers, hosp_cut: np.ndarray, hosp_frac: np.ndarray,
@@ -264,13 +341,13 @@ class Population:
             scratch=np.zeros((threads, kernel.SCRATCH_WIDTH), dtype=np.int64),
         )
         owner = self.block_owner
-        sizes = np.asarray(list_sizes)
-        owner_sizes = np.where(owner >= 0, sizes[np.maximum(owner, 0)], 0)
+        registrations = np.asarray(list_sizes, dtype=np.float64)[owner] * self._reg_rate
+        registrations[owner < 0] = 0.0  # no practice registers into the block
         this_month = kernel.Month(
             index=month,
             year=np.int8(month // 12),
             keys=month_keys(self.seed, month),
-            registrations=owner_sizes.astype(np.float64) * self._reg_rate,
+            registrations=registrations,
         )
         refer = _as(levers.refer, np.float64)
         conversion = _as(levers.conversion, np.float64)
