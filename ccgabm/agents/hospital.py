@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mesa
 import numpy as np
+from numba import njit
 
 
 class Hospital(mesa.Agent):
@@ -16,7 +17,7 @@ class Hospital(mesa.Agent):
         self.capacity_ratio = capacity_ratio
         self.monthly_capacity = 0.0
         self.waiting_hist = np.zeros(256, dtype=np.int64)
-        self.income = 0.0
+        self.income = 0.0  # payment for activity charged to its groups (ccgabm.core.billing)
 
     @property
     def waiting(self) -> int:
@@ -40,23 +41,22 @@ class Hospital(mesa.Agent):
         done = treated[k - 1] if k else 0
         return len(self.waiting_hist) - 1 - k, float((self.monthly_capacity - done) / longest_first[k])
 
-    def bill(self, amount: float) -> None:
-        """Receive payment for activity charged to a commissioning group."""
-        self.income += amount
 
-
+@njit(cache=True, error_model="numpy")
 def treatment_cutoffs(waiting_hists: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``Hospital.treatment_cutoff`` of every hospital at once (rows of ``waiting_hists``, each
-    with its ``capacity``): the cuts and the shares treated at the cut, same arithmetic."""
-    longest_first = waiting_hists[:, :0:-1]
-    treated = np.cumsum(longest_first, axis=1)
-    k = (treated <= capacity[:, None]).sum(axis=1)  # searchsorted, side="right", per row
-    width = longest_first.shape[1]
-    cut = np.where(k == width, 0, waiting_hists.shape[1] - 1 - k)
-    share = np.ones(len(k))
-    rows = np.flatnonzero(k < width)
-    kr = k[rows]
-    done = np.where(kr > 0, treated[rows, np.maximum(kr - 1, 0)], 0)
-    share[rows] = (capacity[rows] - done) / longest_first[rows, kr]
+    with its ``capacity``): the cuts and the shares treated at the cut, same arithmetic (waits
+    counted longest first while their running total stays within capacity)."""
+    n, width = waiting_hists.shape
+    cut = np.zeros(n, dtype=np.int64)
+    share = np.ones(n)
+    for h in range(n):
+        done = 0  # waiters of the waits counted so far, longest first
+        k = 0  # waits counted
+        while k < width - 1 and done + waiting_hists[h, width - 1 - k] <= capacity[h]:
+            done += waiting_hists[h, width - 1 - k]
+            k += 1
+        if k < width - 1:
+            cut[h] = width - 1 - k
+            share[h] = (capacity[h] - done) / waiting_hists[h, width - 1 - k]
     return cut, share
-
