@@ -352,7 +352,7 @@ def year_accounts(model: CommissioningModel) -> None:
     columns = {name: counts[:, c] for c, name in enumerate(COUNTER_NAMES)}
     columns.update(
         year=[year] * len(idx), practice=arrays.code[idx].tolist(),
-        group=[model.practices[i].group.code for i in idx.tolist()],
+        group=_group_codes(model, idx),
         imd=arrays.imd[idx], list_size=arrays.list_size[idx],
         referral_propensity=arrays.propensity[idx],
         need_weight=arrays.need_weight[idx], activity_spend=arrays.spend_year[idx],
@@ -365,6 +365,16 @@ def year_accounts(model: CommissioningModel) -> None:
         model.datacollector.add_row("quintile_year", {"year": year, "quintile": q + 1,
                                                  "person_months": int(pm), "emergency": int(em)})
     model.quintiles_year[:] = 0
+
+
+def _group_codes(model: CommissioningModel, practices: np.ndarray) -> list[str]:
+    """The code of each open practice's group (open practices belong to groups in play)."""
+    groups, rows = model.member_rows()
+    member_of = rows[practices]
+    if (member_of < 0).any():
+        raise ValueError("an open practice belongs to a group that has ended")
+    codes = [g.code for g in groups]
+    return [codes[r] for r in member_of.tolist()]
 
 
 def record_month(model: CommissioningModel) -> None:
@@ -380,8 +390,8 @@ def monthly_reporters() -> dict:
     for i, name in enumerate(COUNTER_NAMES):
         reporters[name] = (lambda j: lambda m: m.month_totals[j])(i)
     reporters["n_groups"] = lambda m: len(m.agents_by_type[CommissioningGroup])
-    reporters["spend"] = lambda m: float(sum(sum(g.spent.values()) for g in m.groups.values()))
-    reporters["balance_total"] = lambda m: float(sum(g.balance for g in m.groups.values()))
+    reporters["spend"] = lambda m: float(sum([sum(g.spent.values()) for g in m.groups.values()]))
+    reporters["balance_total"] = lambda m: float(sum([g.balance for g in m.groups.values()]))
     return reporters
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import mesa
@@ -65,7 +64,7 @@ class Recorder(mesa.DataCollector):
 
     Practices' rows of the agent variables are built from the practice arrays in one pass
     (the same values ``AGENT_REPORTERS`` would give, thousands of times faster for England);
-    the other organisations' rows come from the reporters as Mesa collects them.
+    the other organisations' rows come from the reporters, in the order Mesa collects them.
     """
 
     def __init__(self, model_reporters: dict) -> None:
@@ -102,19 +101,27 @@ class Recorder(mesa.DataCollector):
         # every organisation but the practices, in the order of ``model.agents`` (creation)
         others = sorted((a for kind, agents in model.agents_by_type.items() if kind is not Practice
                          for a in agents), key=lambda a: a.unique_id)
-        rows = list(super()._record_agents(SimpleNamespace(agents=others)))
+        # the reporters give strings, numbers or None: kept as they are, as Mesa keeps them
+        reporters = tuple(self.agent_reporters.values())
+        time = model.time
+        rows = [(time, a.unique_id, *[report(a) for report in reporters]) for a in others]
         practices = list(model.agents_by_type.get(Practice, ()))
         sizes = model.practice_arrays.list_size[[p.index for p in practices]].tolist()
-        time = model.time
         rows += [(time, p.unique_id, "Practice", p.code, p.group.code, size, None, None, None)
                  for p, size in zip(practices, sizes, strict=True)]
         return rows
 
     def add_row(self, table: str, row: dict[str, Any]) -> None:
-        """Append a row to a table, declaring the table from its first row."""
-        if table not in self.tables:
-            self.tables[table] = {column: [] for column in row}
-        self.add_table_row(table, row)
+        """Append a row to a table, declaring the table from its first row (as Mesa's
+        ``add_table_row``: the table's columns are taken from the row, others ignored)."""
+        columns = self.tables.get(table)
+        if columns is None:
+            columns = self.tables[table] = {column: [] for column in row}
+        if not columns.keys() <= row.keys():
+            raise ValueError(f"a row of {table!r} must give every column: "
+                             f"{sorted(columns.keys() - row.keys())} missing")
+        for column, values in columns.items():
+            values.append(row[column])
 
     def add_columns(self, table: str, columns: dict[str, Sequence]) -> None:
         """Append rows given column by column (every column, each the same length): lists or
@@ -136,9 +143,9 @@ class Recorder(mesa.DataCollector):
     def event(self, month: int, kind: str, group: str = "", practice: str = "",
               value: float = float("nan"), detail: str = "") -> None:
         """Log one event (join, leave, fracture, merger, vote, deficit, ...)."""
-        self.add_table_row("events", {"month": month, "kind": str(kind), "group": group,
-                                      "practice": practice, "value": float(value),
-                                      "detail": detail})
+        row = (month, str(kind), group, practice, float(value), detail)  # EVENT_COLUMNS' order
+        for column, entry in zip(self.tables["events"].values(), row, strict=True):
+            column.append(entry)
 
     def column(self, table: str, name: str) -> list:
         """The values recorded so far in one column (a live list, do not modify; a table given

@@ -50,7 +50,8 @@ class CommissioningBoard(mesa.Agent):
         (1 + drawn distance). Allocations are scaled to the national budget.
         """
         fin = self.finance
-        population = sum(g.population for g in groups)
+        populations = [g.population for g in groups]  # no patient moves while it allocates
+        population = sum(populations)
         weight = sum(g.need_weight for g in groups)
         expected = fin.allocation_per_head * population
         self.national_budget = expected * (1.0 - fin.budget_pressure)
@@ -84,7 +85,8 @@ class CommissioningBoard(mesa.Agent):
             modelled_share = weight / expected if expected > 0 else 0.0
             self.other_share = max(1.0 - modelled_share, 0.0)
         community_share = min(fin.community_share, self.other_share)
-        for g in groups:
+        fixed_running_cost = self.fixed_running_cost()
+        for g, group_population in zip(groups, populations, strict=True):
             # commissioned in line with the group's historical budget (before pressure), less
             # whatever community services it has decommissioned
             # less the share ring-fenced for budgets pooled with local authorities
@@ -92,10 +94,10 @@ class CommissioningBoard(mesa.Agent):
                            * (1.0 - fin.pooled_budget_share))
             g.community_services_cost = unpressured * community_share * g.community_factor
             g.other_services_cost = unpressured * (self.other_share - community_share)
-            g.running_cost = self.fixed_running_cost() + fin.running_cost_per_head * g.population
+            g.running_cost = fixed_running_cost + fin.running_cost_per_head * group_population
             self.pay(g, self.allocations[g.code], "programme")
             allowance = fin.running_cost_allowance * (1.0 - allowance_cut)
-            self.pay(g, allowance * g.population, "running_allowance")
+            self.pay(g, allowance * group_population, "running_allowance")
 
     def _member_budgets(self, group: CommissioningGroup) -> list[float]:
         """Each member's need now times its group's budget per need last year, in member order
