@@ -226,13 +226,13 @@ def billing(model: CommissioningModel) -> None:
     income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
     allocations = model.board.allocations
     pooled = model.cfg.finance.pooled_budget_share
-    # Group.pay and Hospital.bill written out: the same operations in the same order
+    # Group.pay written out: the same operations in the same order
     for group, cost in zip(groups, billed.tolist(), strict=True):
         spent, year_spent = group.spent, group.year_spent
         spent["activity"] += cost
         year_spent["activity"] += cost
         group.balance -= cost
-        group.hospital.income += cost
+        group.hospital.bill(cost)
         allocation = allocations.get(group.code, 0.0)
         for hook in income:
             hook(group, allocation)

@@ -17,7 +17,7 @@ class Hospital(mesa.Agent):
         self.capacity_ratio = capacity_ratio
         self.monthly_capacity = 0.0
         self.waiting_hist = np.zeros(256, dtype=np.int64)
-        self.income = 0.0  # payment for activity charged to its groups (ccgabm.core.billing)
+        self.income = 0.0
 
     @property
     def waiting(self) -> int:
@@ -40,6 +40,10 @@ class Hospital(mesa.Agent):
             return 0, 1.0
         done = treated[k - 1] if k else 0
         return len(self.waiting_hist) - 1 - k, float((self.monthly_capacity - done) / longest_first[k])
+
+    def bill(self, amount: float) -> None:
+        """Receive payment for activity charged to a commissioning group."""
+        self.income += amount
 
 
 @njit(cache=True, error_model="numpy")
