@@ -287,16 +287,19 @@ def emergency_contract_discount(model: CommissioningModel, groups: list[Commissi
     if mode == "blended":
         return tariff * (admitted - expected)
     period = (model.month // 12, rate, mode)
-    discount = np.empty(len(groups))
-    for g, group in enumerate(groups):
-        if group.emergency_year_to_date is None or group.emergency_year_to_date[0] != period:
-            group.emergency_year_to_date = [period, 0.0, 0.0, 0.0]  # admitted, baseline, discount
-        ytd = group.emergency_year_to_date
-        ytd[1] += admitted[g]
-        ytd[2] += expected[g]
-        discount[g] = tariff * max(ytd[1] - ytd[2], 0.0) - ytd[3]
-        ytd[3] += discount[g]
-    return discount
+    tariff = float(tariff)
+    discount = []
+    for group, month_admitted, month_expected in zip(groups, admitted.tolist(), expected.tolist(),
+                                                     strict=True):
+        ytd = group.emergency_year_to_date  # [period, admitted, baseline, discount]
+        if ytd is None or ytd[0] != period:
+            ytd = group.emergency_year_to_date = [period, 0.0, 0.0, 0.0]
+        ytd[1] += month_admitted
+        ytd[2] += month_expected
+        owed = tariff * max(ytd[1] - ytd[2], 0.0) - ytd[3]
+        ytd[3] += owed
+        discount.append(owed)
+    return np.array(discount)
 
 
 def _emergency_baseline(model: CommissioningModel) -> np.ndarray | None:
