@@ -153,7 +153,8 @@ class Recorder(mesa.DataCollector):
         if table == "monthly":
             return self.model_vars[name]
         if table in self.column_blocks:
-            return list(_joined(self.column_blocks[table][name]))
+            values = _joined(self.column_blocks[table][name])
+            return values if isinstance(values, list) else values.tolist()
         return self.tables[table][name]
 
     def n_rows(self, table: str) -> int:
