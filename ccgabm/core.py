@@ -18,6 +18,12 @@ from ccgabm.events import Event
 from ccgabm.patients import COUNTER_NAMES, Counter, PracticeLevers
 from ccgabm.schedule import Phase, When
 
+# the activity counters billed at ``model.unit_costs``: outpatient, day case, elective inpatient,
+# emergency (adjacent columns of the kernel's counts)
+ACTIVITY_COUNTERS = slice(Counter.OUTPATIENT, Counter.EMERGENCY + 1)
+assert [*range(len(Counter))][ACTIVITY_COUNTERS] == [
+    Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT, Counter.EMERGENCY]
+
 if TYPE_CHECKING:
     from ccgabm.model import CommissioningModel
 
@@ -109,7 +115,11 @@ def capacity(model: CommissioningModel) -> None:
     arrays = model.practice_arrays
     if model.month == 0:
         arrays.referrals_last_year[:] = expected_referrals_per_practice(model) * 12.0
-    served_by = np.array([p.group.hospital.index for p in model.practices])
+    # each practice's group's hospital (a closed practice: its last group's)
+    groups, rows = model.member_rows()
+    served_by = np.array([g.hospital.index for g in groups], dtype=np.int64)[np.maximum(rows, 0)]
+    for i in np.flatnonzero(rows < 0).tolist():  # its group has ended
+        served_by[i] = model.practices[i].group.hospital.index
     referrals = np.bincount(served_by, weights=arrays.referrals_last_year,
                             minlength=len(model.hospitals))
     for hospital in model.hospitals:
@@ -128,8 +138,16 @@ def practice_levers(model: CommissioningModel) -> None:
 
     A practice refers a patient with a referable need with probability
     min(1, base x its persistent propensity x its group's referral multiplier).
+
+    Recomputed only when they can change: after membership, a group's levers or practices'
+    propensities change (``membership_version``, ``levers_version``), in a new year (demand
+    growth) and under a new configuration (a dated timeline).
     """
-    model.levers = levers_of(model)
+    key = (model.membership_version, model.levers_version, model.month // 12, model.cfg)
+    done = model.practice_levers_key
+    if done is None or done[:3] != key[:3] or done[3] is not model.cfg:
+        model.levers = levers_of(model)
+        model.practice_levers_key = key
 
 
 def levers_of(model: CommissioningModel) -> PracticeLevers:
@@ -194,12 +212,12 @@ def billing(model: CommissioningModel) -> None:
     groups pay a month of community and other services, running costs and the ring-fenced
     pooled budget, and behaviours their own lines."""
     counts = model.month_result.counts
-    activity = counts[:, [Counter.OUTPATIENT, Counter.DAY_CASE, Counter.INPATIENT,
-                          Counter.EMERGENCY]] @ model.unit_costs
-    groups, rows = model.member_rows()
-    member_of = np.where(model.practice_arrays.open, rows, -1)
-    billed = np.bincount(member_of[member_of >= 0], weights=activity[member_of >= 0],
-                         minlength=len(groups))
+    # outpatient, day case, elective inpatient and emergency counts (the order of unit_costs)
+    activity = counts[:, ACTIVITY_COUNTERS].astype(np.float64) @ model.unit_costs
+    groups, bins = model.billing_rows()
+    # closed practices and those of ended groups fall in the last bin, left off
+    billed = np.bincount(bins, weights=activity, minlength=len(groups) + 1)[:len(groups)]
+    member_of = np.where(bins < len(groups), bins, -1)
     discount = emergency_contract_discount(model, groups, member_of, counts[:, Counter.EMERGENCY])
     if discount is not None:
         billed = billed - discount
@@ -208,17 +226,35 @@ def billing(model: CommissioningModel) -> None:
     income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
     allocations = model.board.allocations
     pooled = model.cfg.finance.pooled_budget_share
+    # Group.pay written out: the same operations in the same order
     for group, cost in zip(groups, billed.tolist(), strict=True):
-        group.pay(cost, "activity")
+        spent, year_spent = group.spent, group.year_spent
+        spent["activity"] += cost
+        year_spent["activity"] += cost
+        group.balance -= cost
         group.hospital.bill(cost)
         allocation = allocations.get(group.code, 0.0)
         for hook in income:
             hook(group, allocation)
-        group.pay(group.community_services_cost / 12.0, "community_services")
-        group.pay(group.other_services_cost / 12.0, "other_services")
-        group.pay(group.running_cost / 12.0, "running_costs")
+        balance = group.balance
+        amount = group.community_services_cost / 12.0
+        spent["community_services"] += amount
+        year_spent["community_services"] += amount
+        balance -= amount
+        amount = group.other_services_cost / 12.0
+        spent["other_services"] += amount
+        year_spent["other_services"] += amount
+        balance -= amount
+        amount = group.running_cost / 12.0
+        spent["running_costs"] += amount
+        year_spent["running_costs"] += amount
+        balance -= amount
         if pooled > 0:  # the ring-fenced share of the allocation, paid into the pooled budget
-            group.pay(pooled * allocation / 12.0, "pooled_budget")
+            amount = pooled * allocation / 12.0
+            spent["pooled_budget"] += amount
+            year_spent["pooled_budget"] += amount
+            balance -= amount
+        group.balance = balance
         for hook in costs:
             hook(group, allocation)
     model.practice_arrays.spend_year += activity
@@ -251,16 +287,19 @@ def emergency_contract_discount(model: CommissioningModel, groups: list[Commissi
     if mode == "blended":
         return tariff * (admitted - expected)
     period = (model.month // 12, rate, mode)
-    discount = np.empty(len(groups))
-    for g, group in enumerate(groups):
-        if group.emergency_year_to_date is None or group.emergency_year_to_date[0] != period:
-            group.emergency_year_to_date = [period, 0.0, 0.0, 0.0]  # admitted, baseline, discount
-        ytd = group.emergency_year_to_date
-        ytd[1] += admitted[g]
-        ytd[2] += expected[g]
-        discount[g] = tariff * max(ytd[1] - ytd[2], 0.0) - ytd[3]
-        ytd[3] += discount[g]
-    return discount
+    tariff = float(tariff)
+    discount = []
+    for group, month_admitted, month_expected in zip(groups, admitted.tolist(), expected.tolist(),
+                                                     strict=True):
+        ytd = group.emergency_year_to_date  # [period, admitted, baseline, discount]
+        if ytd is None or ytd[0] != period:
+            ytd = group.emergency_year_to_date = [period, 0.0, 0.0, 0.0]
+        ytd[1] += month_admitted
+        ytd[2] += month_expected
+        owed = tariff * max(ytd[1] - ytd[2], 0.0) - ytd[3]
+        ytd[3] += owed
+        discount.append(owed)
+    return np.array(discount)
 
 
 def _emergency_baseline(model: CommissioningModel) -> np.ndarray | None:
@@ -311,14 +350,15 @@ def year_accounts(model: CommissioningModel) -> None:
         for closed in year_closed:
             closed(group)
     idx = np.flatnonzero(arrays.open)  # open practices, by index
+    # numeric columns as arrays (copies), read as their values would be (int64, float64)
     counts = arrays.year_counts[idx]
-    columns = {name: counts[:, c].tolist() for c, name in enumerate(COUNTER_NAMES)}
+    columns = {name: counts[:, c] for c, name in enumerate(COUNTER_NAMES)}
     columns.update(
         year=[year] * len(idx), practice=arrays.code[idx].tolist(),
-        group=[model.practices[i].group.code for i in idx.tolist()],
-        imd=arrays.imd[idx].tolist(), list_size=arrays.list_size[idx].tolist(),
-        referral_propensity=arrays.propensity[idx].tolist(),
-        need_weight=arrays.need_weight[idx].tolist(), activity_spend=arrays.spend_year[idx].tolist(),
+        group=_group_codes(model, idx),
+        imd=arrays.imd[idx], list_size=arrays.list_size[idx],
+        referral_propensity=arrays.propensity[idx],
+        need_weight=arrays.need_weight[idx], activity_spend=arrays.spend_year[idx],
     )
     for behaviour in behaviours:
         columns.update(behaviour.practice_year_columns(idx))
@@ -330,9 +370,20 @@ def year_accounts(model: CommissioningModel) -> None:
     model.quintiles_year[:] = 0
 
 
+def _group_codes(model: CommissioningModel, practices: np.ndarray) -> list[str]:
+    """The code of each open practice's group (open practices belong to groups in play)."""
+    groups, rows = model.member_rows()
+    member_of = rows[practices]
+    if (member_of < 0).any():
+        raise ValueError("an open practice belongs to a group that has ended")
+    codes = [g.code for g in groups]
+    return [codes[r] for r in member_of.tolist()]
+
+
 def record_month(model: CommissioningModel) -> None:
     """The month's row of the ``monthly`` series (Mesa's DataCollector model variables)."""
-    model.month_totals = model.month_result.counts.sum(axis=0)
+    # the counters' national totals (exact integer sums, as the reporters' Python ints)
+    model.month_totals = np.einsum("ij->j", model.month_result.counts).tolist()
     model.datacollector.collect(model)
 
 
@@ -340,10 +391,10 @@ def monthly_reporters() -> dict:
     """Model reporters of the monthly series: one column each, in table order."""
     reporters = {"month": lambda m: m.month, "year": lambda m: m.month // 12}
     for i, name in enumerate(COUNTER_NAMES):
-        reporters[name] = (lambda j: lambda m: int(m.month_totals[j]))(i)
+        reporters[name] = (lambda j: lambda m: m.month_totals[j])(i)
     reporters["n_groups"] = lambda m: len(m.agents_by_type[CommissioningGroup])
-    reporters["spend"] = lambda m: float(sum(sum(g.spent.values()) for g in m.groups.values()))
-    reporters["balance_total"] = lambda m: float(sum(g.balance for g in m.groups.values()))
+    reporters["spend"] = lambda m: float(sum([sum(g.spent.values()) for g in m.groups.values()]))
+    reporters["balance_total"] = lambda m: float(sum([g.balance for g in m.groups.values()]))
     return reporters
 
 

@@ -73,8 +73,9 @@ class CommissioningModel(mesa.Model):
         self._in_step = False
         self.timings: dict[str, float] = {}
         self.membership_version = 0  # changes whenever a group or a membership does
-        self.levers_version = 0  # changes whenever a group sets its levers
-        self._member_rows: tuple[int, list, np.ndarray] | None = None
+        self.levers_version = 0  # changes whenever a group sets its levers or propensities change
+        self.practice_levers_key: tuple | None = None  # what ``model.levers`` were set under
+        self._member_rows: tuple[int, list, np.ndarray, np.ndarray] | None = None
         self._member_levers: tuple[tuple[int, int], tuple[np.ndarray, ...]] | None = None
         self._hooks: dict[str, list] = {}
         self.behaviours: dict[str, Behaviour] = {cls.name: cls(self) for cls in REGISTERED}
@@ -209,8 +210,16 @@ class CommissioningModel(mesa.Model):
             groups = self.active_groups
             index = {g.code: i for i, g in enumerate(groups)}
             rows = np.array([index.get(p.group.code, -1) for p in self.practices], dtype=np.int64)
-            self._member_rows = (self.membership_version, groups, rows)
+            bins = np.where(self.practice_arrays.open & (rows >= 0), rows, len(groups))
+            self._member_rows = (self.membership_version, groups, rows, bins)
         return self._member_rows[1], self._member_rows[2]
+
+    def billing_rows(self) -> tuple[list[CommissioningGroup], np.ndarray]:
+        """Groups in play (``active_groups``) and each practice's row among them for billing:
+        ``len(groups)`` for a closed practice and one whose group has ended; recomputed only
+        after membership or the groups in play change."""
+        groups, _ = self.member_rows()
+        return groups, self._member_rows[3]
 
     def member_levers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Each practice's group's referral, emergency and conversion multipliers and hospital

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from support import ROOT, small_config
 
@@ -19,6 +20,7 @@ from ccgabm.config import PARAMETER_OWNER, SECTIONS
 from ccgabm.events import ENDINGS, Event
 from ccgabm.model import CommissioningModel
 from ccgabm.params import ConfigError, param
+from ccgabm.recorder import Recorder
 from ccgabm.schedule import When, declared_phases, schedule_text
 
 
@@ -117,6 +119,22 @@ def test_datacollector_gives_the_tables_and_agent_variables():
     practices = agents[agents["type"] == "Practice"].xs(24.0, level="Step")
     assert practices["list_size"].sum() == model.practice_arrays.list_size.sum()
     assert set(record.get_table_dataframe("events")["kind"]) <= {str(e) for e in Event}
+
+
+def test_columns_given_as_arrays_read_as_their_values_would():
+    as_lists, as_arrays = Recorder({}), Recorder({})
+    for year in range(2):
+        counts = np.array([3, 400, 7], dtype=np.int64) * (year + 1)
+        spend = np.array([1.5, 2.25, 0.1]) * (year + 1)
+        codes = ["A", "B", "C"]
+        as_lists.add_columns("t", {"n": counts.tolist(), "spend": spend.tolist(), "code": codes})
+        as_arrays.add_columns("t", {"n": counts, "spend": spend, "code": codes})
+    pd.testing.assert_frame_equal(as_arrays.get_table_dataframe("t"),
+                                  as_lists.get_table_dataframe("t"), check_exact=True)
+    assert as_arrays.column("t", "n") == as_lists.column("t", "n") == [3, 400, 7, 6, 800, 14]
+    assert as_arrays.n_rows("t") == 6
+    with pytest.raises(ValueError, match="every column"):
+        as_arrays.add_columns("t", {"n": counts})
 
 
 def test_one_clock_and_no_step_past_the_horizon():

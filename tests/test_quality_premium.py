@@ -9,6 +9,7 @@ from support import small_config
 from ccgabm.behaviours.quality_premium import (
     RTT_MONTHS,
     emergency_rates,
+    emergency_rates_by_group,
     premium_amount,
     rtt_share_within,
 )
@@ -64,6 +65,25 @@ def test_emergency_rates_compare_the_current_members_in_both_years():
         (110 / 12_000, 120 / 12_000))
     now, before = emergency_rates(np.array([3]), this, last)
     assert now != now and before != before  # nothing to compare
+
+
+def test_emergency_rates_of_every_group_at_once_equal_one_by_one():
+    rng = np.random.default_rng(5)
+    n, n_groups = 300, 12
+    last = np.column_stack([rng.integers(0, 400, n), rng.integers(0, 30_000, n)])
+    this = np.column_stack([rng.integers(0, 400, n), rng.integers(0, 30_000, n)])
+    last[rng.random(n) < 0.1, 1] = 0  # no patients last year
+    this[rng.random(n) < 0.1, 1] = 0
+    member_of = rng.integers(0, n_groups + 2, n)  # n_groups and above: in no group
+    member_of[member_of == 3] = 4  # group 3 has no members
+    member_of[(member_of == 5) & (this[:, 1] > 0)] = n_groups  # nor group 5 any to compare
+    now, before = emergency_rates_by_group(member_of, n_groups, this, last)
+    for g in range(n_groups):
+        expected = emergency_rates(np.flatnonzero(member_of == g), this, last)
+        if expected[0] != expected[0]:
+            assert np.isnan(now[g]) and np.isnan(before[g])
+        else:
+            assert (now[g], before[g]) == expected  # the same bits
 
 
 # ---- the behaviour in a model ------------------------------------------------------------------

@@ -25,6 +25,7 @@ class CommissioningBoard(mesa.Agent):
         self.other_share: float | None = None  # share of budgets for unmodelled services
         self.first_year_expected = 0.0  # the first year's unpressured national budget
         self.practice_rate: dict[int, float] = {}  # member's group budget per need, last year
+        self._rates = np.full(len(model.world.practices), np.nan)  # the same, by practice index
         # groups the Board dissolved: (month, indices of the practices that were members then)
         self.dissolved: dict[str, tuple[int, frozenset[int]]] = {}
 
@@ -49,14 +50,14 @@ class CommissioningBoard(mesa.Agent):
         (1 + drawn distance). Allocations are scaled to the national budget.
         """
         fin = self.finance
-        population = sum(g.population for g in groups)
+        populations = [g.population for g in groups]  # no patient moves while it allocates
+        population = sum(populations)
         weight = sum(g.need_weight for g in groups)
         expected = fin.allocation_per_head * population
         self.national_budget = expected * (1.0 - fin.budget_pressure)
         targets = {g.code: self.national_budget * g.need_weight / weight for g in groups}
         if self.practice_rate:
-            base = {g.code: sum(self.practice_rate[p.index] * p.need_weight for p in g.members)
-                    for g in groups}
+            base = {g.code: sum(self._member_budgets(g)) for g in groups}
             alloc = {c: base[c] + fin.pace_of_change * (targets[c] - base[c]) for c in targets}
         else:
             alloc = {c: t * (1.0 + distance_draws.get(c, 0.0)) for c, t in targets.items()}
@@ -65,8 +66,11 @@ class CommissioningBoard(mesa.Agent):
         for g in groups:
             rate = self.allocations[g.code] / max(g.need_weight, 1e-9)
             self.allocation_per_need[g.code] = rate
-            for p in g.members:
-                self.practice_rate[p.index] = rate
+            indices = g.member_indices()
+            if indices is None:
+                indices = np.array([p.index for p in g.members], dtype=np.int64)
+            self.practice_rate.update(dict.fromkeys(indices.tolist(), rate))
+            self._rates[indices] = rate
         # Services the model does not simulate take the share of the budget left after modelled
         # hospital activity: estimated from need weights in the first year, re-estimated once
         # from the first year's national activity bill, then fixed, so activity a group saves
@@ -81,7 +85,8 @@ class CommissioningBoard(mesa.Agent):
             modelled_share = weight / expected if expected > 0 else 0.0
             self.other_share = max(1.0 - modelled_share, 0.0)
         community_share = min(fin.community_share, self.other_share)
-        for g in groups:
+        fixed_running_cost = self.fixed_running_cost()
+        for g, group_population in zip(groups, populations, strict=True):
             # commissioned in line with the group's historical budget (before pressure), less
             # whatever community services it has decommissioned
             # less the share ring-fenced for budgets pooled with local authorities
@@ -89,10 +94,18 @@ class CommissioningBoard(mesa.Agent):
                            * (1.0 - fin.pooled_budget_share))
             g.community_services_cost = unpressured * community_share * g.community_factor
             g.other_services_cost = unpressured * (self.other_share - community_share)
-            g.running_cost = self.fixed_running_cost() + fin.running_cost_per_head * g.population
+            g.running_cost = fixed_running_cost + fin.running_cost_per_head * group_population
             self.pay(g, self.allocations[g.code], "programme")
             allowance = fin.running_cost_allowance * (1.0 - allowance_cut)
-            self.pay(g, allowance * g.population, "running_allowance")
+            self.pay(g, allowance * group_population, "running_allowance")
+
+    def _member_budgets(self, group: CommissioningGroup) -> list[float]:
+        """Each member's need now times its group's budget per need last year, in member order
+        (from the practice arrays; a member that is not a practice gives its own need)."""
+        indices = group.member_indices()
+        if indices is None:
+            return [self.practice_rate[p.index] * p.need_weight for p in group.members]
+        return (self._rates[indices] * self.model.practice_arrays.need_weight[indices]).tolist()
 
     def fixed_running_cost(self) -> float:
         """A group's fixed running cost (scaled with the world), less any shared-support saving."""

@@ -119,7 +119,7 @@ class CommissioningGroup(mesa.Agent):
 
     def investment_share(self) -> float:
         """Share of the programme budget invested in community services this year."""
-        return sum(hook(self) for hook in self.model.hooks("investment"))
+        return sum([hook(self) for hook in self.model.hooks("investment")])
 
     def set_levers(self) -> None:
         """Referral, emergency and conversion multipliers implied by every behaviour's policy."""

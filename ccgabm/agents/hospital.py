@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mesa
 import numpy as np
+from numba import njit
 
 
 class Hospital(mesa.Agent):
@@ -45,18 +46,21 @@ class Hospital(mesa.Agent):
         self.income += amount
 
 
+@njit(cache=True, error_model="numpy")
 def treatment_cutoffs(waiting_hists: np.ndarray, capacity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``Hospital.treatment_cutoff`` of every hospital at once (rows of ``waiting_hists``, each
-    with its ``capacity``): the cuts and the shares treated at the cut, same arithmetic."""
-    longest_first = waiting_hists[:, :0:-1]
-    treated = np.cumsum(longest_first, axis=1)
-    k = (treated <= capacity[:, None]).sum(axis=1)  # searchsorted, side="right", per row
-    width = longest_first.shape[1]
-    cut = np.where(k == width, 0, waiting_hists.shape[1] - 1 - k)
-    share = np.ones(len(k))
-    rows = np.flatnonzero(k < width)
-    kr = k[rows]
-    done = np.where(kr > 0, treated[rows, np.maximum(kr - 1, 0)], 0)
-    share[rows] = (capacity[rows] - done) / longest_first[rows, kr]
+    with its ``capacity``): the cuts and the shares treated at the cut, same arithmetic (waits
+    counted longest first while their running total stays within capacity)."""
+    n, width = waiting_hists.shape
+    cut = np.zeros(n, dtype=np.int64)
+    share = np.ones(n)
+    for h in range(n):
+        done = 0  # waiters of the waits counted so far, longest first
+        k = 0  # waits counted
+        while k < width - 1 and done + waiting_hists[h, width - 1 - k] <= capacity[h]:
+            done += waiting_hists[h, width - 1 - k]
+            k += 1
+        if k < width - 1:
+            cut[h] = width - 1 - k
+            share[h] = (capacity[h] - done) / waiting_hists[h, width - 1 - k]
     return cut, share
-

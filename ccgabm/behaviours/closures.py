@@ -70,8 +70,11 @@ class Closures(Behaviour):
         model.stale_list_sizes = []
         arrays = model.practice_arrays
         try:
-            # only open practices deprived enough can close (neither changes during the round)
-            for i in np.flatnonzero(arrays.open & ~(arrays.imd < beh.closure_imd)).tolist():
+            # only open practices deprived enough can close (neither changes during the round),
+            # and small enough: a closure only adds patients to others, so a practice at or
+            # above the limit now stays there
+            small = arrays.open & ~(arrays.imd < beh.closure_imd) & (arrays.list_size < limit)
+            for i in np.flatnonzero(small).tolist():
                 practice = model.practices[i]
                 if practice.list_size >= limit:
                     continue

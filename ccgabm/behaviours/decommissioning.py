@@ -92,10 +92,10 @@ def burden_ratios(usage: np.ndarray, list_sizes: np.ndarray) -> np.ndarray:
     """
     usage = np.asarray(usage, dtype=float)
     sizes = np.asarray(list_sizes, dtype=float)
-    if usage.sum() <= 0 or sizes.sum() <= 0:
+    used, registered = usage.sum(), sizes.sum()
+    if used <= 0 or registered <= 0:
         return np.ones_like(usage)
-    return np.divide(usage / usage.sum(), sizes / sizes.sum(), out=np.zeros_like(usage),
-                     where=sizes > 0)
+    return np.divide(usage / used, sizes / registered, out=np.zeros_like(usage), where=sizes > 0)
 
 
 def vote(cut: str, burden: np.ndarray, trust_in_group: np.ndarray, list_sizes: np.ndarray,
@@ -103,7 +103,8 @@ def vote(cut: str, burden: np.ndarray, trust_in_group: np.ndarray, list_sizes: n
     """A member votes yes when its burden is within a fair share plus trust-weighted tolerance."""
     yes = burden <= 1.0 + tolerance * trust_in_group
     sizes = np.asarray(list_sizes, dtype=float)
-    share = float(sizes[yes].sum() / sizes.sum()) if sizes.sum() > 0 else 0.0
+    registered = sizes.sum()
+    share = float(sizes[yes].sum() / registered) if registered > 0 else 0.0
     return Vote(cut=cut, yes=yes, yes_share=share, passed=share > majority)
 
 
@@ -196,8 +197,9 @@ class Decommissioning(Behaviour):
             losers = idx[~result.yes] if result.passed else idx[result.yes]
             trust.lost_vote(losers, winners)
             self.votes_lost[losers] += 1
+            month = model.month
             for p in losers.tolist():
-                self._lost_in.setdefault((p, group.code), []).append(model.month)
+                self._lost_in.setdefault((p, group.code), []).append(month)
             if result.passed:
                 if cut == "plcv":
                     group.plcv_restrictions += 1

@@ -104,6 +104,7 @@ class PracticeTurnover(Behaviour):
             arrays.propensity[idx], z[idx], referral.referral_habit_persistence,
             referral.practice_variation_sd,
         )
+        model.levers_version += 1  # practices' levers follow their propensities
         for i in idx.tolist():
             practice = model.practices[i]
             model.record(Event.PRACTICE_TURNOVER, group=practice.group.code,

@@ -195,6 +195,25 @@ def emergency_rates(members: np.ndarray, this_year: np.ndarray,
     return float(now[0] / now[1]), float(before[0] / before[1])
 
 
+def emergency_rates_by_group(member_of: np.ndarray, n_groups: int, this_year: np.ndarray,
+                             last_year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``emergency_rates`` of groups 0 to ``n_groups - 1`` at once: ``member_of`` is each
+    practice's group (``n_groups`` or more: none). The same sums (of integer counts, exact)
+    and divisions; nan for a group with no member with person-months in both years."""
+    k = min(len(member_of), len(last_year))
+    member_of, now, before = member_of[:k], this_year[:k], last_year[:k]
+    keep = (member_of < n_groups) & (now[:, 1] > 0) & (before[:, 1] > 0)
+    rows = member_of[keep]
+    kept = np.bincount(rows, minlength=n_groups) > 0
+
+    def rate(counts: np.ndarray) -> np.ndarray:
+        emergency, person_months = (np.bincount(rows, weights=counts[keep, c], minlength=n_groups)
+                                    for c in (0, 1))
+        return np.divide(emergency, person_months, out=np.full(n_groups, np.nan), where=kept)
+
+    return rate(now), rate(before)
+
+
 class QualityPremium(Behaviour):
     name = "quality_premium"
     params = {"finance": QualityPremiumParams}
@@ -208,6 +227,8 @@ class QualityPremium(Behaviour):
         # year: (month copied, practice-level [emergency, person-months]) of the year just
         # closed and the one before
         self._counts: dict[int, tuple[int, np.ndarray]] = {}
+        # (year, month, membership version): each group in play's emergency rates then
+        self._rates: tuple[tuple[int, int, int], dict[str, tuple[float, float]]] | None = None
 
     # ---- year end ----------------------------------------------------------------------------
     def group_year_columns(self, group) -> dict[str, Any]:
@@ -285,11 +306,29 @@ class QualityPremium(Behaviour):
         self._keep_counts(year)
         if year - 1 not in self._counts:
             return None
-        members = np.array([p.index for p in group.members], dtype=np.int64)
-        now, before = emergency_rates(members, self._counts[year][1], self._counts[year - 1][1])
+        rates = self._group_rates(year)
+        if group.code in rates:
+            now, before = rates[group.code]
+        else:
+            members = np.array([p.index for p in group.members], dtype=np.int64)
+            now, before = emergency_rates(members, self._counts[year][1],
+                                          self._counts[year - 1][1])
         if now != now or before != before:  # no member with patients in both years
             return None
         return now <= before
+
+    def _group_rates(self, year: int) -> dict[str, tuple[float, float]]:
+        """Every group in play's emergency rates this year and last (``emergency_rates`` over
+        its members), computed once while membership stands."""
+        model = self.model
+        key = (year, model.month, model.membership_version)
+        if self._rates is None or self._rates[0] != key:
+            groups, member_of = model.billing_rows()
+            now, before = emergency_rates_by_group(member_of, len(groups), self._counts[year][1],
+                                                   self._counts[year - 1][1])
+            self._rates = (key, {g.code: (float(a), float(b)) for g, a, b in
+                                 zip(groups, now.tolist(), before.tolist(), strict=True)})
+        return self._rates[1]
 
     # ---- results -----------------------------------------------------------------------------
     def summary(self, tables, fates) -> dict[str, Any]:
