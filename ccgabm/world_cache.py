@@ -1,4 +1,5 @@
-"""A cache of what start-up reads and builds once: checked practice tables and assembled worlds.
+"""A cache of what start-up reads and builds once: checked practice tables, assembled worlds
+and starting trust matrices.
 
 Reading a practice table (parse, check, fill) and assembling its world (sampled lists,
 positions, groups, hospitals, neighbourhoods) gives the same result every time for the same
@@ -16,6 +17,12 @@ into place, so a killed run never leaves half an entry. An entry that cannot be 
 whose header does not match its key, is ignored (and replaced by the rebuilt result). The
 cache never stops a run: a folder that cannot be written just means nothing is kept. Each
 kind keeps its most recently used ``MAX_ENTRIES`` entries.
+
+Large arrays (``load_array``, ``save_array``: an England trust matrix is 177 MB) are kept as
+``.npy`` files, mapped copy-on-write when read (the run's changes stay in its memory), and only
+from the second time a key is asked for (``second_request``): a run whose seed is used once
+writes nothing. Each kind of array keeps its most recently used entries up to
+``MAX_ARRAY_BYTES``.
 """
 
 from __future__ import annotations
@@ -34,10 +41,13 @@ import pandas as pd
 
 from ccgabm.outputs import usual_mode
 
-__all__ = ["cache_folder", "entry_key", "file_digest", "load_frame", "save_frame"]
+__all__ = ["cache_folder", "entry_key", "file_digest", "load_array", "load_frame", "save_array",
+           "save_frame", "second_request"]
 
 FORMAT = 1  # layout of an entry; changing it misses every older entry
 MAX_ENTRIES = 32  # entries kept per kind (assumed; an England entry is under 1 MB)
+MAX_ARRAY_BYTES = 2**30  # bytes of array entries kept per kind (assumed: 6 England trust matrices)
+MAX_MARKERS = 256  # keys remembered per kind for second_request (assumed)
 OFF = ("", "0", "off", "false", "no")
 # modules shaping a world
 CODE = ("world.py", "formation.py", "practice_table.py", "rng.py", "world_cache.py")
@@ -159,10 +169,85 @@ def save_frame(kind: str, key: str, frame: pd.DataFrame, meta: dict[str, Any]) -
 
 def _prune(folder: Path, kind: str) -> None:
     """Delete all but the ``MAX_ENTRIES`` most recently used entries of ``kind``."""
-    entries = []
-    for path in folder.glob(f"{kind}-*.npz"):
+    _prune_oldest(sorted(_by_use(folder, f"{kind}-*.npz"), reverse=True)[MAX_ENTRIES:])
+
+
+def second_request(kind: str, key: str) -> bool:
+    """Whether ``key`` of ``kind`` was asked for before (its entry is worth writing now); the
+    first request leaves a marker. False when the cache is off or cannot be written."""
+    folder = cache_folder()
+    if folder is None:
+        return False
+    marker = folder / f"{kind}-{key}.seen"
+    if marker.exists():
+        return True
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        _prune_oldest(sorted(_by_use(folder, f"{kind}-*.seen"), reverse=True)[MAX_MARKERS:])
+    except OSError:
+        pass
+    return False
+
+
+def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """The array kept under ``key``, mapped copy-on-write, or None (no cache, no entry, or an
+    entry that cannot be read or has another shape or type)."""
+    folder = cache_folder()
+    if folder is None:
+        return None
+    path = folder / f"{kind}-{key}.npy"
+    try:
+        mapped = np.load(path, mmap_mode="c", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if mapped.shape != tuple(shape) or mapped.dtype != np.dtype(dtype) or not mapped.flags.c_contiguous:
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: kept when older entries are pruned
+    return mapped.view(np.ndarray)  # a plain array over the mapping (which it keeps open)
+
+
+def save_array(kind: str, key: str, array: np.ndarray) -> None:
+    """Keep ``array`` under ``key`` (written whole, then renamed into place); nothing is kept
+    when the cache is off or cannot be written."""
+    folder = cache_folder()
+    if folder is None:
+        return
+    tmp = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-{key}.", suffix=".tmp", dir=folder)
+        os.fchmod(fd, usual_mode(0o666))
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+        os.replace(tmp, folder / f"{kind}-{key}.npy")
+        tmp = None
+        entries, total, old = sorted(_by_use(folder, f"{kind}-*.npy"), reverse=True), 0, []
+        for stamp, path in entries:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+            if total > MAX_ARRAY_BYTES:
+                old.append((stamp, path))
+        _prune_oldest(old)
+    except OSError:
+        pass
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _by_use(folder: Path, pattern: str) -> list[tuple[int, Path]]:
+    """(last use, path) of the files matching ``pattern``."""
+    found = []
+    for path in folder.glob(pattern):
         with contextlib.suppress(OSError):
-            entries.append((path.stat().st_mtime_ns, path))
-    for _, path in sorted(entries, reverse=True)[MAX_ENTRIES:]:
+            found.append((path.stat().st_mtime_ns, path))
+    return found
+
+
+def _prune_oldest(entries: list[tuple[int, Path]]) -> None:
+    for _, path in entries:
         with contextlib.suppress(OSError):
             path.unlink()

@@ -166,3 +166,52 @@ def test_an_entry_with_a_malformed_header_is_rebuilt(tmp_path, cache, monkeypatc
     monkeypatch.setattr(world, "world_from_table", lambda *a: builds.append(a) or build(*a))
     assert_same(fresh, run(cfg))
     assert len(builds) == 1
+
+
+def test_trust_matrices_are_kept_from_the_second_request(tmp_path, cache, monkeypatch):
+    """A starting trust matrix is written the second time its key is asked for, read back
+    (mapped copy-on-write) from the third, and every run's results are identical."""
+    import ccgabm.behaviours.trust as trust
+
+    monkeypatch.setattr(trust, "BACKGROUND_ENTRIES", 0)  # this small world counts as large
+    cfg = write_world(tmp_path)
+    monkeypatch.setenv("CCGABM_CACHE", "off")
+    fresh = run(cfg)
+    monkeypatch.setenv("CCGABM_CACHE", str(cache.parent))
+    builds = []
+    build = trust.starting_trust
+    monkeypatch.setattr(trust, "starting_trust", lambda *a: builds.append(a) or build(*a))
+    results = []
+    for expected_builds, kept in ((1, []), (2, ["trust"]), (2, ["trust"])):
+        results.append(run(cfg))
+        assert len(builds) == expected_builds
+        assert [p.name.split("-")[0] for p in cache.glob("*.npy")] == kept
+    assert len(list(cache.glob("trust-*.seen"))) == 1
+    for result in results:
+        assert_same(fresh, result)
+    entry = next(cache.glob("trust-*.npy"))
+    entry.write_bytes(entry.read_bytes()[:150])  # cut short: rebuilt, not trusted
+    assert_same(fresh, run(cfg))
+    assert len(builds) == 3
+
+
+def test_array_entries_are_checked_and_pruned_by_size(cache, monkeypatch):
+    monkeypatch.setattr(world_cache, "MAX_ARRAY_BYTES", 3000)
+    square = np.arange(100, dtype=np.float32).reshape(10, 10)  # 400 bytes + header
+    assert not world_cache.second_request("trust", "k0")
+    assert world_cache.second_request("trust", "k0")
+    for i in range(8):
+        world_cache.save_array("trust", f"k{i}", square + i)
+        stamp = 1_000_000_000 + i
+        os.utime(cache / f"trust-k{i}.npy", (stamp, stamp))
+    world_cache.save_array("trust", "k9", square)
+    kept = sorted(p.name for p in cache.glob("*.npy"))
+    assert "trust-k9.npy" in kept and "trust-k0.npy" not in kept
+    assert sum((cache / name).stat().st_size for name in kept) <= 3000
+    loaded = world_cache.load_array("trust", "k9", (10, 10), np.float32)
+    assert type(loaded) is np.ndarray and np.array_equal(loaded, square)
+    loaded[0, 0] = 5.0  # copy-on-write: the entry is unchanged
+    assert world_cache.load_array("trust", "k9", (10, 10), np.float32)[0, 0] == 0.0
+    assert world_cache.load_array("trust", "k9", (10, 11), np.float32) is None
+    assert world_cache.load_array("trust", "k9", (10, 10), np.float64) is None
+    assert world_cache.load_array("trust", "missing", (10, 10), np.float32) is None

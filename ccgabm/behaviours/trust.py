@@ -20,13 +20,16 @@ is refused unless ``allow_trust_inversion = true`` asks for it.
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
 
 from ccgabm import coalition_kernels as kernels
+from ccgabm import world_cache
 from ccgabm.behaviours.base import Behaviour
 from ccgabm.params import ASSUMED, ConfigError, param
 from ccgabm.schedule import Phase, When
@@ -62,7 +65,8 @@ class TrustParams:
 
 
 TRUST_BLOCK_ROWS = 32  # rows of the trust matrix drawn at a time (assumed: a cache-sized block)
-BACKGROUND_ENTRIES = 1_000_000  # matrices this large are built in a background thread (assumed)
+# matrices this large are built in a background thread and kept in the start-up cache (assumed)
+BACKGROUND_ENTRIES = 1_000_000
 
 
 class TrustNetwork:
@@ -72,21 +76,32 @@ class TrustNetwork:
     groups, plus normal noise (``trust_noise_sd``), clipped to 0..1; trust in oneself is 1.
     With ``background=True`` a large matrix is built in a background thread while the model
     goes on (its own random stream, so the values do not depend on timing): ``trust`` waits
-    for it on first use.
+    for it on first use. With ``keep_as`` (a key naming everything the matrix depends on:
+    seed, groups, parameters, this code), a large matrix is also taken from the start-up cache
+    (``ccgabm.world_cache``) when kept there, and kept there when its key is asked for a second
+    time; the ``rng`` is then not drawn from (nothing else draws from it).
     """
 
     def __init__(self, group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator,
-                 *, background: bool = False) -> None:
+                 *, background: bool = False, keep_as: str | None = None) -> None:
         self.cfg = cfg
         self._trust: np.ndarray | None = None
         self._building: Future | None = None
-        args = (np.asarray(group_ids, dtype=np.int64), cfg, rng)
-        if background and len(group_ids) ** 2 >= BACKGROUND_ENTRIES:
+        n = len(group_ids)
+        large = n * n >= BACKGROUND_ENTRIES
+        if keep_as is not None and large:
+            self._trust = world_cache.load_array("trust", keep_as, (n, n), np.float32)
+            if self._trust is not None:
+                return
+        keep = keep_as if keep_as is not None and large and world_cache.second_request(
+            "trust", keep_as) else None
+        args = (np.asarray(group_ids, dtype=np.int64), cfg, rng, keep)
+        if background and large:
             pool = ThreadPoolExecutor(1, thread_name_prefix="trust")
-            self._building = pool.submit(starting_trust, *args)
+            self._building = pool.submit(_build, *args)
             pool.shutdown(wait=False)  # the thread ends when the build does
         else:
-            self._trust = starting_trust(*args)
+            self._trust = _build(*args)
 
     @property
     def trust(self) -> np.ndarray:
@@ -226,6 +241,16 @@ class TrustNetwork:
         self.trust[both, both] = 1.0
 
 
+def _build(group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator,
+           keep_as: str | None) -> np.ndarray:
+    """The starting matrix, kept in the start-up cache under ``keep_as`` (if given) before
+    anything can change it."""
+    trust = starting_trust(group_ids, cfg, rng)
+    if keep_as is not None:
+        world_cache.save_array("trust", keep_as, trust)
+    return trust
+
+
 def starting_trust(group_ids: np.ndarray, cfg: TrustParams,
                    rng: np.random.Generator) -> np.ndarray:
     """The starting matrix: the draws of one ``rng.normal(0, trust_noise_sd, (n, n))`` in
@@ -308,6 +333,14 @@ def _year_end(trust, group_of, members, group_start, position, mode, relative, g
         row[i] = np.float32(1.0)
 
 
+TRUST_STREAM = "behaviour.trust"  # the random stream of the starting matrix (and nothing else)
+
+
+def _code_digest() -> str:
+    """SHA-256 of this module's source: a kept matrix is only reused by the code that built it."""
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
 class Trust(Behaviour):
     name = "trust"
     params = {"behaviour": TrustParams}
@@ -331,8 +364,15 @@ class Trust(Behaviour):
         model = self.model
         codes = {code: i for i, code in enumerate(model.groups)}
         group_ids = np.array([codes[p.group.code] for p in model.practices])
-        self.network = TrustNetwork(group_ids, model.cfg.behaviour,
-                                    model.streams.get("behaviour.trust"), background=True)
+        cfg = model.cfg.behaviour
+        key = world_cache.entry_key("trust", {
+            "seed": model.seed, "stream": TRUST_STREAM, "code": _code_digest(),
+            "groups": hashlib.sha256(group_ids.astype(np.int64).tobytes()).hexdigest(),
+            "initial_trust": cfg.initial_trust, "trust_outside": cfg.trust_outside,
+            "trust_noise_sd": cfg.trust_noise_sd,
+        })
+        self.network = TrustNetwork(group_ids, cfg, model.streams.get(TRUST_STREAM),
+                                    background=True, keep_as=key)
 
     def update(self) -> None:
         """Year-end trust updates within each group, then drift towards the level each
