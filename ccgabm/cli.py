@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="run even when the estimated memory exceeds what is available")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--no-plot", action="store_true",
+                     help="write no overview.png (and load no plotting library)")
 
     sub.add_parser("sweep", help="run a parameter sweep (resumable)",
                    arguments="ccgabm.sweep.cli:add_sweep_arguments")
@@ -109,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with OutputFolder(args.out) as out:  # checked (and its staging made) before the run
         started = time.perf_counter()
         result = run_simulation(cfg, progress=not args.no_progress, force=args.force)
-        out.write(result)
+        written = out.write(result, plot=not args.no_plot)
     s = check_figures(result.summary)
     print(
         f"{s['population_start']:,} patients, {s['years_simulated']} years in "
@@ -120,7 +122,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, why in s.get("figure_notes", {}).items():
         if name not in UNDEFINED_MARKERS:
             print(f"note: {name} is undefined (null in summary.json): {why}", file=sys.stderr)
-    print(f"results written to {out.path}/ (summary.json, *.parquet, overview.png)")
+    shown = "summary.json, *.parquet" + (", overview.png" if any(p.name == "overview.png"
+                                                                  for p in written) else "")
+    print(f"results written to {out.path}/ ({shown})")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Write a run's results: summary.json, Parquet tables and overview.png, all or nothing.
+"""Write a run's results: summary.json, Parquet tables and overview.png (unless not wanted), all or nothing.
 
 An output folder is checked before the run (``OutputFolder``): the name must be usable, its
 parent creatable and writable (a staging folder is created there at once, which proves it),
@@ -210,10 +210,10 @@ class OutputFolder:
     def __exit__(self, *exc: object) -> None:
         self.discard()
 
-    def write(self, result: RunResult) -> list[Path]:
-        """Write every output of ``result`` into the staging folder, then swap it in whole."""
+    def write(self, result: RunResult, *, plot: bool = True) -> list[Path]:
+        """Write every output of ``result`` into the staging folder (overview.png only when
+        ``plot``), then swap it in whole."""
         from ccgabm.metrics import check_figures
-        from ccgabm.plots import overview_figure
 
         if self.staging is None:
             raise RuntimeError("this output folder has already been written or discarded")
@@ -226,7 +226,10 @@ class OutputFolder:
             for name, table in result.tables.items():
                 table.to_parquet(staging / f"{name}.parquet", index=False)
             result.group_fates.to_parquet(staging / "group_fates.parquet", index=False)
-            overview_figure(result.tables, shown, staging / "overview.png")
+            if plot:
+                from ccgabm.plots import overview_figure  # matplotlib loads only to plot
+
+                overview_figure(result.tables, shown, staging / "overview.png")
             names = sorted(p.name for p in staging.iterdir())
             self._swap_in()
         except OSError as exc:
@@ -259,10 +262,10 @@ class OutputFolder:
             shutil.rmtree(aside, ignore_errors=True)
 
 
-def write_run(result: RunResult, out_dir: str | os.PathLike) -> list[Path]:
+def write_run(result: RunResult, out_dir: str | os.PathLike, *, plot: bool = True) -> list[Path]:
     """Write every output of ``result`` to ``out_dir`` (replaced whole; ``OutputFolder``)."""
     with OutputFolder(out_dir) as folder:
-        return folder.write(result)
+        return folder.write(result, plot=plot)
 
 
 def check_text_target(path: str | os.PathLike, option: str = "--out") -> Path:

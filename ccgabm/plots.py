@@ -16,7 +16,9 @@ def overview_figure(tables: dict[str, pd.DataFrame], summary: dict, path: Path) 
     from matplotlib.figure import Figure
 
     monthly, groups = tables["monthly"], tables["group_year"]
-    fig = Figure(figsize=(12, 8), layout="constrained")
+    # fixed margins: a constrained layout measures every label first (about 0.15 s a figure)
+    fig = Figure(figsize=(12, 8))
+    fig.subplots_adjust(left=0.065, right=0.985, bottom=0.07, top=0.91, wspace=0.2, hspace=0.3)
     axes = fig.subplots(2, 2)
     years = monthly["month"] / 12.0
     ax = axes[0, 0]

@@ -60,7 +60,8 @@ NOT_FOR_RUN = ("ccgabm.analysis", "ccgabm.sweep", "ccgabm.viz", "matplotlib.pypl
 
 
 def test_each_command_loads_only_what_it_needs(tmp_path):
-    """`run` loads no other command's modules; `params` and `--help` load no plotting at all."""
+    """`run` loads no other command's modules (`run --no-plot` no plotting); `params` and
+    `--help` load no plotting at all."""
     code = (
         "import sys\n"
         "from ccgabm.cli import main\n"
@@ -74,6 +75,14 @@ def test_each_command_loads_only_what_it_needs(tmp_path):
     loaded = set(run.stdout.split())
     assert "matplotlib" in loaded  # overview.png is drawn
     assert not [m for m in loaded if m.startswith(NOT_FOR_RUN)]
+    bare = subprocess.run([sys.executable, "-c", code, "run", str(cfg), "--out",
+                           str(tmp_path / "bare"), "--no-progress", "--no-plot"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert bare.returncode == 0, bare.stderr
+    assert "(summary.json, *.parquet)" in bare.stdout
+    assert not [m for m in bare.stdout.split() if m.startswith("matplotlib")]
+    assert (tmp_path / "bare" / "summary.json").exists()
+    assert not (tmp_path / "bare" / "overview.png").exists()
     params = subprocess.run([sys.executable, "-c", code, "params"], cwd=ROOT, capture_output=True,
                             text=True, timeout=600)
     assert params.returncode == 0, params.stderr
