@@ -77,6 +77,8 @@ def time_model_run(cfg) -> dict[str, Any]:
     model = CommissioningModel(cfg)
     startup = time.perf_counter() - started
     cpu1 = time.process_time()
+    trust = model.behaviours.get("trust")
+    origin = getattr(getattr(trust, "network", None), "origin", None)
     patients = int(model.population.alive.sum())
     started = time.perf_counter()
     while model.month < model.horizon:
@@ -104,6 +106,7 @@ def time_model_run(cfg) -> dict[str, Any]:
         "patient_months": patient_months,
         "patient_months_per_s": patient_months / max(simulate, 1e-12),
         "peak_rss_bytes": peak_rss_bytes(),
+        "trust_matrix": origin,
     }
 
 
@@ -116,7 +119,7 @@ def time_warm_runs(cfg, runs: int) -> dict[str, Any]:
         return float(statistics.median(t[key] for t in timed))
 
     return {"runs": runs, "startup_s": median("startup_s"), "simulate_s": median("simulate_s"),
-            "wall_s": median("wall_s"),
+            "wall_s": median("wall_s"), "trust_matrix": [t["trust_matrix"] for t in timed],
             "phase_step_s": {k: float(statistics.median(t["phase_step_s"][k] for t in timed))
                              for k in timed[0]["phase_step_s"]}}
 
@@ -231,8 +234,13 @@ def format_report(result: dict[str, Any]) -> str:
     if warm:
         lines.append(f"  warm (median of {warm['runs']} more runs in this process): start-up "
                      f"{warm['startup_s']:.2f} s, simulation {warm['simulate_s']:.2f} s, "
-                     f"wall {warm['wall_s']:.2f} s")
+                     f"wall {warm['wall_s']:.2f} s"
+                     + (f"; trust matrix {', '.join(map(str, warm['trust_matrix']))}"
+                        if any(warm.get("trust_matrix") or ()) else ""))
     lines.append(f"  peak memory         {run['peak_rss_bytes'] / 2**30:8.2f} GiB")
+    if run.get("trust_matrix"):
+        lines.append(f"  trust matrix        {run['trust_matrix']} (start-up cache: "
+                     "CCGABM_CACHE=off builds it every run)")
     m = result["machine"]
     lines.append(f"machine: {m['cpus']} CPUs, {m['numba_threads']} numba threads "
                  f"({m['threading_layer']}), load average {m['load_average_1m_at_end']:.2f}")

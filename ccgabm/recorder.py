@@ -81,8 +81,10 @@ class Recorder(mesa.DataCollector):
         once Mesa has checked the reporters, a month within the year appends their values
         directly.
         """
-        if self._validated and model.month % 12 != 11:
-            self._collection_steps.append(model.time)
+        # Mesa's own bookkeeping (private; a release without it takes Mesa's path every month)
+        steps = getattr(self, "_collection_steps", None)
+        if getattr(self, "_validated", False) and steps is not None and model.month % 12 != 11:
+            steps.append(model.time)
             model_vars = self.model_vars
             for var, reporter in self.model_reporters.items():
                 model_vars[var].append(reporter(model))

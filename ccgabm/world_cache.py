@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ FORMAT = 1  # layout of an entry; changing it misses every older entry
 MAX_ENTRIES = 32  # entries kept per kind (assumed; an England entry is under 1 MB)
 MAX_ARRAY_BYTES = 2**30  # bytes of array entries kept per kind (assumed: 6 England trust matrices)
 MAX_MARKERS = 256  # keys remembered per kind for second_request (assumed)
+STALE_SECONDS = 3600  # a temporary array file this old was left by a killed process (assumed)
 OFF = ("", "0", "off", "false", "no")
 # modules shaping a world
 CODE = ("world.py", "formation.py", "practice_table.py", "rng.py", "world_cache.py")
@@ -153,8 +155,8 @@ def save_frame(kind: str, key: str, frame: pd.DataFrame, meta: dict[str, Any]) -
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{kind}-{key}.", suffix=".tmp", dir=folder)
-        os.fchmod(fd, usual_mode(0o666))  # as a plain open() would make it
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, usual_mode(0o666))  # as a plain open() would make it
             np.savez(fh, **arrays)
         os.replace(tmp, _path(folder, kind, key))
         tmp = None
@@ -174,14 +176,15 @@ def _prune(folder: Path, kind: str) -> None:
 
 def second_request(kind: str, key: str) -> bool:
     """Whether ``key`` of ``kind`` was asked for before (its entry is worth writing now); the
-    first request leaves a marker. False when the cache is off or cannot be written."""
+    first request leaves a marker. False when the cache is off or cannot be used."""
     folder = cache_folder()
     if folder is None:
         return False
     marker = folder / f"{kind}-{key}.seen"
-    if marker.exists():
-        return True
     try:
+        if marker.exists():
+            os.utime(marker)  # recently used: kept when older markers are pruned
+            return True
         folder.mkdir(parents=True, exist_ok=True)
         marker.touch()
         _prune_oldest(sorted(_by_use(folder, f"{kind}-*.seen"), reverse=True)[MAX_MARKERS:])
@@ -210,16 +213,21 @@ def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> 
 
 def save_array(kind: str, key: str, array: np.ndarray) -> None:
     """Keep ``array`` under ``key`` (written whole, then renamed into place); nothing is kept
-    when the cache is off or cannot be written."""
+    when the cache is off or cannot be written, and then the key's marker is dropped, so the
+    write is tried again only after the key is asked for twice more. Temporary files older
+    than ``STALE_SECONDS`` (left by a killed process) are deleted first."""
     folder = cache_folder()
     if folder is None:
         return
     tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        _prune_oldest([(stamp, path) for stamp, path in _by_use(folder, f".{kind}-*.tmp")
+                       if now - stamp / 1e9 > STALE_SECONDS])
         fd, tmp = tempfile.mkstemp(prefix=f".{kind}-{key}.", suffix=".tmp", dir=folder)
-        os.fchmod(fd, usual_mode(0o666))
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, usual_mode(0o666))
             np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
         os.replace(tmp, folder / f"{kind}-{key}.npy")
         tmp = None
@@ -231,7 +239,8 @@ def save_array(kind: str, key: str, array: np.ndarray) -> None:
                 old.append((stamp, path))
         _prune_oldest(old)
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            (folder / f"{kind}-{key}.seen").unlink()
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):

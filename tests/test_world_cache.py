@@ -215,3 +215,22 @@ def test_array_entries_are_checked_and_pruned_by_size(cache, monkeypatch):
     assert world_cache.load_array("trust", "k9", (10, 11), np.float32) is None
     assert world_cache.load_array("trust", "k9", (10, 10), np.float64) is None
     assert world_cache.load_array("trust", "missing", (10, 10), np.float32) is None
+
+
+def test_an_unusable_cache_folder_never_stops_a_run_or_leaks_files(tmp_path, monkeypatch):
+    """A cache folder whose path the system refuses (too long a name) keeps nothing and
+    refuses nothing; an old temporary file of a killed writer is deleted, a fresh one kept."""
+    monkeypatch.setenv("CCGABM_CACHE", str(tmp_path / ("a" * 300)))
+    assert not world_cache.second_request("trust", "k")
+    world_cache.save_array("trust", "k", np.zeros(3, dtype=np.float32))
+    assert world_cache.load_array("trust", "k", (3,), np.float32) is None
+    monkeypatch.setenv("CCGABM_CACHE", str(tmp_path / "c"))
+    folder = tmp_path / "c" / "worlds"
+    folder.mkdir(parents=True)
+    stale, fresh = folder / ".trust-old.x.tmp", folder / ".trust-new.y.tmp"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (1_000_000_000, 1_000_000_000))
+    world_cache.save_array("trust", "k", np.zeros(3, dtype=np.float32))
+    assert not stale.exists() and fresh.exists()
+    assert (folder / "trust-k.npy").exists()

@@ -20,6 +20,7 @@ is refused unless ``allow_trust_inversion = true`` asks for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,12 +90,18 @@ class TrustNetwork:
         self._building: Future | None = None
         n = len(group_ids)
         large = n * n >= BACKGROUND_ENTRIES
+        # where the starting matrix came from: "built", "built and kept" (in the start-up
+        # cache) or "cache" (read from it)
+        self.origin = "built"
         if keep_as is not None and large:
             self._trust = world_cache.load_array("trust", keep_as, (n, n), np.float32)
             if self._trust is not None:
+                self.origin = "cache"
                 return
         keep = keep_as if keep_as is not None and large and world_cache.second_request(
             "trust", keep_as) else None
+        if keep is not None:
+            self.origin = "built and kept"
         args = (np.asarray(group_ids, dtype=np.int64), cfg, rng, keep)
         if background and large:
             pool = ThreadPoolExecutor(1, thread_name_prefix="trust")
@@ -336,6 +343,7 @@ def _year_end(trust, group_of, members, group_start, position, mode, relative, g
 TRUST_STREAM = "behaviour.trust"  # the random stream of the starting matrix (and nothing else)
 
 
+@functools.cache
 def _code_digest() -> str:
     """SHA-256 of this module's source: a kept matrix is only reused by the code that built it."""
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
@@ -365,12 +373,14 @@ class Trust(Behaviour):
         codes = {code: i for i, code in enumerate(model.groups)}
         group_ids = np.array([codes[p.group.code] for p in model.practices])
         cfg = model.cfg.behaviour
-        key = world_cache.entry_key("trust", {
-            "seed": model.seed, "stream": TRUST_STREAM, "code": _code_digest(),
-            "groups": hashlib.sha256(group_ids.astype(np.int64).tobytes()).hexdigest(),
-            "initial_trust": cfg.initial_trust, "trust_outside": cfg.trust_outside,
-            "trust_noise_sd": cfg.trust_noise_sd,
-        })
+        key = None
+        if len(group_ids) ** 2 >= BACKGROUND_ENTRIES:
+            key = world_cache.entry_key("trust", {
+                "seed": model.seed, "stream": TRUST_STREAM, "code": _code_digest(),
+                "groups": hashlib.sha256(group_ids.astype(np.int64).tobytes()).hexdigest(),
+                "initial_trust": cfg.initial_trust, "trust_outside": cfg.trust_outside,
+                "trust_noise_sd": cfg.trust_noise_sd,
+            })
         self.network = TrustNetwork(group_ids, cfg, model.streams.get(TRUST_STREAM),
                                     background=True, keep_as=key)
 
