@@ -8,7 +8,9 @@ array code they replace (the other kernels return exactly what their NumPy expre
   halves), the blocks' partial sums added in float32. That is the order of OpenBLAS's SkylakeX
   (AVX-512) SGEMM kernels, so there it returns the BLAS product bit for bit; a BLAS that sums in
   another order differs in the last bits. Unlike the BLAS call it depends neither on the
-  machine nor on the BLAS thread count, and it computes only the entries asked for;
+  machine nor on the BLAS thread count, and it computes only the entries asked for. It also
+  gives what the coalition searches' exactness test needs (``extremes``), read while each row
+  is in the cache rather than again by each search;
 - ``first_coalition`` and ``any_subset_blocks``: the coalition search and the exact blocking check on
   float64 sums of trust x list size. Such a sum is exact, whatever the order of its terms,
   when every term is a multiple of the smallest trust's unit in the last place and the sum of
@@ -104,7 +106,7 @@ def _prefetch(typingctx, array, index):
 
 @njit(parallel=True, cache=True)
 def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segments, row_start,
-                     row_cols, group_of, weights, col_totals, out):
+                     row_cols, group_of, weights, col_totals, out, extremes):
     """For each row i and each column j it wants (``row_cols[row_start[i]:row_start[i+1]]``):
     the float32 sum over the members k of column j of ``trust[i, k] * weight[k]`` in
     OpenBLAS's order, made a mean into ``out[i, j]`` (``_mean_of``). Column j's members
@@ -115,7 +117,11 @@ def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segment
 
     Rows go in blocks of four: the entries they read are prefetched first, and a block whose
     rows want the same columns (members of one group do) runs their four chains side by side
-    (independent chains hide the multiply-adds' latency), each in its own order."""
+    (independent chains hide the multiply-adds' latency), each in its own order.
+
+    Unless ``extremes`` is empty, row i's ``extremes[i]`` is (the smallest nonzero, the
+    largest) absolute trust of i in the members of its own column ``group_of[i]`` ((inf, 0)
+    for a row in no column): ``_exact_units`` over a group's members from its members' rows."""
     n = len(row_start) - 1
     for b in prange((n + 3) // 4):
         first = 4 * b
@@ -141,6 +147,26 @@ def trust_in_blocked(trust, col_members, col_weights, segment_start, col_segment
                             acc = _fma32(row[col_members[t]], col_weights[t], acc)
                         c = c + acc
                     out[i, j] = _mean_of(trust, i, j, c, group_of, weights, col_totals)
+        if len(extremes):
+            for i in range(first, last):
+                _row_extremes(trust[i], group_of[i], col_members, segment_start, col_segments,
+                              extremes[i])
+
+
+@njit(cache=True)
+def _row_extremes(row, j, col_members, segment_start, col_segments, out):
+    """``out`` = (smallest nonzero, largest) of ``abs(row)`` over column j's members ((inf,
+    0) for j < 0)."""
+    smallest = np.inf
+    largest = 0.0
+    if j >= 0:
+        for t in range(segment_start[col_segments[j]], segment_start[col_segments[j + 1]]):
+            v = abs(np.float64(row[col_members[t]]))
+            if v != 0:
+                smallest = min(smallest, v)
+                largest = max(largest, v)
+    out[0] = smallest
+    out[1] = largest
 
 
 @njit(cache=True)
@@ -267,8 +293,33 @@ def _exact_units(trust, rows, cols, weight_total):
             if t != 0:
                 smallest = min(smallest, t)
                 largest = max(largest, t)
+    return _exact_bound(smallest, largest, weight_total)
+
+
+@njit(cache=True)
+def _exact_bound(smallest, largest, weight_total):
+    """``_exact_units`` from the smallest nonzero and the largest (at least 1) absolute trust."""
     lowest = min(math.frexp(smallest)[1], 1) if smallest < np.inf else 1
     return largest * weight_total < 2.0 ** (29 + lowest)
+
+
+@njit(cache=True)
+def exact_groups(extremes, members, group_start, list_sizes):
+    """For each group g (members ``members[group_start[g]:group_start[g+1]]``, ``extremes``
+    by practice as ``trust_in_blocked`` gives them): 1 when its coalition searches' sums are
+    exact (what ``first_coalition``'s own test finds), else 0."""
+    known = np.zeros(len(group_start) - 1, dtype=np.int64)
+    for g in range(len(group_start) - 1):
+        smallest = np.inf
+        largest = 1.0
+        weight_total = 0.0
+        for a in range(group_start[g], group_start[g + 1]):
+            p = members[a]
+            smallest = min(smallest, extremes[p, 0])
+            largest = max(largest, extremes[p, 1])
+            weight_total += max(list_sizes[p], 1)
+        known[g] = 1 if _exact_bound(smallest, largest, weight_total) else 0
+    return known
 
 
 @njit(cache=True)
@@ -313,19 +364,20 @@ def _allows(population, size, total, barred_population, min_size, min_population
 
 @njit(cache=True)
 def first_coalition(seeds, members, trust, stay, list_sizes, barred, finance, switching_cost,
-                    rules):
+                    rules, known=-1):
     """``coalitions.greedy_coalition`` compiled, tried from each of ``seeds`` in turn:
     (FOUND, the first coalition found), (NONE, empty) or (INEXACT, empty). ``stay`` is indexed
     by practice, ``barred`` a bool per practice (all false when none is barred), ``finance``
     and ``rules`` tuples: (parent finance, parent population, fixed cost, per-head budget,
-    weight) and (min size, min population, cap share, source minimum)."""
+    weight) and (min size, min population, cap share, source minimum). ``known``: whether the
+    sums are exact when already tested (1, 0; ``exact_groups``), -1 to test them here."""
     empty = np.zeros(0, dtype=np.int64)
     total_int = 0
     weight_total = 0.0
     for p in members:
         total_int += list_sizes[p]
         weight_total += max(list_sizes[p], 1)
-    if not _exact_units(trust, members, members, weight_total):
+    if known == 0 or (known < 0 and not _exact_units(trust, members, members, weight_total)):
         return INEXACT, empty
     for seed in seeds:
         coalition = _grow(seed, members, float(total_int), trust, stay, list_sizes, barred,
@@ -501,12 +553,12 @@ def any_subset_blocks(members, trust, stay, list_sizes, barred, finance, switchi
 
 @njit(parallel=True, cache=True)
 def first_coalitions(members, group_start, seeds, seed_start, trust, stay, list_sizes, barred,
-                     finances, switching_cost, rules):
+                     finances, switching_cost, rules, known):
     """``first_coalition`` for each group g at once (independently, in parallel): its members
     ``members[group_start[g]:group_start[g+1]]``, its seeds ``seeds[seed_start[g]:
-    seed_start[g+1]]``, its finance tuple the row ``finances[g]``. Returns each group's status
-    and, from its first member's position in a copy of ``members``, the coalition found (of
-    ``lengths[g]`` practices)."""
+    seed_start[g+1]]``, its finance tuple the row ``finances[g]``, its ``known`` exactness
+    ``known[g]``. Returns each group's status and, from its first member's position in a copy
+    of ``members``, the coalition found (of ``lengths[g]`` practices)."""
     groups = len(group_start) - 1
     status = np.empty(groups, dtype=np.int64)
     lengths = np.zeros(groups, dtype=np.int64)
@@ -516,7 +568,8 @@ def first_coalitions(members, group_start, seeds, seed_start, trust, stay, list_
         start = group_start[g]
         status[g], coalition = first_coalition(
             seeds[seed_start[g]:seed_start[g + 1]], members[start:group_start[g + 1]], trust,
-            stay, list_sizes, barred, (f[0], f[1], f[2], f[3], f[4]), switching_cost, rules)
+            stay, list_sizes, barred, (f[0], f[1], f[2], f[3], f[4]), switching_cost, rules,
+            known[g])
         lengths[g] = len(coalition)
         found[start:start + len(coalition)] = coalition
     return status, found, lengths

@@ -238,11 +238,13 @@ def first_coalition(seeds: list[int], members: np.ndarray, trust: np.ndarray,
 
 def first_coalitions(groups: dict[str, np.ndarray], trust: np.ndarray, stay: np.ndarray,
                      list_sizes: np.ndarray, finance_for: Callable[[str], FinanceOf],
-                     switching_cost: float, rules: Rules,
-                     seeds: int = SEEDS) -> dict[str, np.ndarray | None]:
+                     switching_cost: float, rules: Rules, seeds: int = SEEDS,
+                     extremes: np.ndarray | None = None) -> dict[str, np.ndarray | None]:
     """For each group, ``first_coalition`` from its ``seeds`` least satisfied members
     (``least_satisfied``); ``stay`` by practice index, ``finance_for(code)`` the group's
-    ``FinanceOf``. Compiled for every group in one call where the searches apply."""
+    ``FinanceOf``. Compiled for every group in one call where the searches apply.
+    ``extremes``: what ``trust_in_matrix`` gave for these groups, when it did (the searches
+    then need not read the groups' trust again to know their sums are exact)."""
     codes = list(groups)
     finances = [finance_for(c) for c in codes]
     found: dict[str, np.ndarray | None] = {}
@@ -256,10 +258,13 @@ def first_coalitions(groups: dict[str, np.ndarray], trust: np.ndarray, stay: np.
             first = np.arange(len(flat)) - group_start[group_id] < seeds
             seed_start = np.zeros(len(codes) + 1, dtype=np.int64)
             np.cumsum(np.minimum(np.diff(group_start), seeds), out=seed_start[1:])
+            known = (kernels.exact_groups(extremes, flat, group_start, sizes)
+                     if extremes is not None and not np.isnan(extremes[0, 0])
+                     else np.full(len(codes), -1, dtype=np.int64))
             status, coalitions, lengths = kernels.first_coalitions(
                 flat, group_start, flat[order][first], seed_start, trust, stay, sizes, barred,
                 np.array([f.params for f in finances], dtype=float), float(switching_cost),
-                params)
+                params, known)
             for g, code in enumerate(codes):
                 if status[g] == kernels.FOUND:
                     found[code] = coalitions[group_start[g]:group_start[g] + lengths[g]].copy()
@@ -350,13 +355,21 @@ def trust_in_groups(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
 
 def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes: np.ndarray,
                     wanted: dict[str, np.ndarray] | None = None,
-                    out: np.ndarray | None = None) -> np.ndarray:
+                    out: np.ndarray | None = None,
+                    extremes: np.ndarray | None = None) -> np.ndarray:
     """``trust_in_groups`` side by side: [practice, group], groups in the order of ``groups``;
-    written into ``out`` (float64, of that shape) when given, every entry, and returned."""
+    written into ``out`` (float64, of that shape) when given, every entry, and returned.
+
+    ``extremes`` (float64 [practice, 2]), when given: where the compiled sums run, each
+    practice's smallest nonzero and largest absolute trust in its own group's members ((inf,
+    0) for a practice in no group; ``coalition_kernels.trust_in_blocked``), for
+    ``first_coalitions``; else NaN."""
     weights = np.maximum(list_sizes, 1).astype(float)
     codes = list(groups)
     n = len(weights)
     if float(n) * n * len(codes) <= kernels.BLAS_ORDER_MIN_MNK or trust.dtype != np.float32:
+        if extremes is not None:
+            extremes.fill(np.nan)
         mean = _trust_in_product(trust, groups, weights)
         if out is None:
             return mean
@@ -378,7 +391,8 @@ def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
     mean.fill(np.nan)
     kernels.trust_in_blocked(trust, flat_members, weights[flat_members].astype(np.float32),
                              segment_start, col_segments, row_start, row_cols, group_of, weights,
-                             col_totals, mean)
+                             col_totals, mean,
+                             np.zeros((0, 2)) if extremes is None else extremes)
     return mean
 
 

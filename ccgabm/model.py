@@ -345,8 +345,7 @@ class CommissioningModel(mesa.Model):
             self._count_list_sizes(others + [practice])
         else:
             self.stale_list_sizes += others + [practice]
-        group.members.remove(practice)
-        self.membership_version += 1
+        group.remove_member(practice)
         practice.close()  # keeps its last group for the record; no longer a member
         self.record(Event.PRACTICE_CLOSED, group=group.code, practice=practice.code, value=moved)
 

@@ -142,6 +142,45 @@ def test_coalition_searches_of_all_groups_at_once_equal_one_by_one(seed):
                                                           plain(finance[c]), 0.0, rules)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_searches_with_the_trust_in_extremes_equal_those_testing_exactness_themselves(seed):
+    """The exactness ``trust_in_matrix`` finds on the way (``extremes``) is what each search
+    would find itself (``_exact_units``), so ``first_coalitions`` finds the same coalitions."""
+    rng, trust, sizes = world(seed, n=150)
+    labels = rng.integers(0, 50, len(sizes))
+    groups = {f"G{j}": np.flatnonzero(labels == j) for j in range(50)}
+    groups["G50"] = np.zeros(0, dtype=np.int64)
+    trust[np.ix_(groups["G0"], groups["G0"])] = np.float32(1e-30)  # sums may round
+    trust[groups["G1"][0], groups["G1"][-1]] = 0.0
+    if seed % 2:
+        sizes[labels == 2] = 0
+    extremes = np.empty((len(sizes), 2))
+    trust_in_matrix(trust, groups, sizes, extremes=extremes)
+    assert not np.isnan(extremes).any()
+    flat = np.concatenate(list(groups.values())).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum([len(m) for m in groups.values()])]).astype(np.int64)
+    known = kernels.exact_groups(extremes, flat, start, sizes.astype(np.int64))
+    for g, members in enumerate(groups.values()):
+        weight = float(np.maximum(sizes[members], 1).sum())
+        assert known[g] == kernels._exact_units(trust, members.astype(np.int64),
+                                                members.astype(np.int64), weight)
+    assert known[0] == 0 and known.sum() > 40
+    stay = np.full(len(sizes), np.nan)
+    for members in groups.values():
+        stay[members] = rng.uniform(0.2, 0.6, len(members))
+    finance = {c: NewGroupFinance(rng.normal(0, 0.05), float(sizes[m].sum()), 9000.0, 1000.0, 0.1)
+               for c, m in groups.items()}
+    rules = Rules(min_size=2, min_population=500.0, cap_share=0.5, source_minimum=1000.0)
+    quick = first_coalitions(groups, trust, stay, sizes, finance.get, 0.0, rules,
+                             extremes=extremes)
+    tested = first_coalitions(groups, trust, stay, sizes, finance.get, 0.0, rules)
+    assert any(f is not None for f in tested.values())
+    for c in groups:
+        assert (quick[c] is None) == (tested[c] is None)
+        if tested[c] is not None:
+            assert np.array_equal(quick[c], tested[c])
+
+
 def test_best_neighbours_of_all_groups_equal_group_by_group():
     rng = np.random.default_rng(4)
     n = 80

@@ -34,6 +34,7 @@ class CommissioningGroup(mesa.Agent):
         self.code = code
         self.hospital = hospital
         self._members: list[Practice] = []
+        self._member_changes = 0  # changes to this group's member list
         self._indices: tuple[int, np.ndarray | None] = (-1, None)
         self.neighbours: set[str] = set()
         self.active = True
@@ -70,18 +71,20 @@ class CommissioningGroup(mesa.Agent):
 
     @property
     def members(self) -> list[Practice]:
-        """Member practices, in order of joining (change them through ``add_member``)."""
+        """Member practices, in order of joining (change them through ``add_member`` and
+        ``remove_member``)."""
         return self._members
 
     @members.setter
     def members(self, practices: list[Practice]) -> None:
         self._members = practices
+        self._member_changes += 1
         self.model.membership_version += 1
 
     def member_indices(self) -> np.ndarray | None:
         """Members' practice indices (rows of the practice arrays), in member order; None when
-        a member is not a ``Practice``. Recomputed only after membership changes."""
-        version = self.model.membership_version
+        a member is not a ``Practice``. Recomputed only after this group's members change."""
+        version = self._member_changes
         if self._indices[0] != version:
             indices = None
             if all(isinstance(p, Practice) for p in self._members):
@@ -100,9 +103,16 @@ class CommissioningGroup(mesa.Agent):
     def add_member(self, practice: Practice) -> None:
         """Take a practice into the group (it leaves its previous group)."""
         if practice.group is not None and practice in practice.group.members:
-            practice.group.members.remove(practice)
+            practice.group.remove_member(practice)
         practice.group = self
-        self.members.append(practice)
+        self._members.append(practice)
+        self._member_changes += 1
+        self.model.membership_version += 1
+
+    def remove_member(self, practice: Practice) -> None:
+        """The practice is no longer a member (it joins another group or closes)."""
+        self._members.remove(practice)
+        self._member_changes += 1
         self.model.membership_version += 1
 
     def receive(self, amount: float, kind: str) -> None:

@@ -158,9 +158,11 @@ class PracticeChoices(Behaviour):
         cells = len(sizes) * len(groups)
         if len(self._trust_in_store) < cells:
             self._trust_in_store = np.empty(cells)
+        extremes = np.empty((len(sizes), 2))
         matrix = trust_in_matrix(trust, groups, sizes,
                                  {c: np.concatenate(r) for c, r in wanted.items()},
-                                 out=self._trust_in_store[:cells].reshape(len(sizes), len(groups)))
+                                 out=self._trust_in_store[:cells].reshape(len(sizes), len(groups)),
+                                 extremes=extremes)
         trust_in = {c: matrix[:, j] for j, c in enumerate(groups)}
         stay = stay_utilities(trust, groups, sizes, finance, trust_in)
         cost = model.cfg.behaviour.switching_cost
@@ -168,7 +170,8 @@ class PracticeChoices(Behaviour):
         rules = self.rules()
         for_group = self.new_finance(finance)
         new_group = {code: for_group(code) for code in groups}
-        found = first_coalitions(groups, trust, stay, sizes, new_group.__getitem__, cost, rules)
+        found = first_coalitions(groups, trust, stay, sizes, new_group.__getitem__, cost, rules,
+                                 extremes=extremes)
         view = YearEndView(groups, sizes, finance, near, trust_in, stay, best, rules, new_group,
                            found)
         self._view = (model.month, view)
