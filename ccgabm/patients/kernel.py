@@ -282,12 +282,13 @@ def _bits(key, idx):
     return z >> _S11
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _draw(lo, hi, keys, draws):
     """The death, onset, emergency and need uniforms of slots ``lo`` .. ``hi - 1``.
 
     ``draws[d, j]`` is ``_uniform`` of slot ``lo + j`` on the d-th of those streams; one
-    loop of integer arithmetic, which the compiler vectorises.
+    loop of integer arithmetic, which the compiler vectorises. Inlined into its caller (see
+    ``_screen``).
     """
     u_death, u_ltc, u_emerg, u_need = draws[0], draws[1], draws[2], draws[3]
     k_death = keys[Decision.DEATH]
@@ -303,7 +304,7 @@ def _draw(lo, hi, keys, draws):
         u_need[j] = float(_bits(k_need, idx)) * _INV53
 
 
-@njit(cache=True)
+@njit(inline="always", cache=True)
 def _screen(lo, hi, rows_hi, p_emerg, mon, birth_month, imd_code, ltc, wait, alive, by_ltc_t,
             onset_t, dep_emerg, u_death, u_ltc, u_emerg, u_need, by_ltc, by_code, flags, flagged):
     """List the slots ``lo`` .. ``hi - 1`` whose month may change something (after ``_draw``).
@@ -319,9 +320,10 @@ def _screen(lo, hi, rows_hi, p_emerg, mon, birth_month, imd_code, ltc, wait, ali
 
     Takes the arrays themselves (patients' attributes, then ``RateTables.by_ltc``,
     ``onset_flat`` and ``dep_emergency``, then the tile's draws and scratch, ``Tile``), not
-    the named tuples or rows holding them: each field or row taken in here would cost two
-    atomic reference-count updates a call, and a call screens a block of about 90 slots in
-    England at scale 0.01.
+    the named tuples or rows holding them. Inlined into its caller, as ``_draw`` is: a tile
+    is often a whole block of about 90 slots (England at scale 0.01), and stepping those
+    blocks took about 5% less time a month inlined than with a call of each per tile
+    (measured on a 2-core machine, one thread; no difference in blocks of 15,000 slots).
     """
     n = np.uint64(hi - lo)
     base = np.uint64(lo)
