@@ -280,8 +280,8 @@ def test_screen_lists_the_same_slots_whatever_the_padding():
     draws = r.random((4, kernel.TILE)) ** 3  # small draws: many slots listed, many not
 
     def screen(lo, hi, rows_hi):
-        by_ltc = np.full(kernel.TILE, -1, dtype=np.int32)
-        by_code = np.full(kernel.TILE, -1, dtype=np.int32)
+        by_ltc = np.full(kernel.TILE, -1, dtype=np.int16)
+        by_code = np.full(kernel.TILE, -1, dtype=np.int16)
         flags = np.zeros(kernel.TILE, dtype=np.uint8)
         flagged = np.zeros(kernel.TILE, dtype=np.int32)
         m = kernel._screen(lo, hi, rows_hi, 1.3, 7, birth_month, imd_code, ltc, wait, alive,
