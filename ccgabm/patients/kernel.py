@@ -265,12 +265,12 @@ PAD = 16
 class Tile(NamedTuple):
     """Per-thread scratch of a tile: its slots' draws (``_draw``) and screening (``_screen``).
 
-    Row indices are at most 110 x 8 + 7 (``by_ltc``) and 110 x 256 + 255 + 2 (``by_code``):
+    Row offsets are at most 3 x (110 x 8 + 7) (``by_ltc``) and 110 x 256 + 255 + 2 (``by_code``):
     int16 holds both (measured on a 2-core machine: about 1% faster a month than int32).
     """
 
     draws: np.ndarray  # float64 [4, TILE]: death, onset, emergency and need uniforms
-    by_ltc: np.ndarray  # int16 [TILE]: row of ``RateTables.by_ltc`` (age, conditions)
+    by_ltc: np.ndarray  # int16 [TILE]: offset of a row of ``RateTables.by_ltc`` (age, conditions)
     by_code: np.ndarray  # int16 [TILE]: row of ``RateTables.onset_flat`` (past the end: flag)
     flags: np.ndarray  # uint8 [TILE]: 1 where the full rules must step the slot
     flagged: np.ndarray  # int32 [TILE]: offsets of the slots the full rules must step
@@ -341,15 +341,15 @@ def _screen(lo, hi, rows_hi, p_emerg, mon, birth_month, imd_code, ltc, wait, ali
         age = np.int32((np.float32(months) + np.float32(0.5)) * np.float32(1.0 / 12.0))
         nl = np.int32(ltc[i])
         code = np.int32(imd_code[i])
-        by_ltc[j] = age * (MAX_LTC + 1) + nl
+        by_ltc[j] = 3 * (age * (MAX_LTC + 1) + nl)
         row = age * 256 + code if nl < MAX_LTC else none_due
         by_code[j] = row if (alive[i] != 0) & (wait[i] == 0) else flag
     for j in range(n):
         r = np.uint64(by_ltc[j])
-        pe = by_ltc_t[r, 1] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
-        calm = ((u_death[j] >= by_ltc_t[r, 0])
+        pe = by_ltc_t[r + np.uint64(1)] * dep_emerg[np.uint64(imd_code[base + j])] * p_emerg
+        calm = ((u_death[j] >= by_ltc_t[r])
                 & (u_ltc[j] >= onset_t[np.uint64(by_code[j])]) & (u_emerg[j] >= pe)
-                & (u_need[j] >= by_ltc_t[r, 2]))
+                & (u_need[j] >= by_ltc_t[r + np.uint64(2)]))
         flags[j] = not calm
     # listed apart from the comparisons: a list's growing end would chain them together
     m = 0
