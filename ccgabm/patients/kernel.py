@@ -391,10 +391,6 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     practice_hospital = levers.hospital
     hosp_cut = levers.hospital_cut
     hosp_frac = levers.hospital_frac
-    death_t = tables.death
-    onset_t = tables.onset
-    need_t = tables.need
-    emerg_t = tables.emergency
     dep_emerg = tables.dep_emergency
     quint_of_code = constants.quintile_of_code
     inpatient_share = constants.inpatient_share
@@ -404,6 +400,11 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     fy = month.year
     counts = out.counts
     hist = out.hist
+    # flat views: the counters of a practice and the waiting list of a hospital lie at an
+    # unsigned offset (``c0``, ``h0``), found once per run of slots of one practice
+    counts_flat = counts.reshape(-1)
+    hist_flat = hist.reshape(-1)
+    c0 = h0 = np.uint64(0)
     k_refer = keys[Decision.REFER]
     k_treat = keys[Decision.TREAT]
     k_convert = keys[Decision.CONVERT]
@@ -469,6 +470,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 if p != cur:
                     cur = p
                     h = practice_hospital[p]
+                    c0 = np.uint64((tid * counts.shape[1] + p) * N_COUNTERS)
+                    h0 = np.uint64((tid * hist.shape[1] + h) * (MAX_WAIT + 1))
                     cut = hosp_cut[h]
                     frac = hosp_frac[h]
                     p_refer = practice_refer[p]
@@ -482,65 +485,67 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 nl = ltc[i]
                 code = imd_code[i]
                 q = quint_of_code[code]
+                r = np.uint64(3 * (age * (MAX_LTC + 1) + nl))  # offset of the row in ``by_ltc_table``
                 if not screened:  # else counted for the whole block
-                    counts[tid, cur, Counter.PERSON_MONTHS] += 1
+                    _add(counts_flat, c0, Counter.PERSON_MONTHS, 1)
                     lq[q, 0] += 1
-                if u_death[j] < death_t[age, nl]:
+                if u_death[j] < by_ltc_table[r]:
                     alive[i] = 0
                     wait[i] = 0
                     block_living[b, 0] -= 1
                     block_living[b, 1 + q] -= 1
-                    counts[tid, cur, Counter.DEATHS] += 1
+                    _add(counts_flat, c0, Counter.DEATHS, 1)
                     continue
-                if nl < MAX_LTC and u_ltc[j] < onset_t[age, code]:
+                if nl < MAX_LTC and u_ltc[j] < onset_flat[np.uint64(age * 256 + code)]:
                     nl += 1
                     ltc[i] = nl
-                    counts[tid, cur, Counter.LTC_ONSETS] += 1
+                    r += np.uint64(3)
+                    _add(counts_flat, c0, Counter.LTC_ONSETS, 1)
                 w = wait[i]
                 treated = False
                 held_back = False  # need a group lever held back this month (deferred need)
                 if w > 0:
                     if w > cut or (w == cut and _uniform(k_treat, i) < frac):
                         treated = True
-                        counts[tid, cur, Counter.OUTPATIENT] += 1
-                        counts[tid, cur, Counter.WAIT_MONTHS_TREATED] += w
+                        _add(counts_flat, c0, Counter.OUTPATIENT, 1)
+                        _add(counts_flat, c0, Counter.WAIT_MONTHS_TREATED, w)
                         u = _uniform(k_convert, i)
                         if u < p_conv:
                             if _uniform(k_inpat, i) < inpatient_share:
-                                counts[tid, cur, Counter.INPATIENT] += 1
+                                _add(counts_flat, c0, Counter.INPATIENT, 1)
                             else:
-                                counts[tid, cur, Counter.DAY_CASE] += 1
+                                _add(counts_flat, c0, Counter.DAY_CASE, 1)
                         elif u < p_conv_free:
                             held_back = True
                         w = 0
                     elif w < MAX_WAIT:
                         w += 1
-                pe = emerg_t[age, nl] * dep_emerg[code] * p_emerg
+                pe = by_ltc_table[r + np.uint64(1)] * dep_emerg[code] * p_emerg
                 if w > 0:
                     pe *= waiting_rr
                 if u_emerg[j] < pe:
-                    counts[tid, cur, Counter.EMERGENCY] += 1
+                    _add(counts_flat, c0, Counter.EMERGENCY, 1)
                     lq[q, 1] += 1
                 # need arises (the patient's draw), then the practice decides (its own draw)
-                if w == 0 and not treated and u_need[j] < need_t[age, nl]:
+                if w == 0 and not treated and u_need[j] < by_ltc_table[r + np.uint64(2)]:
                     u = _uniform(k_refer, i)
                     if u < p_refer:
                         w = 1
-                        counts[tid, cur, Counter.REFERRALS] += 1
+                        _add(counts_flat, c0, Counter.REFERRALS, 1)
                         if ref_year[i] != fy:
                             ref_year[i] = fy
-                            counts[tid, cur, Counter.NEWLY_REFERRED] += 1
+                            _add(counts_flat, c0, Counter.NEWLY_REFERRED, 1)
                     elif u < p_refer_free:
                         held_back = True
                 # need held back by a group's lever returns as an emergency admission
                 if held_back and _uniform(k_deferred, i) < deferred:
-                    counts[tid, cur, Counter.EMERGENCY] += 1
-                    counts[tid, cur, Counter.DEFERRED_EMERGENCY] += 1
+                    _add(counts_flat, c0, Counter.EMERGENCY, 1)
+                    _add(counts_flat, c0, Counter.DEFERRED_EMERGENCY, 1)
                     lq[q, 1] += 1
                 if w > 0:
                     wait[i] = w
-                    counts[tid, cur, Counter.WAITING] += 1
-                    hist[tid, h, w] += 1
+                    _add(counts_flat, c0, Counter.WAITING, 1)
+                    hist_flat[h0 + np.uint64(w)] += 1
                 elif treated:
                     wait[i] = 0
         if n_reg > 0:
@@ -560,6 +565,13 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
     for q in range(5):
         quint[tid, q, 0] += lq[q, 0]
         quint[tid, q, 1] += lq[q, 1]
+
+
+@njit(inline="always", cache=True)
+def _add(flat, offset, counter, value):
+    """Adds ``value`` to counter ``counter`` of the practice whose counters start at ``offset``
+    of ``flat`` (``Outputs.counts`` flattened)."""
+    flat[offset + np.uint64(counter)] += value
 
 
 @njit(cache=True)
