@@ -456,8 +456,8 @@ def _step_blocks(patients, blocks, first, last, tid, levers, tables, constants, 
                 for j in range(n_flagged):
                     flagged[j] = j
             for f in range(n_flagged):
-                j = flagged[f]
-                i = lo + j
+                j = np.uint64(flagged[f])  # unsigned: indices without a check for negatives
+                i = np.uint64(lo) + j
                 if alive[i] == 0:
                     if n_reg > 0:
                         n_reg -= 1
