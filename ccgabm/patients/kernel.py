@@ -30,13 +30,16 @@ those of applying the rules to every slot. Person-months come from per-block tal
 living (``Blocks.living``), kept up to date by deaths and registrations, so a quiet patient
 costs no write at all. Blocks that mix practices (after a closure) skip the screen.
 
-Measured on England at scale 0.2 (15M slots, one thread, CPU time per slot and month): the
-draws ~1.1 ns, the table rows ~0.6 ns, the comparisons and list ~2 ns, the full rules on the
+Measured on England at scale 0.2 (15M slots, one thread, CPU time per slot and month), with
+the rate tables indexed by row and column and signed indices in the full rules: the draws
+~1.1 ns, the table rows ~0.6 ns, the comparisons and list ~2 ns, the full rules on the
 listed slots ~1 ns; about 4.7 ns in all (about 10 ns when every slot took the full rules).
-Small blocks add a cost of their own (loop set-up and exits, a tile's bookkeeping), kept
-down by running the vectorised passes to a whole number of vector widths (``PAD``) and by
-inlining ``_draw`` and ``_screen``: England at scale 0.01 (6,658 blocks of about 90 slots) takes
-about 6.8 ns a slot, the baseline region (39 blocks of about 7,800) 5.5 ns (measured on a
+Flat tables and counters read at unsigned offsets (``RateTables.by_ltc``, ``_add``) and
+int16 table rows in a tile's scratch took about 10% off a month of large blocks. Small
+blocks add a cost of their own (loop set-up and exits, a tile's bookkeeping), kept down by
+running the vectorised passes to a whole number of vector widths (``PAD``) and by inlining
+``_draw`` and ``_screen``: England at scale 0.01 (6,658 blocks of about 90 slots) takes
+about 6.3 ns a slot, the baseline region (39 blocks of about 7,800) 4.9 ns (measured on a
 2-core machine, one thread, CPU time).
 Each slot's month reads 6 bytes (birth month 2, IMD code, conditions, wait, alive: 1 each)
 and writes nothing unless listed; practice and referral year are read only for listed
