@@ -77,8 +77,6 @@ def time_model_run(cfg) -> dict[str, Any]:
     model = CommissioningModel(cfg)
     startup = time.perf_counter() - started
     cpu1 = time.process_time()
-    trust = model.behaviours.get("trust")
-    origin = getattr(getattr(trust, "network", None), "origin", None)
     patients = int(model.population.alive.sum())
     started = time.perf_counter()
     while model.month < model.horizon:
@@ -86,6 +84,8 @@ def time_model_run(cfg) -> dict[str, Any]:
     simulate = time.perf_counter() - started
     cpu2 = time.process_time()
     steps = max(model.horizon, 1)
+    trust = model.behaviours.get("trust")
+    origin = getattr(getattr(trust, "network", None), "origin", None)
     monthly = model.datacollector.frames()["monthly"]
     patient_months = int(monthly["person_months"].sum())
     phases = {e.phase.name: model.timings.get(e.phase.name, 0.0) / steps for e in model.schedule}

@@ -19,8 +19,8 @@ cache never stops a run: a folder that cannot be written just means nothing is k
 kind keeps its most recently used ``MAX_ENTRIES`` entries.
 
 Large arrays (``load_array``, ``save_array``: an England trust matrix is 177 MB) are kept as
-``.npy`` files, mapped copy-on-write when read (the run's changes stay in its memory), and only
-from the second time a key is asked for (``second_request``): a run whose seed is used once
+``.npy`` files, read whole into the run's memory, and written only from the second time a key
+is asked for (``second_request``): a run whose seed is used once
 writes nothing. Each kind of array keeps its most recently used entries up to
 ``MAX_ARRAY_BYTES``.
 """
@@ -194,21 +194,34 @@ def second_request(kind: str, key: str) -> bool:
 
 
 def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
-    """The array kept under ``key``, mapped copy-on-write, or None (no cache, no entry, or an
-    entry that cannot be read or has another shape or type)."""
+    """The array kept under ``key``, read whole into memory (a copy the run may change), or
+    None (no cache, no entry, or an entry that cannot be read or has another shape or type).
+
+    Reading is faster than mapping the file copy-on-write: measured on a 2-core machine, an
+    England trust matrix read and then changed everywhere took about 0.05 s, mapped about
+    0.15 s (two page faults a page instead of one)."""
     folder = cache_folder()
     if folder is None:
         return None
     path = folder / f"{kind}-{key}.npy"
     try:
-        mapped = np.load(path, mmap_mode="c", allow_pickle=False)
+        with open(path, "rb") as fh:
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(
+                               np.lib.format.read_magic(fh))
+            if read_header is None:
+                return None
+            kept_shape, fortran, kept_dtype = read_header(fh)
+            if kept_shape != tuple(shape) or kept_dtype != np.dtype(dtype) or fortran:
+                return None
+            array = np.empty(shape, dtype=dtype)
+            if fh.readinto(array.data.cast("B")) != array.nbytes:
+                return None
     except (OSError, ValueError, EOFError):
-        return None
-    if mapped.shape != tuple(shape) or mapped.dtype != np.dtype(dtype) or not mapped.flags.c_contiguous:
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: kept when older entries are pruned
-    return mapped.view(np.ndarray)  # a plain array over the mapping (which it keeps open)
+    return array
 
 
 def save_array(kind: str, key: str, array: np.ndarray) -> None:

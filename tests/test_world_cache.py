@@ -170,7 +170,7 @@ def test_an_entry_with_a_malformed_header_is_rebuilt(tmp_path, cache, monkeypatc
 
 def test_trust_matrices_are_kept_from_the_second_request(tmp_path, cache, monkeypatch):
     """A starting trust matrix is written the second time its key is asked for, read back
-    (mapped copy-on-write) from the third, and every run's results are identical."""
+    from the third, and every run's results are identical."""
     import ccgabm.behaviours.trust as trust
 
     monkeypatch.setattr(trust, "BACKGROUND_ENTRIES", 0)  # this small world counts as large
@@ -210,7 +210,7 @@ def test_array_entries_are_checked_and_pruned_by_size(cache, monkeypatch):
     assert sum((cache / name).stat().st_size for name in kept) <= 3000
     loaded = world_cache.load_array("trust", "k9", (10, 10), np.float32)
     assert type(loaded) is np.ndarray and np.array_equal(loaded, square)
-    loaded[0, 0] = 5.0  # copy-on-write: the entry is unchanged
+    loaded[0, 0] = 5.0  # a copy: the entry is unchanged
     assert world_cache.load_array("trust", "k9", (10, 10), np.float32)[0, 0] == 0.0
     assert world_cache.load_array("trust", "k9", (10, 11), np.float32) is None
     assert world_cache.load_array("trust", "k9", (10, 10), np.float64) is None

@@ -87,42 +87,42 @@ class TrustNetwork:
                  *, background: bool = False, keep_as: str | None = None) -> None:
         self.cfg = cfg
         self._trust: np.ndarray | None = None
+        self._origin = "built"
         self._building: Future | None = None
         n = len(group_ids)
         large = n * n >= BACKGROUND_ENTRIES
-        # where the starting matrix came from: "built", "built and kept" (in the start-up
-        # cache) or "cache" (read from it)
-        self.origin = "built"
-        if keep_as is not None and large:
-            self._trust = world_cache.load_array("trust", keep_as, (n, n), np.float32)
-            if self._trust is not None:
-                self.origin = "cache"
-                return
-        keep = keep_as if keep_as is not None and large and world_cache.second_request(
-            "trust", keep_as) else None
-        if keep is not None:
-            self.origin = "built and kept"
-        args = (np.asarray(group_ids, dtype=np.int64), cfg, rng, keep)
+        keep_as = keep_as if large else None
+        args = (np.asarray(group_ids, dtype=np.int64), cfg, rng, keep_as)
         if background and large:
             pool = ThreadPoolExecutor(1, thread_name_prefix="trust")
-            self._building = pool.submit(_build, *args)
+            self._building = pool.submit(_starting, *args)
             pool.shutdown(wait=False)  # the thread ends when the build does
         else:
-            self._trust = _build(*args)
+            self._trust, self._origin = _starting(*args)
+
+    def _wait(self) -> None:
+        if self._building is not None:
+            self._trust, self._origin = self._building.result()
+            self._building = None
 
     @property
     def trust(self) -> np.ndarray:
         """The matrix (waiting for the background build, if one is still going)."""
         if self._trust is None:
-            self._trust, self._building = self._building.result(), None
+            self._wait()
         return self._trust
 
     @trust.setter
     def trust(self, value: np.ndarray) -> None:
-        if self._building is not None:
-            self._building.result()
-            self._building = None
+        self._wait()
         self._trust = value
+
+    @property
+    def origin(self) -> str:
+        """Where the starting matrix came from: "built", "built and kept" (in the start-up
+        cache, when it can be written) or "cache" (read from it)."""
+        self._wait()
+        return self._origin
 
     def mean_trust(self, p: int, others: np.ndarray, weights: np.ndarray | None = None) -> float:
         """Mean trust of ``p`` in ``others`` (p excluded), weighted by ``weights[others]``."""
@@ -248,14 +248,22 @@ class TrustNetwork:
         self.trust[both, both] = 1.0
 
 
-def _build(group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator,
-           keep_as: str | None) -> np.ndarray:
-    """The starting matrix, kept in the start-up cache under ``keep_as`` (if given) before
-    anything can change it."""
+def _starting(group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator,
+              keep_as: str | None) -> tuple[np.ndarray, str]:
+    """The starting matrix and where it came from: read from the start-up cache under
+    ``keep_as`` when kept there, else built (and kept, before anything can change it, when
+    ``keep_as`` is asked for a second time)."""
+    if keep_as is None:
+        return starting_trust(group_ids, cfg, rng), "built"
+    n = len(group_ids)
+    kept = world_cache.load_array("trust", keep_as, (n, n), np.float32)
+    if kept is not None:
+        return kept, "cache"
+    keep = world_cache.second_request("trust", keep_as)
     trust = starting_trust(group_ids, cfg, rng)
-    if keep_as is not None:
+    if keep:
         world_cache.save_array("trust", keep_as, trust)
-    return trust
+    return trust, "built and kept" if keep else "built"
 
 
 def starting_trust(group_ids: np.ndarray, cfg: TrustParams,
