@@ -33,7 +33,6 @@ import json
 import os
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +122,7 @@ def load_frame(kind: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | Non
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: kept when older entries are pruned
         return frame, header["meta"]
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError):
+    except Exception:  # any entry that cannot be read (a damaged header too) is rebuilt
         return None
 
 
@@ -217,7 +216,7 @@ def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> 
             array = np.empty(shape, dtype=dtype)
             if fh.readinto(array.data.cast("B")) != array.nbytes:
                 return None
-    except (OSError, ValueError, EOFError):
+    except Exception:  # any entry that cannot be read (a damaged header too) is rebuilt
         return None
     with contextlib.suppress(OSError):
         os.utime(path)  # recently used: kept when older entries are pruned

@@ -215,6 +215,11 @@ def test_array_entries_are_checked_and_pruned_by_size(cache, monkeypatch):
     assert world_cache.load_array("trust", "k9", (10, 11), np.float32) is None
     assert world_cache.load_array("trust", "k9", (10, 10), np.float64) is None
     assert world_cache.load_array("trust", "missing", (10, 10), np.float32) is None
+    entry = cache / "trust-k9.npy"
+    damaged = bytearray(entry.read_bytes())
+    damaged[damaged.index(b"'fortran")] = 0x84  # one bad byte in the header: unreadable
+    entry.write_bytes(bytes(damaged))
+    assert world_cache.load_array("trust", "k9", (10, 10), np.float32) is None
 
 
 def test_an_unusable_cache_folder_never_stops_a_run_or_leaks_files(tmp_path, monkeypatch):

@@ -47,7 +47,12 @@ def ltc_lambda(cfg: Config, age: np.ndarray, imd: np.ndarray) -> np.ndarray:
 
 
 class RateTables(NamedTuple):
-    """All lookup tables the monthly kernels need (they take this named tuple as it is)."""
+    """The rate tables of the patient rules (the kernels take this named tuple as it is).
+
+    The monthly kernel reads death, emergency and need through ``by_ltc`` and onset through
+    ``onset_flat``; ``death``, ``onset`` and ``emergency`` are the same values by row and
+    column, as the per-patient reference model and the tests read them.
+    """
 
     death: np.ndarray  # [age, ltc] monthly probability
     onset: np.ndarray  # [age, imd code] monthly probability of a new condition

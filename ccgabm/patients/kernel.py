@@ -259,7 +259,9 @@ TILE = 1024
 # multiple of ``PAD`` slots past its end (within the tile and the arrays): a loop the
 # compiler vectorises 8 or 16 slots at a time then ends without a scalar remainder, which
 # in blocks of about 90 slots (England at scale 0.01) took up to 15 of them one at a time.
-# The extra slots' draws and rows are never read. Measured on a 2-core machine (one thread,
+# The extra slots' draws and rows are never read; the row pass may read the first slots of
+# the next block while another thread updates them, values it then discards. Measured on a
+# 2-core machine (one thread,
 # 6,658 blocks of 45 to 136 slots): 16 and 32 about 5% faster a month than no padding, 64
 # about 3%.
 PAD = 16
@@ -268,8 +270,9 @@ PAD = 16
 class Tile(NamedTuple):
     """Per-thread scratch of a tile: its slots' draws (``_draw``) and screening (``_screen``).
 
-    Row offsets are at most 3 x (110 x 8 + 7) (``by_ltc``) and 110 x 256 + 255 + 2 (``by_code``):
-    int16 holds both (measured on a 2-core machine: about 1% faster a month than int32).
+    Row offsets are at most 3 x (AGE_MAX x (MAX_LTC + 1) + MAX_LTC) (``by_ltc``) and
+    (AGE_MAX + 1) x 256 + 1 (``by_code``, the flag row): int16 holds both (measured on a
+    2-core machine: about 1% faster a month than int32); ``_ROW_BOUNDS`` checks it.
     """
 
     draws: np.ndarray  # float64 [4, TILE]: death, onset, emergency and need uniforms
@@ -277,6 +280,11 @@ class Tile(NamedTuple):
     by_code: np.ndarray  # int16 [TILE]: row of ``RateTables.onset_flat`` (past the end: flag)
     flags: np.ndarray  # uint8 [TILE]: 1 where the full rules must step the slot
     flagged: np.ndarray  # int32 [TILE]: offsets of the slots the full rules must step
+
+
+_ROW_BOUNDS = (3 * (AGE_MAX * (MAX_LTC + 1) + MAX_LTC), (AGE_MAX + 1) * 256 + 1)
+if max(_ROW_BOUNDS) > np.iinfo(np.int16).max:  # the tile's int16 row offsets would wrap
+    raise ImportError(f"row offsets up to {max(_ROW_BOUNDS)} do not fit the tile's int16 rows")
 
 
 @njit(inline="always", cache=True)
