@@ -226,35 +226,17 @@ def billing(model: CommissioningModel) -> None:
     income, costs = model.hooks("monthly_income"), model.hooks("monthly_costs")
     allocations = model.board.allocations
     pooled = model.cfg.finance.pooled_budget_share
-    # Group.pay written out: the same operations in the same order
     for group, cost in zip(groups, billed.tolist(), strict=True):
-        spent, year_spent = group.spent, group.year_spent
-        spent["activity"] += cost
-        year_spent["activity"] += cost
-        group.balance -= cost
+        group.pay(cost, "activity")
         group.hospital.bill(cost)
         allocation = allocations.get(group.code, 0.0)
         for hook in income:
             hook(group, allocation)
-        balance = group.balance
-        amount = group.community_services_cost / 12.0
-        spent["community_services"] += amount
-        year_spent["community_services"] += amount
-        balance -= amount
-        amount = group.other_services_cost / 12.0
-        spent["other_services"] += amount
-        year_spent["other_services"] += amount
-        balance -= amount
-        amount = group.running_cost / 12.0
-        spent["running_costs"] += amount
-        year_spent["running_costs"] += amount
-        balance -= amount
+        group.pay(group.community_services_cost / 12.0, "community_services")
+        group.pay(group.other_services_cost / 12.0, "other_services")
+        group.pay(group.running_cost / 12.0, "running_costs")
         if pooled > 0:  # the ring-fenced share of the allocation, paid into the pooled budget
-            amount = pooled * allocation / 12.0
-            spent["pooled_budget"] += amount
-            year_spent["pooled_budget"] += amount
-            balance -= amount
-        group.balance = balance
+            group.pay(pooled * allocation / 12.0, "pooled_budget")
         for hook in costs:
             hook(group, allocation)
     model.practice_arrays.spend_year += activity

@@ -117,16 +117,10 @@ class Recorder(mesa.DataCollector):
         return rows
 
     def add_row(self, table: str, row: dict[str, Any]) -> None:
-        """Append a row to a table, declaring the table from its first row (as Mesa's
-        ``add_table_row``: the table's columns are taken from the row, others ignored)."""
-        columns = self.tables.get(table)
-        if columns is None:
-            columns = self.tables[table] = {column: [] for column in row}
-        if not columns.keys() <= row.keys():
-            raise ValueError(f"a row of {table!r} must give every column: "
-                             f"{sorted(columns.keys() - row.keys())} missing")
-        for column, values in columns.items():
-            values.append(row[column])
+        """Append a row to a table, declaring the table from its first row."""
+        if table not in self.tables:
+            self.tables[table] = {column: [] for column in row}
+        self.add_table_row(table, row)
 
     def add_columns(self, table: str, columns: dict[str, Sequence]) -> None:
         """Append rows given column by column (every column, each the same length): lists or
