@@ -33,8 +33,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -48,7 +49,7 @@ FORMAT = 1  # layout of an entry; changing it misses every older entry
 MAX_ENTRIES = 32  # entries kept per kind (assumed; an England entry is under 1 MB)
 MAX_ARRAY_BYTES = 2**30  # bytes of array entries kept per kind (assumed: 6 England trust matrices)
 MAX_MARKERS = 256  # keys remembered per kind for second_request (assumed)
-STALE_SECONDS = 3600  # a temporary array file this old was left by a killed process (assumed)
+STALE_SECONDS = 3600  # a temporary entry file this old was left by a killed process (assumed)
 OFF = ("", "0", "off", "false", "no")
 # modules shaping a world
 CODE = ("world.py", "formation.py", "practice_table.py", "rng.py", "world_cache.py")
@@ -150,27 +151,15 @@ def save_frame(kind: str, key: str, frame: pd.DataFrame, meta: dict[str, Any]) -
         arrays["header"] = np.array(json.dumps(header, allow_nan=False))
     except (TypeError, ValueError):  # meta that is not plain data is not kept
         return
-    tmp = None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-{key}.", suffix=".tmp", dir=folder)
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fd, usual_mode(0o666))  # as a plain open() would make it
-            np.savez(fh, **arrays)
-        os.replace(tmp, _path(folder, kind, key))
-        tmp = None
-        _prune(folder, kind)
-    except OSError:
-        pass
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    if _write_whole(folder, kind, _path(folder, kind, key).name,
+                    lambda fh: np.savez(fh, **arrays)):
+        with contextlib.suppress(OSError):
+            _keep_newest(folder, f"{kind}-*.npz", MAX_ENTRIES)
 
 
-def _prune(folder: Path, kind: str) -> None:
-    """Delete all but the ``MAX_ENTRIES`` most recently used entries of ``kind``."""
-    _prune_oldest(sorted(_by_use(folder, f"{kind}-*.npz"), reverse=True)[MAX_ENTRIES:])
+def _keep_newest(folder: Path, pattern: str, count: int) -> None:
+    """Delete all but the ``count`` most recently used files matching ``pattern``."""
+    _prune_oldest(sorted(_by_use(folder, pattern), reverse=True)[count:])
 
 
 def second_request(kind: str, key: str) -> bool:
@@ -186,7 +175,7 @@ def second_request(kind: str, key: str) -> bool:
             return True
         folder.mkdir(parents=True, exist_ok=True)
         marker.touch()
-        _prune_oldest(sorted(_by_use(folder, f"{kind}-*.seen"), reverse=True)[MAX_MARKERS:])
+        _keep_newest(folder, f"{kind}-*.seen", MAX_MARKERS)
     except OSError:
         pass
     return False
@@ -226,33 +215,50 @@ def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> 
 def save_array(kind: str, key: str, array: np.ndarray) -> None:
     """Keep ``array`` under ``key`` (written whole, then renamed into place); nothing is kept
     when the cache is off or cannot be written, and then the key's marker is dropped, so the
-    write is tried again only after the key is asked for twice more. Temporary files older
-    than ``STALE_SECONDS`` (left by a killed process) are deleted first."""
+    write is tried again only after the key is asked for twice more."""
     folder = cache_folder()
     if folder is None:
         return
+    if not _write_whole(folder, kind, f"{kind}-{key}.npy",
+                        lambda fh: np.save(fh, np.ascontiguousarray(array), allow_pickle=False)):
+        with contextlib.suppress(OSError):
+            (folder / f"{kind}-{key}.seen").unlink()
+        return
+    with contextlib.suppress(OSError):
+        _prune_arrays(folder, kind)
+
+
+def _prune_arrays(folder: Path, kind: str) -> None:
+    """Delete the least recently used array entries of ``kind`` beyond ``MAX_ARRAY_BYTES``."""
+    total, old = 0, []
+    for stamp, path in sorted(_by_use(folder, f"{kind}-*.npy"), reverse=True):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size
+        if total > MAX_ARRAY_BYTES:
+            old.append((stamp, path))
+    _prune_oldest(old)
+
+
+def _write_whole(folder: Path, kind: str, name: str, write: Callable[[BinaryIO], object]) -> bool:
+    """Write ``folder/name`` whole with ``write``: into a temporary file beside it (with the
+    permissions a plain ``open`` would give), then renamed into place; False, with no file
+    left, when it cannot be written. Temporary files of ``kind`` older than
+    ``STALE_SECONDS`` (left by a killed process) are deleted first."""
     tmp = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         now = time.time()
         _prune_oldest([(stamp, path) for stamp, path in _by_use(folder, f".{kind}-*.tmp")
                        if now - stamp / 1e9 > STALE_SECONDS])
-        fd, tmp = tempfile.mkstemp(prefix=f".{kind}-{key}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fd, usual_mode(0o666))
-            np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-        os.replace(tmp, folder / f"{kind}-{key}.npy")
+            write(fh)
+        os.replace(tmp, folder / name)
         tmp = None
-        entries, total, old = sorted(_by_use(folder, f"{kind}-*.npy"), reverse=True), 0, []
-        for stamp, path in entries:
-            with contextlib.suppress(OSError):
-                total += path.stat().st_size
-            if total > MAX_ARRAY_BYTES:
-                old.append((stamp, path))
-        _prune_oldest(old)
+        return True
     except OSError:
-        with contextlib.suppress(OSError):
-            (folder / f"{kind}-{key}.seen").unlink()
+        return False
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
