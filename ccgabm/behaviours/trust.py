@@ -381,14 +381,12 @@ class Trust(Behaviour):
         codes = {code: i for i, code in enumerate(model.groups)}
         group_ids = np.array([codes[p.group.code] for p in model.practices])
         cfg = model.cfg.behaviour
-        key = None
-        if len(group_ids) ** 2 >= BACKGROUND_ENTRIES:
-            key = world_cache.entry_key("trust", {
-                "seed": model.seed, "stream": TRUST_STREAM, "code": _code_digest(),
-                "groups": hashlib.sha256(group_ids.astype(np.int64).tobytes()).hexdigest(),
-                "initial_trust": cfg.initial_trust, "trust_outside": cfg.trust_outside,
-                "trust_noise_sd": cfg.trust_noise_sd,
-            })
+        key = world_cache.entry_key("trust", {  # used for large matrices only
+            "seed": model.seed, "stream": TRUST_STREAM, "code": _code_digest(),
+            "groups": hashlib.sha256(group_ids.astype(np.int64).tobytes()).hexdigest(),
+            "initial_trust": cfg.initial_trust, "trust_outside": cfg.trust_outside,
+            "trust_noise_sd": cfg.trust_noise_sd,
+        })
         self.network = TrustNetwork(group_ids, cfg, model.streams.get(TRUST_STREAM),
                                     background=True, keep_as=key)
 
