@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with OutputFolder(args.out) as out:  # checked (and its staging made) before the run
         started = time.perf_counter()
         result = run_simulation(cfg, progress=not args.no_progress, force=args.force)
-        written = out.write(result, plot=not args.no_plot)
+        out.write(result, plot=not args.no_plot)
     s = check_figures(result.summary)
     print(
         f"{s['population_start']:,} patients, {s['years_simulated']} years in "
@@ -122,8 +122,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, why in s.get("figure_notes", {}).items():
         if name not in UNDEFINED_MARKERS:
             print(f"note: {name} is undefined (null in summary.json): {why}", file=sys.stderr)
-    shown = "summary.json, *.parquet" + (", overview.png" if any(p.name == "overview.png"
-                                                                  for p in written) else "")
+    shown = "summary.json, *.parquet" + ("" if args.no_plot else ", overview.png")
     print(f"results written to {out.path}/ ({shown})")
     return 0
 
