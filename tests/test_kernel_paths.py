@@ -16,7 +16,6 @@ import ccgabm.patients.population as population_module
 from ccgabm.config import Config
 from ccgabm.patients import COUNTER_NAMES, Counter, Population, PracticeLevers, kernel
 from ccgabm.patients.draws import N_KEYS, Decision, month_keys
-from ccgabm.patients.epidemiology import age_band_probabilities
 from ccgabm.rng import Streams
 
 
@@ -134,8 +133,6 @@ _SERIAL_THEN_PARALLEL = textwrap.dedent("""
     from ccgabm.rng import Streams
 
     Population.warm_up = lambda self: None  # no kernel call at construction
-    kernel.searchsorted_right = lambda cdf, u, out: out.__setitem__(
-        slice(None), np.searchsorted(cdf, u, side="right"))
 
     def layer():
         try:
@@ -174,16 +171,6 @@ def test_cached_serial_and_parallel_compilations_stay_apart():
     done = subprocess.run([sys.executable, "-c", _SERIAL_THEN_PARALLEL], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-
-
-def test_age_lookup_matches_numpy_choice():
-    p = age_band_probabilities()
-    expected = np.random.default_rng(5).choice(len(p), size=200_001, p=p)
-    cdf = p.cumsum()
-    cdf /= cdf[-1]
-    got = np.empty(200_001, dtype=np.int16)
-    kernel.searchsorted_right(cdf, np.random.default_rng(5).random(200_001), got)
-    assert np.array_equal(got, expected)
 
 
 def test_person_months_and_block_tallies_follow_deaths_registrations_and_closures():

@@ -17,7 +17,8 @@ import numpy as np
 from ccgabm.patients import kernel
 from ccgabm.patients.draws import month_keys
 from ccgabm.patients.epidemiology import RateTables, age_band_probabilities, build_rate_tables
-from ccgabm.patients.kernel import IMD_CODE_SCALE, MAX_LTC, MAX_WAIT, N_COUNTERS, Counter
+from ccgabm.patients.kernel import MAX_WAIT, N_COUNTERS, Counter
+from ccgabm.patients.sampling import initial_patients
 
 if TYPE_CHECKING:  # the patient layer imports no other part of ccgabm
     from ccgabm.config import Config
@@ -166,8 +167,7 @@ class Population:
         self.ref_year = np.full(total, -1, dtype=np.int8)
         # one past the last slot of each block that may hold a patient (slots above are free)
         self.block_hi = self.block_start[:-1] + sizes
-        self._initialise(sizes, streams)
-        self.quintile_edges = self._quintile_edges()
+        self.quintile_edges = _quintile_edges(self._initialise(sizes, streams))
         self.quintile_of_code = np.searchsorted(
             self.quintile_edges, np.arange(256), side="right"
         ).astype(np.uint8)
@@ -193,68 +193,22 @@ class Population:
         self.kernel_choice = KernelChoice()
         self.warm_up()
 
-    def _initialise(self, sizes: np.ndarray, streams: Streams) -> None:
-        """Draw ages, deprivation and conditions of the starting population.
-
-        The draws are those of ``Generator.choice(p=...)``, ``standard_normal``, ``poisson`` and
-        ``integers`` on named streams; the choice is done as numpy does it (uniforms looked up
-        in the cumulative distribution) but by a parallel kernel, and each practice's patients
-        fill the first slots of its block.
-        """
-        n = int(sizes.sum())
-        probs = age_band_probabilities()
-        cdf = probs.cumsum()
+    def _initialise(self, sizes: np.ndarray, streams: Streams) -> np.ndarray:
+        """Draw ages, deprivation and conditions of the starting population
+        (``sampling.initial_patients``: the draws of numpy's ``choice(p=...)``,
+        ``standard_normal``, ``poisson`` and ``integers`` on named streams); each practice's
+        patients fill the first slots of its block. Returns the number of patients with each
+        deprivation code."""
+        cdf = age_band_probabilities().cumsum()
         cdf /= cdf[-1]
-        ages = np.empty(n, dtype=np.int16)
-        kernel.searchsorted_right(cdf, streams.get("population.age").random(n), ages)
-        owner = np.repeat(np.arange(self.n_practices, dtype=np.int16), sizes)
-        imd = self.practice_imd[owner]
-        del owner
-        # combined in place: one array of n draws at a time on top of the result (start-up's
-        # peak memory)
-        noise = streams.get("population.imd").standard_normal(n)
-        noise *= self.cfg.population.patient_imd_sd
-        imd += noise
-        del noise
-        imd *= IMD_CODE_SCALE
-        np.rint(imd, out=imd)
-        np.clip(imd, 1, 255, out=imd)
-        codes = imd.astype(np.uint8)
-        del imd
-        # ltc_lambda(age, code / IMD_CODE_SCALE) for integer ages and codes is the rate table
-        lam = self.tables.lam[ages, codes]
-        ltc = streams.get("population.ltc").poisson(lam)
-        del lam
-        np.minimum(ltc, MAX_LTC, out=ltc)
-        ltc = ltc.astype(np.uint8)
-        months = streams.get("population.birth_month").integers(0, 12, size=n)
-        # -(12 x age + month) lies in [-12 x AGE_MAX - 11, 0]: int16 holds it
-        birth = ages * np.int16(12)
-        del ages
-        np.add(birth, months, out=birth, casting="unsafe")
-        np.negative(birth, out=birth)
-        del months
+        rngs = tuple(streams.get(f"population.{name}")
+                     for name in ("age", "imd", "ltc", "birth_month"))
+        counts = initial_patients(sizes, self.block_start, self.practice_imd,
+                         self.cfg.population.patient_imd_sd, cdf, self.tables.lam, rngs,
+                         self.birth_month, self.imd_code, self.ltc, self.alive)
         for p in range(self.n_practices):
             self.practice[self.block_start[p]:self.block_start[p + 1]] = p
-        ends = np.cumsum(sizes)
-        for start, size, end in zip(self.block_start[:-1], sizes, ends, strict=True):
-            if size == 0:
-                continue
-            src = slice(end - size, end)
-            dst = slice(start, start + size)
-            self.birth_month[dst] = birth[src]
-            self.imd_code[dst] = codes[src]
-            self.ltc[dst] = ltc[src]
-            self.alive[dst] = 1
-
-    def _quintile_edges(self) -> np.ndarray:
-        """IMD codes splitting the starting population into five deprivation quintiles."""
-        codes = self.imd_code[self.alive == 1]
-        if len(codes) == 0:
-            return np.array([64, 128, 192, 255], dtype=np.int64)
-        counts = np.bincount(codes, minlength=256)
-        cdf = np.cumsum(counts) / counts.sum()
-        return np.searchsorted(cdf, [0.2, 0.4, 0.6, 0.8], side="left").astype(np.int64) + 1
+        return counts
 
     @property
     def n_slots(self) -> int:
@@ -409,3 +363,12 @@ class Population:
 def _as(values: np.ndarray, dtype: type) -> np.ndarray:
     """``values`` as a contiguous array of ``dtype`` (no copy when it already is one)."""
     return np.ascontiguousarray(values, dtype=dtype)
+
+
+def _quintile_edges(counts: np.ndarray) -> np.ndarray:
+    """IMD codes splitting the starting population into five deprivation quintiles, from the
+    number of patients with each code."""
+    if counts.sum() == 0:
+        return np.array([64, 128, 192, 255], dtype=np.int64)
+    cdf = np.cumsum(counts) / counts.sum()
+    return np.searchsorted(cdf, [0.2, 0.4, 0.6, 0.8], side="left").astype(np.int64) + 1
