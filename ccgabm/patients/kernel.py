@@ -69,7 +69,7 @@ from ccgabm.patients.draws import Decision
 __all__ = [
     "AGE_MAX", "COUNTER_NAMES", "IMD_CODE_SCALE", "MAX_LTC", "MAX_WAIT", "N_COUNTERS",
     "Blocks", "Constants", "Counter", "Levers", "Month", "Outputs", "Patients",
-    "balanced_chunks", "count_alive", "expected_referrals", "need_weights", "searchsorted_right",
+    "balanced_chunks", "count_alive", "expected_referrals", "need_weights",
     "step_patients", "step_patients_serial", "tally_blocks",
 ]
 
@@ -728,33 +728,6 @@ def count_alive(patients, blocks, chunks, out):
                 for i in range(block_start[b], block_hi[b]):
                     if alive[i] != 0:
                         out[tid, practice[i]] += 1
-
-
-@njit(parallel=True, cache=True)
-def searchsorted_right(cdf, u, out):
-    """``out[j] = np.searchsorted(cdf, u[j], side="right")`` for uniforms ``u`` in [0, 1).
-
-    A table of the answer at 4,096 evenly spaced points gives a start from which a short
-    forward scan finds the exact index (no unpredictable binary-search branches).
-    """
-    n = cdf.shape[0]
-    n_buckets = 4096
-    start = np.empty(n_buckets, dtype=np.int64)
-    lo = 0
-    for k in range(n_buckets):
-        x = k / n_buckets
-        while lo < n and cdf[lo] <= x:
-            lo += 1
-        start[k] = lo
-    for j in prange(u.shape[0]):
-        x = u[j]
-        k = int(x * n_buckets)
-        if k >= n_buckets:
-            k = n_buckets - 1
-        idx = start[k]
-        while idx < n and cdf[idx] <= x:
-            idx += 1
-        out[j] = idx
 
 
 def balanced_chunks(block_start: np.ndarray, block_hi: np.ndarray, n_chunks: int) -> np.ndarray:
