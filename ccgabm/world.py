@@ -37,7 +37,9 @@ __all__ = [
 # Memory of a run, measured (peak resident size of runs from 40 to 8,000 practices and from
 # 0.3 to 100 million patients) and rounded up:
 BYTES_PER_SLOT = 9  # patient arrays: two 16-bit and five 8-bit fields per patient slot
-BYTES_PER_PATIENT = 36  # draws of the starting population (ages, deprivation, conditions)
+# the starting population's ages, deprivation codes and birth months, held while their
+# conditions are drawn (4 bytes), doubled
+BYTES_PER_PATIENT = 8
 BYTES_PER_PRACTICE_PAIR = 24  # trust between practices: practices^2 float32, with ample margin
 BYTES_FIXED = 100 * 2**20  # record tables, organisations, compiled kernels
 TABLE_STREAM = "world.table"  # the random stream a world from a table draws from
