@@ -1,7 +1,5 @@
 """``python -m ccgabm`` runs the command line."""
 
-import sys
+from ccgabm.cli import entry
 
-from ccgabm.cli import main
-
-sys.exit(main())
+entry()

@@ -26,6 +26,8 @@ def test_run_writes_summary_tables_and_figure(tmp_path):
     proc = ccgabm("run", str(write_small(tmp_path)), "--out", str(out), "--seed", "3",
                   "--no-progress")
     assert proc.returncode == 0, proc.stderr
+    # the process ends without the interpreter's teardown: its piped output is still complete
+    assert proc.stdout.strip().endswith("(summary.json, *.parquet, overview.png)")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["seed"] == 3 and summary["n_groups_end"] == 2
     for name in ("monthly", "group_year", "practice_year", "events", "group_fates"):
