@@ -204,8 +204,8 @@ class Population:
         rngs = tuple(streams.get(f"population.{name}")
                      for name in ("age", "imd", "ltc", "birth_month"))
         counts = initial_patients(sizes, self.block_start, self.practice_imd,
-                         self.cfg.population.patient_imd_sd, cdf, self.tables.lam, rngs,
-                         self.birth_month, self.imd_code, self.ltc, self.alive)
+                                  self.cfg.population.patient_imd_sd, cdf, self.tables.lam, rngs,
+                                  self.birth_month, self.imd_code, self.ltc, self.alive)
         for p in range(self.n_practices):
             self.practice[self.block_start[p]:self.block_start[p + 1]] = p
         return counts
