@@ -292,11 +292,15 @@ def _flatten(groups: dict[str, np.ndarray], codes: list[str]) -> tuple[np.ndarra
 def least_satisfied(members: np.ndarray, stay_utility: Stay) -> list[int]:
     """``members`` by utility of staying, lowest first (ties in member order)."""
     members = np.asarray(members)
+    return members[np.argsort(stay_values(members, stay_utility), kind="stable")].tolist()
+
+
+def stay_values(members: np.ndarray, stay_utility: Stay) -> np.ndarray:
+    """Each of ``members``' utility of staying, in member order (float64)."""
+    members = np.asarray(members)
     if isinstance(stay_utility, np.ndarray):
-        values = stay_utility[members]
-    else:
-        values = np.array([stay_utility[int(p)] for p in members.tolist()], dtype=float)
-    return members[np.argsort(values, kind="stable")].tolist()
+        return stay_utility[members]
+    return np.array([stay_utility[int(p)] for p in members.tolist()], dtype=float)
 
 
 def _any_subset_blocks(members: np.ndarray, trust: np.ndarray, stay_utility: Stay,
@@ -502,11 +506,11 @@ def choose_moves(trust: np.ndarray, groups: dict[str, np.ndarray], neighbours: d
         by_target: dict[str, list[tuple[int, float]]] = {}
         targets, utility = best[code] if best is not None else best_neighbours(
             members, code, groups, neighbours, trust_in, finance, switching_cost)
-        for p, target, u in zip(members.tolist(), targets, utility.tolist(), strict=True):
-            if p in taken:
-                continue
-            if target is not None and u > stay[p]:
-                by_target.setdefault(target, []).append((p, u - stay[p]))
+        stays = stay_values(members, stay)
+        for a in np.flatnonzero(utility > stays).tolist():  # those who prefer their best option
+            p, target = int(members[a]), targets[a]
+            if target is not None and p not in taken:
+                by_target.setdefault(target, []).append((p, utility[a] - stays[a]))
         for target, chosen in sorted(by_target.items()):
             moves.append(Move([p for p, _ in chosen], code, target,
                               gain=float(np.mean([g for _, g in chosen]))))

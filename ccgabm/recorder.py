@@ -108,12 +108,10 @@ class Recorder(mesa.DataCollector):
         time = model.time
         rows = [(time, a.unique_id, *[report(a) for report in reporters]) for a in others]
         practices = list(model.agents_by_type.get(Practice, ()))
-        n = len(practices)
         sizes = model.practice_arrays.list_size[[p.index for p in practices]].tolist()
-        none = [None] * n  # population, balance, members: not a practice's
-        rows += zip(itertools.repeat(time, n), [p.unique_id for p in practices],
-                    itertools.repeat("Practice", n), [p.code for p in practices],
-                    [p.group.code for p in practices], sizes, none, none, none, strict=True)
+        # population, balance, members: not a practice's
+        rows += [(time, p.unique_id, "Practice", p.code, p.group.code, size, None, None, None)
+                 for p, size in zip(practices, sizes, strict=True)]
         return rows
 
     def add_row(self, table: str, row: dict[str, Any]) -> None:
