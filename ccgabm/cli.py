@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
 from typing import NoReturn
@@ -212,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(build_parser().parse_args(argv))
 
 
-# Commands that leave no worker process, thread or open file behind once they return (sweep and
+# Commands that leave no worker process or open file behind once they return (sweep and
 # calibrate keep a pool of workers that is shut down as the interpreter exits).
 QUICK_EXIT = frozenset({"run"})
 
@@ -220,19 +222,24 @@ QUICK_EXIT = frozenset({"run"})
 def entry() -> NoReturn:
     """The ``ccgabm`` console script and ``python -m ccgabm``: one command, then exit.
 
-    After a command of ``QUICK_EXIT`` (its results written and swapped in whole) the process
-    ends at once, its output flushed, without the interpreter's teardown of every module and
-    object: that took 0.3 s of a 2.5-s ``ccgabm run configs/baseline.toml`` (measured on a
-    2-core machine), mostly matplotlib's and numba's.
+    After a command of ``QUICK_EXIT`` succeeds (its results written and swapped in whole), the
+    process waits for its other threads (a start-up cache write may still be going on), flushes
+    its output and ends at once, without the interpreter's teardown of every module and object:
+    that took 0.3 s of a 2.5-s ``ccgabm run configs/baseline.toml`` (measured on a 2-core
+    machine), mostly matplotlib's and numba's.
     """
     args = build_parser().parse_args()
     code = run_command(args)
-    if args.command in QUICK_EXIT:
-        logging.shutdown()
+    if code != 0 or args.command not in QUICK_EXIT:
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    logging.shutdown()
+    with contextlib.suppress(OSError):  # a reader that went away (a closed pipe) misses nothing
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)
-    sys.exit(code)
+    os._exit(0)
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -97,3 +97,28 @@ def test_sub_command_help_lists_its_own_options():
                             ("viz", "--port")):
         proc = ccgabm(command, "--help")
         assert proc.returncode == 0 and option in proc.stdout, (command, proc.stderr)
+
+
+def test_quick_exit_after_run_waits_for_other_threads(tmp_path):
+    """After a successful ``run`` the process ends without the interpreter's teardown, but
+    only once its other threads (e.g. a start-up cache write) have finished."""
+    done = tmp_path / "written"
+    code = (
+        "import sys, threading, time\n"
+        "from ccgabm import cli\n"
+        "def late_write():\n"
+        "    time.sleep(0.5)\n"
+        f"    open({str(done)!r}, 'w').write('whole')\n"
+        "def run_command(args):\n"
+        "    threading.Thread(target=late_write).start()\n"
+        "    print('results written')\n"
+        "    return 0\n"
+        "cli.run_command = run_command\n"
+        "sys.argv = ['ccgabm', 'run', 'x.toml', '--out', 'o']\n"
+        "cli.entry()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "results written\n"
+    assert done.read_text() == "whole"
