@@ -194,6 +194,8 @@ def check_config(cfg: Config) -> None:
       is not read from a practice table (``kind = "table"``);
     - every unit cost in ``[costs]`` at 0: need weights (expected costs) are then all zero;
     - ``[population] newcomer_age_min`` above ``newcomer_age_max``;
+    - ``[population]`` condition parameters giving an expected number of long-term conditions
+      (at some age and deprivation) that is not finite or too large for a Poisson draw;
     - whatever each behaviour refuses (``Behaviour.check_config``, e.g. a dilemma decided
       outside the run).
 
@@ -240,10 +242,38 @@ def check_config(cfg: Config) -> None:
             f"{pop.newcomer_age_max}: the youngest age of adults registering must not exceed the "
             "oldest"
         )
+    _check_condition_rates(cfg)
     from ccgabm.behaviours import REGISTERED
 
     for behaviour in REGISTERED:
         behaviour.check_config(cfg)
+
+
+def _check_condition_rates(cfg: Config) -> None:
+    """The expected number of long-term conditions (``epidemiology.ltc_lambda``) at every age
+    and deprivation code must be a rate numpy can draw from (finite, at most about 9.2e18)."""
+    import numpy as np
+
+    from ccgabm.patients.epidemiology import AGES, IMD_BY_CODE, ltc_lambda
+    from ccgabm.patients.sampling import POISSON_LAM_MAX
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        rates = ltc_lambda(cfg, AGES[:, None], IMD_BY_CODE[None, 1:])
+    too_large = rates[~(rates <= POISSON_LAM_MAX)]  # NaN too (0 x inf)
+    if len(too_large) == 0:
+        return
+    worst = (f"{too_large.max():.3g}" if np.isfinite(too_large).all() else
+             "an undefined value (0 x infinity)" if np.isnan(too_large).all() else "infinity")
+    pop = cfg.population
+    raise ConfigError(
+        f"[population] ltc_rate_at_30 = {pop.ltc_rate_at_30:g}, ltc_growth_per_year = "
+        f"{pop.ltc_growth_per_year:g}, ltc_deprivation_years_earlier = "
+        f"{pop.ltc_deprivation_years_earlier:g}, imd_reference = {pop.imd_reference:g} and "
+        f"imd_quintile_span = {pop.imd_quintile_span:g} are not allowed together: the expected "
+        f"number of long-term conditions reaches {worst} at some age and "
+        f"deprivation, more than a Poisson draw takes ({POISSON_LAM_MAX:.3g}); lower "
+        "ltc_growth_per_year or ltc_deprivation_years_earlier, or raise imd_quintile_span"
+    )
 
 
 def load_config(path: str | Path) -> Config:

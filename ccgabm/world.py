@@ -41,7 +41,9 @@ BYTES_PER_SLOT = 9  # patient arrays: two 16-bit and five 8-bit fields per patie
 # conditions are drawn (4 bytes), doubled
 BYTES_PER_PATIENT = 8
 BYTES_PER_PRACTICE_PAIR = 24  # trust between practices: practices^2 float32, with ample margin
-BYTES_FIXED = 100 * 2**20  # record tables, organisations, compiled kernels
+# the libraries loaded, compiled kernels, record tables, organisations (the baseline region's
+# 300,000 patients peaked at 320 MB with the figure drawn)
+BYTES_FIXED = 384 * 2**20
 TABLE_STREAM = "world.table"  # the random stream a world from a table draws from
 
 

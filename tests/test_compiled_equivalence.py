@@ -355,21 +355,24 @@ def test_unfairness_equals_array_formula():
 @pytest.mark.parametrize("noise_sd", [0.05, 0.5])
 def test_starting_trust_equals_the_array_formula(noise_sd):
     """The starting matrix: one normal draw per entry in row-major order, cast to float32,
-    plus trust inside or outside, clipped (the numpy expression, one (n, n) draw); built in
-    a background thread it is the same."""
+    plus trust inside or outside, clipped (the numpy expression, one (n, n) draw, and the
+    generator left where that draw leaves it); built in a background thread it is the same."""
     from ccgabm.behaviours import trust as trust_module
 
     group_ids = np.repeat(np.arange(7), 23)[:150]
     cfg = TrustParams(trust_noise_sd=noise_sd)
     n = len(group_ids)
-    expected = np.random.default_rng(3).normal(0.0, noise_sd, (n, n)).astype(np.float32)
+    numpys = np.random.default_rng(3)
+    expected = numpys.normal(0.0, noise_sd, (n, n)).astype(np.float32)
     expected += np.where(group_ids[:, None] == group_ids[None, :],
                          np.float32(cfg.initial_trust), np.float32(cfg.trust_outside))
     np.clip(expected, 0.0, 1.0, out=expected)
     np.fill_diagonal(expected, 1.0)
-    direct = TrustNetwork(group_ids, cfg, np.random.default_rng(3))
+    ours = np.random.default_rng(3)
+    direct = TrustNetwork(group_ids, cfg, ours)
     assert direct.trust.dtype == np.float32
     assert np.array_equal(direct.trust, expected)
+    assert ours.bit_generator.state == numpys.bit_generator.state  # left where numpy leaves it
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(trust_module, "BACKGROUND_ENTRIES", 0)
         built = TrustNetwork(group_ids, cfg, np.random.default_rng(3), background=True)

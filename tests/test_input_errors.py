@@ -84,6 +84,12 @@ def test_config_that_cannot_give_a_run_is_refused_with_key_and_reason(tmp_path, 
     with pytest.raises(ConfigError, match="at most 32,766 practices"):
         Config().with_overrides({"region.n_groups": 300, "region.practices_per_group": 500})
     assert MAX_PRACTICES == 32766
+    extreme = ("[population]\nltc_rate_at_30 = 5.0\nltc_growth_per_year = 0.2\n"
+               "ltc_deprivation_years_earlier = 30.0\nimd_reference = 0.0\nimd_quintile_span = 1.0\n")
+    cfg = write(tmp_path / "c.toml", TINY + extreme)  # each value within its own bounds
+    assert_refused(ccgabm("run", str(cfg), "--out", str(out)), "ltc_growth_per_year = 0.2",
+                   "imd_quintile_span = 1", "long-term conditions reaches infinity")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml"]
 
 
 def test_tiny_run_writes_null_figures_with_reasons(tmp_path):

@@ -100,3 +100,26 @@ def test_poisson_with_its_exponential_given_is_numpys():
     draw(ours, rates, np.array([math.exp(-x) for x in rates]), got)
     assert np.array_equal(got, numpys.poisson(rates))
     assert ours.bit_generator.state == numpys.bit_generator.state
+
+
+@pytest.mark.parametrize("rate, message", [(np.inf, "too large"), (np.nan, "too large"),
+                                           (1e19, "too large"), (-1.0, "negative")])
+def test_a_rate_numpy_would_refuse_is_refused(monkeypatch, rate, message):
+    """A rate numpy's Poisson draw refuses (above its limit, NaN, negative) raises as numpy
+    does, when a patient is drawn with it; rates of ages nobody is drawn at do not matter."""
+    monkeypatch.setattr(sampling, "CHUNK", 100)
+    sizes = np.array([300, 200], dtype=np.int64)
+    block_start = np.array([0, 300, 500], dtype=np.int64)
+    cdf = age_band_probabilities().cumsum()
+    cdf /= cdf[-1]
+    lam = build_rate_tables(Config()).lam.copy()
+    lam[100:] = rate  # ages 100 and over have no share of the starting population
+    out = [np.zeros(500, dtype=t) for t in (np.int16, np.uint8, np.uint8, np.uint8)]
+    sampling.initial_patients(sizes, block_start, np.array([20.0, 30.0]), 8.0, cdf, lam,
+                              _generators(2), *out)
+    with pytest.raises(ValueError, match="lam"):
+        np.random.default_rng(0).poisson(np.full(3, rate))
+    lam[40] = rate
+    with pytest.raises(ValueError, match=message):
+        sampling.initial_patients(sizes, block_start, np.array([20.0, 30.0]), 8.0, cdf, lam,
+                                  _generators(2), *out)

@@ -285,8 +285,8 @@ def _fill(trust, rng, noise_sd, group_ids, inside, outside):
 
     numba draws from the generator's own bit generator with numpy's algorithms, so the values
     and the generator's state afterwards are numpy's (``rng.normal`` is ``0.0 + noise_sd *
-    standard_normal``); drawn in compiled code, an England matrix (44M entries) takes about
-    a third of the time numpy's array draw does (measured on a 2-core machine)."""
+    standard_normal``). England's matrix (44M entries) took 0.22 s this way against 0.5 s with
+    numpy's array draws (measured on a 2-core machine)."""
     zero, one = np.float32(0.0), np.float32(1.0)
     for i in range(trust.shape[0]):
         g = group_ids[i]

@@ -37,6 +37,8 @@ from ccgabm.patients.kernel import IMD_CODE_SCALE, MAX_LTC
 __all__ = ["CHUNK", "initial_patients"]
 
 CHUNK = 1 << 21  # patients drawn per task (assumed: a few milliseconds of work, 2.1M)
+# the largest Poisson rate numpy draws from (numpy/random/_common.pyx, POISSON_LAM_MAX)
+POISSON_LAM_MAX = np.iinfo(np.int64).max - np.sqrt(np.iinfo(np.int64).max) * 10
 
 
 def initial_patients(sizes: np.ndarray, block_start: np.ndarray, practice_imd: np.ndarray,
@@ -153,7 +155,8 @@ def _codes(rng, practice_imd, first, imd_sd, lo, out, counts):
 def _place(rng, lam, exp_minus_lam, ages, codes, months, first, block_start, lo, hi, birth_month,
            imd_code, ltc, alive):
     """Patients ``lo`` .. ``hi - 1``: their conditions drawn (``min(rng.poisson(lam[age,
-    code]), MAX_LTC)``, ``_poisson``), then each written to its practice's block."""
+    code]), MAX_LTC)``, ``_poisson``), then each written to its practice's block. A rate
+    numpy's Poisson draw refuses raises its ``ValueError``."""
     p = np.searchsorted(first, lo, side="right") - 1
     for k in range(lo, hi):
         while first[p + 1] <= k:
@@ -161,7 +164,13 @@ def _place(rng, lam, exp_minus_lam, ages, codes, months, first, block_start, lo,
         slot = block_start[p] + (k - first[p])
         age = ages[k]
         code = codes[k]
-        drawn = _poisson(rng, lam[age, code], exp_minus_lam[age, code])
+        rate = lam[age, code]
+        if not rate <= POISSON_LAM_MAX:  # numpy's checks of a Poisson rate (NaN: too large)
+            raise ValueError("rate of conditions too large for a Poisson draw (lam value too "
+                             "large)")
+        if not rate >= 0.0:
+            raise ValueError("rate of conditions negative (lam < 0 or lam contains NaNs)")
+        drawn = _poisson(rng, rate, exp_minus_lam[age, code])
         ltc[slot] = np.uint8(min(drawn, MAX_LTC))
         # -(12 x age + month) lies in [-12 x AGE_MAX - 11, 0]: int16 holds it
         birth_month[slot] = np.int16(-(age * 12 + months[k]))
