@@ -378,3 +378,24 @@ def test_starting_trust_equals_the_array_formula(noise_sd):
         built = TrustNetwork(group_ids, cfg, np.random.default_rng(3), background=True)
         assert built._building is not None
         assert np.array_equal(built.trust, expected)
+
+
+def test_the_wait_for_a_background_trust_matrix_is_timed(monkeypatch):
+    """What the model waited for the background build is kept (``ccgabm bench`` shows it)."""
+    import time
+
+    from ccgabm.behaviours import trust as trust_module
+
+    build = trust_module._starting
+
+    def slow(*args):
+        time.sleep(0.3)
+        return build(*args)
+
+    monkeypatch.setattr(trust_module, "BACKGROUND_ENTRIES", 0)
+    monkeypatch.setattr(trust_module, "_starting", slow)
+    network = TrustNetwork(np.zeros(20, dtype=int), TrustParams(), np.random.default_rng(1),
+                           background=True)
+    assert network.waited_s == 0.0
+    assert network.trust.shape == (20, 20)  # waits for the build
+    assert 0.1 < network.waited_s < 5.0

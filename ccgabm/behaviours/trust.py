@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,7 @@ class TrustNetwork:
         self._trust: np.ndarray | None = None
         self._origin = "built"
         self._building: Future | None = None
+        self.waited_s = 0.0  # how long the model waited for a background build (wall seconds)
         n = len(group_ids)
         large = n * n >= BACKGROUND_ENTRIES
         keep_as = keep_as if large else None
@@ -101,8 +103,10 @@ class TrustNetwork:
 
     def _wait(self) -> None:
         if self._building is not None:
+            started = time.perf_counter()
             self._trust, self._origin = self._building.result()
             self._building = None
+            self.waited_s = time.perf_counter() - started
 
     @property
     def trust(self) -> np.ndarray:
