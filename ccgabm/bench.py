@@ -122,6 +122,7 @@ def time_warm_runs(cfg, runs: int) -> dict[str, Any]:
 
     return {"runs": runs, "startup_s": median("startup_s"), "simulate_s": median("simulate_s"),
             "wall_s": median("wall_s"), "trust_matrix": [t["trust_matrix"] for t in timed],
+            "trust_wait_s": median("trust_wait_s"),
             "phase_step_s": {k: float(statistics.median(t["phase_step_s"][k] for t in timed))
                              for k in timed[0]["phase_step_s"]}}
 
@@ -232,11 +233,14 @@ def format_report(result: dict[str, Any]) -> str:
     for phase, seconds in run["phase_step_s"].items():
         share = seconds / max(run["step_s"], 1e-12)
         lines.append(f"    {phase:<18} {1000 * seconds:10.2f} ms  {100 * share:5.1f}%")
+    lines.append(f"  organisation layer  {1000 * _organisation_layer(run, run):8.2f} ms a month "
+                 "(every phase but patients, less the wait for the trust matrix)")
     warm = result.get("warm")
     if warm:
         lines.append(f"  warm (median of {warm['runs']} more runs in this process): start-up "
                      f"{warm['startup_s']:.2f} s, simulation {warm['simulate_s']:.2f} s, "
-                     f"wall {warm['wall_s']:.2f} s"
+                     f"wall {warm['wall_s']:.2f} s, organisation layer "
+                     f"{1000 * _organisation_layer(warm, run):.2f} ms a month"
                      + (f"; trust matrix {', '.join(map(str, warm['trust_matrix']))}"
                         if any(warm.get("trust_matrix") or ()) else ""))
     lines.append(f"  peak memory         {run['peak_rss_bytes'] / 2**30:8.2f} GiB")
@@ -250,6 +254,13 @@ def format_report(result: dict[str, Any]) -> str:
     lines.append(f"machine: {m['cpus']} CPUs, {m['numba_threads']} numba threads "
                  f"({m['threading_layer']}), load average {m['load_average_1m_at_end']:.2f}")
     return "\n".join(lines)
+
+
+def _organisation_layer(timed: dict[str, Any], run: dict[str, Any]) -> float:
+    """Seconds a month of every phase but the patients', less the wait for the trust matrix's
+    background build (counted in the first phase that reads it)."""
+    phases = sum(t for phase, t in timed["phase_step_s"].items() if phase != "patients")
+    return phases - timed.get("trust_wait_s", 0.0) / max(run["months"], 1)
 
 
 def cli_bench(args: argparse.Namespace) -> int:

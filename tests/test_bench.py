@@ -25,8 +25,17 @@ def test_bench_small_run_writes_every_figure(tmp_path, capsys):
     assert list(run["phase_step_s"]) == [p.name for p, _, _ in declared_phases(REGISTERED)]
     assert run["peak_rss_bytes"] > 0 and run["patient_months_per_s"] > 0
     text = capsys.readouterr().out
-    for word in ("patient-months/s", "by phase", "peak memory"):
+    for word in ("patient-months/s", "by phase", "peak memory", "organisation layer"):
         assert word in text
+
+
+def test_organisation_layer_is_every_phase_but_patients_less_the_wait_for_trust():
+    from ccgabm.bench import _organisation_layer
+
+    run = {"months": 120, "trust_wait_s": 0.12,
+           "phase_step_s": {"patients": 0.003, "billing": 0.001, "decommissioning": 0.0025}}
+    assert abs(_organisation_layer(run, run) - 0.0025) < 1e-12  # 3.5 ms less 1 ms of waiting
+    assert abs(_organisation_layer({"phase_step_s": run["phase_step_s"]}, run) - 0.0035) < 1e-12
 
 
 def test_bench_does_not_load_the_test_oracle(tmp_path):
