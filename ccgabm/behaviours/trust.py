@@ -157,11 +157,8 @@ class TrustNetwork:
     def unfairness(self, members: np.ndarray, spend_per_need: np.ndarray) -> None:
         """Members whose patients get less than their need trust those who get more, less."""
         rel = self._relative(spend_per_need)
-        # trust of p in q falls by fairness_weight x how much more q gets than p
-        if kernels.compiled_for(len(self.trust)):
-            _lose_to_unfairness(self.trust, np.asarray(members, dtype=np.int64),
-                                np.asarray(rel, dtype=np.float64), float(self.cfg.fairness_weight))
-            return
+        # trust of p in q falls by fairness_weight x how much more q gets than p (large worlds
+        # take this step within ``year_end``'s one pass)
         gap = np.clip(rel[None, :] - rel[:, None], 0.0, None)
         idx = np.ix_(members, members)
         self.trust[idx] = np.clip(self.trust[idx] - self.cfg.fairness_weight * gap, 0.0, 1.0)
@@ -309,26 +306,16 @@ def _add_clipped(trust, rows, cols, amount):
             trust[i, k] = min(max(trust[i, k] + amount, np.float32(0.0)), np.float32(1.0))
 
 
-@njit(cache=True)
-def _lose_to_unfairness(trust, members, rel, weight):
-    """``trust[np.ix_(members, members)] = np.clip(trust[...] - weight * np.clip(rel[None, :] -
-    rel[:, None], 0, None), 0, 1)``: in float64, stored as float32."""
-    for a in range(len(members)):
-        for b in range(len(members)):
-            gap = max(rel[b] - rel[a], 0.0)
-            v = np.float64(trust[members[a], members[b]]) - weight * gap
-            trust[members[a], members[b]] = np.float32(min(max(v, 0.0), 1.0))
-
-
 @njit(parallel=True, cache=True)
 def _year_end(trust, group_of, members, group_start, position, mode, relative, gain, weight, keep,
               towards_outside, lift):
     """In place, one pass over the rows: row i of a member of group g (``group_of``: -1 for
     none; its members ``members[group_start[g]:group_start[g+1]]``) first gets its group's
     update in its members' columns: ``mode[g]`` 1, ``_add_clipped`` of ``gain``; 2,
-    ``_lose_to_unfairness`` with ``relative`` (aligned with ``members``; the row's own at
-    ``position[i]``); 0, none. Then every entry becomes ``trust * keep + towards_outside``, the
-    members' columns plus ``lift`` (float32), and the diagonal 1."""
+    ``unfairness`` with ``relative`` (aligned with ``members``; the row's own at
+    ``position[i]``), in float64 stored as float32; 0, none. Then every entry becomes
+    ``trust * keep + towards_outside``, the members' columns plus ``lift`` (float32), and the
+    diagonal 1."""
     for i in prange(trust.shape[0]):
         row = trust[i]
         g = group_of[i]
