@@ -252,7 +252,7 @@ def first_coalitions(groups: dict[str, np.ndarray], trust: np.ndarray, stay: np.
         compiled = _compiled_args(trust, stay, list_sizes, finances[0], rules)
         if compiled is not None:
             _, sizes, barred, _, params = compiled
-            flat, group_start = _flatten(groups, codes)
+            flat, group_start = flatten([groups[c] for c in codes])
             group_id = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(group_start))
             order = np.lexsort((stay[flat], group_id))  # stable: ties in member order
             first = np.arange(len(flat)) - group_start[group_id] < seeds
@@ -278,15 +278,14 @@ def first_coalitions(groups: dict[str, np.ndarray], trust: np.ndarray, stay: np.
     return {code: found[code] for code in codes}
 
 
-def _flatten(groups: dict[str, np.ndarray], codes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The members of ``codes``' groups end to end, and where each group starts (closed by
-    the total)."""
-    sizes = [len(groups[c]) for c in codes]
-    group_start = np.zeros(len(codes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=group_start[1:])
-    flat = (np.concatenate([np.asarray(groups[c], dtype=np.int64) for c in codes]) if codes
+def flatten(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``parts`` (arrays of practice indices) end to end as int64, and where each part starts
+    (closed by the total)."""
+    part_start = np.zeros(len(parts) + 1, dtype=np.int64)
+    np.cumsum([len(part) for part in parts], out=part_start[1:])
+    flat = (np.concatenate([np.asarray(part, dtype=np.int64) for part in parts]) if parts
             else np.zeros(0, dtype=np.int64))
-    return flat, group_start
+    return flat, part_start
 
 
 def least_satisfied(members: np.ndarray, stay_utility: Stay) -> list[int]:
@@ -380,10 +379,10 @@ def trust_in_matrix(trust: np.ndarray, groups: dict[str, np.ndarray], list_sizes
         out[...] = mean
         return out
     members = {c: np.sort(np.asarray(groups[c], dtype=np.int64)) for c in codes}
-    flat_members, member_start = _flatten(members, codes)
+    flat_members, member_start = flatten([members[c] for c in codes])
     member_group = np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(member_start))
     rows = {c: np.arange(n) if wanted is None else wanted[c] for c in codes}
-    flat_rows, wanted_start = _flatten(rows, codes)
+    flat_rows, wanted_start = flatten([rows[c] for c in codes])
     row_start, row_cols = kernels.rows_first(
         flat_rows, np.repeat(np.arange(len(codes), dtype=np.int64), np.diff(wanted_start)), n)
     group_of = np.full(n, -1, dtype=np.int64)
@@ -459,7 +458,7 @@ def all_best_neighbours(groups: dict[str, np.ndarray], neighbours: dict[str, set
     option_start = np.zeros(len(codes) + 1, dtype=np.int64)
     np.cumsum([len(options[c]) for c in codes], out=option_start[1:])
     option_cols = np.array([column[o] for c in codes for o in options[c]], dtype=np.int64)
-    flat, start = _flatten(groups, codes)
+    flat, start = flatten([groups[c] for c in codes])
     best, utility = kernels.best_options(
         trust_in, flat, start, option_start, option_cols,
         np.array([finance[c] for c in codes], dtype=float), float(switching_cost))

@@ -33,6 +33,7 @@ from numba import njit, prange
 from ccgabm import coalition_kernels as kernels
 from ccgabm import world_cache
 from ccgabm.behaviours.base import Behaviour
+from ccgabm.coalitions import flatten
 from ccgabm.params import ASSUMED, ConfigError, param
 from ccgabm.schedule import Phase, When
 
@@ -210,10 +211,8 @@ class TrustNetwork:
                     self.trust[np.ix_(members, members)] += rate * (inside - outside)
             np.fill_diagonal(self.trust, 1.0)
             return
-        sizes = [len(members) for members in groups]
-        flat = (np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64))
-        group_start = np.zeros(len(groups) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=group_start[1:])
+        flat, group_start = flatten(groups)
+        sizes = np.diff(group_start)
         group_of = np.full(len(self.trust), -1, dtype=np.int64)
         group_of[flat] = np.repeat(np.arange(len(groups), dtype=np.int64), sizes)
         position = np.zeros(len(self.trust), dtype=np.int64)
