@@ -272,17 +272,20 @@ class Population:
         occupied = int(self.block_hi.sum() - self.block_start[:-1].sum())
         args = (month, list_sizes, levers, hosp_cut, hosp_frac, n_hospitals)
         if threads == 1 or occupied < PARALLEL_MIN_SLOTS:
-            return self._step(kernel.step_patients_serial, 1, self._one_chunk, *args)
+            return self._run(False, args)
         if occupied >= PARALLEL_ALWAYS_SLOTS:
-            return self._step(kernel.step_patients, *self._chunks(), *args)
+            return self._run(True, args)
         threaded = self.kernel_choice.threaded()
         started = time.perf_counter()
-        if threaded:
-            result = self._step(kernel.step_patients, *self._chunks(), *args)
-        else:
-            result = self._step(kernel.step_patients_serial, 1, self._one_chunk, *args)
+        result = self._run(threaded, args)
         self.kernel_choice.record(threaded, time.perf_counter() - started, occupied)
         return result
+
+    def _run(self, threaded: bool, args: tuple) -> MonthResult:
+        """One month by the threaded kernel (in balanced chunks) or the serial one."""
+        if threaded:
+            return self._step(kernel.step_patients, *self._chunks(), *args)
+        return self._step(kernel.step_patients_serial, 1, self._one_chunk, *args)
 
     def _step(self, step, threads: int, chunks: np.ndarray, month: int, list_sizes: np.ndarray,
               levers: PracticeLevers, hosp_cut: np.ndarray, hosp_frac: np.ndarray,
