@@ -98,8 +98,10 @@ def entry_key(kind: str, inputs: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def _path(folder: Path, kind: str, key: str) -> Path:
-    return folder / f"{kind}-{key}.npz"
+def _path(folder: Path, kind: str, key: str, suffix: str = ".npz") -> Path:
+    """Where an entry of ``kind`` under ``key`` lives: a table or world (``.npz``), an array
+    (``.npy``) or the marker of a key asked for once (``.seen``)."""
+    return folder / f"{kind}-{key}{suffix}"
 
 
 def load_frame(kind: str, key: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
@@ -168,7 +170,7 @@ def second_request(kind: str, key: str) -> bool:
     folder = cache_folder()
     if folder is None:
         return False
-    marker = folder / f"{kind}-{key}.seen"
+    marker = _path(folder, kind, key, ".seen")
     try:
         if marker.exists():
             os.utime(marker)  # recently used: kept when older markers are pruned
@@ -191,7 +193,7 @@ def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> 
     folder = cache_folder()
     if folder is None:
         return None
-    path = folder / f"{kind}-{key}.npy"
+    path = _path(folder, kind, key, ".npy")
     try:
         with open(path, "rb") as fh:
             read_header = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -219,10 +221,10 @@ def save_array(kind: str, key: str, array: np.ndarray) -> None:
     folder = cache_folder()
     if folder is None:
         return
-    if not _write_whole(folder, kind, f"{kind}-{key}.npy",
+    if not _write_whole(folder, kind, _path(folder, kind, key, ".npy").name,
                         lambda fh: np.save(fh, np.ascontiguousarray(array), allow_pickle=False)):
         with contextlib.suppress(OSError):
-            (folder / f"{kind}-{key}.seen").unlink()
+            _path(folder, kind, key, ".seen").unlink()
         return
     with contextlib.suppress(OSError):
         _prune_arrays(folder, kind)
