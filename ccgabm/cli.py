@@ -115,7 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with OutputFolder(args.out) as out:  # checked (and its staging made) before the run
         started = time.perf_counter()
         result = run_simulation(cfg, progress=not args.no_progress, force=args.force)
-        out.write(result, plot=not args.no_plot)
+        out.write(result, plot=not args.no_plot, figure=getattr(args, "figure_process", None))
     s = check_figures(result.summary)
     print(
         f"{s['population_start']:,} patients, {s['years_simulated']} years in "
@@ -222,6 +222,7 @@ QUICK_EXIT = frozenset({"run"})
 def entry() -> NoReturn:
     """The ``ccgabm`` console script and ``python -m ccgabm``: one command, then exit.
 
+    ``run`` with a figure starts the process that draws it first (``ccgabm.figure_process``).
     After a command of ``QUICK_EXIT`` succeeds (its results written and swapped in whole), the
     process waits for its other threads (a start-up cache write may still be going on), flushes
     its output and ends at once, without the interpreter's teardown of every module and object:
@@ -229,7 +230,16 @@ def entry() -> NoReturn:
     machine), mostly matplotlib's and numba's.
     """
     args = build_parser().parse_args()
-    code = run_command(args)
+    if args.command == "run" and not args.no_plot:
+        from ccgabm.figure_process import FigureProcess
+
+        # matplotlib is imported in another process while this one imports the model
+        args.figure_process = FigureProcess.start()
+    try:
+        code = run_command(args)
+    finally:
+        if getattr(args, "figure_process", None) is not None:
+            args.figure_process.close()
     if code != 0 or args.command not in QUICK_EXIT:
         sys.exit(code)
     for thread in threading.enumerate():

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ccgabm.params import ConfigError
 
 if TYPE_CHECKING:
+    from ccgabm.figure_process import FigureProcess
     from ccgabm.simulate import RunResult
 
 __all__ = ["OutputFolder", "write_run", "write_text_file", "run_files_ok"]
@@ -210,9 +211,11 @@ class OutputFolder:
     def __exit__(self, *exc: object) -> None:
         self.discard()
 
-    def write(self, result: RunResult, *, plot: bool = True) -> list[Path]:
+    def write(self, result: RunResult, *, plot: bool = True,
+              figure: FigureProcess | None = None) -> list[Path]:
         """Write every output of ``result`` into the staging folder (overview.png only when
-        ``plot``), then swap it in whole."""
+        ``plot``: drawn by ``figure`` when given, else in this process), then swap it in
+        whole."""
         from ccgabm.metrics import check_figures
 
         if self.staging is None:
@@ -227,9 +230,13 @@ class OutputFolder:
                 table.to_parquet(staging / f"{name}.parquet", index=False)
             result.group_fates.to_parquet(staging / "group_fates.parquet", index=False)
             if plot:
-                from ccgabm.plots import overview_figure  # matplotlib loads only to plot
+                from ccgabm.plots import draw_overview, overview_data
 
-                overview_figure(result.tables, shown, staging / "overview.png")
+                data = overview_data(result.tables, shown)
+                if figure is not None:
+                    figure.draw(data, staging / "overview.png")
+                else:  # matplotlib loads only to plot
+                    draw_overview(data, staging / "overview.png")
             names = sorted(p.name for p in staging.iterdir())
             self._swap_in()
         except OSError as exc:
