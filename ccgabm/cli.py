@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--no-plot", action="store_true",
                      help="write no overview.png (and load no plotting library)")
+    # the process that draws overview.png, started by ``entry`` (None: drawn in this process)
+    run.set_defaults(figure_process=None)
 
     sub.add_parser("sweep", help="run a parameter sweep (resumable)",
                    arguments="ccgabm.sweep.cli:add_sweep_arguments")
@@ -115,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with OutputFolder(args.out) as out:  # checked (and its staging made) before the run
         started = time.perf_counter()
         result = run_simulation(cfg, progress=not args.no_progress, force=args.force)
-        out.write(result, plot=not args.no_plot, figure=getattr(args, "figure_process", None))
+        out.write(result, plot=not args.no_plot, figure=args.figure_process)
     s = check_figures(result.summary)
     print(
         f"{s['population_start']:,} patients, {s['years_simulated']} years in "
@@ -239,16 +241,17 @@ def entry() -> NoReturn:
         code = run_command(args)
     finally:
         if getattr(args, "figure_process", None) is not None:
-            args.figure_process.close()
+            args.figure_process.close()  # when the run ended before its figure
     if code != 0 or args.command not in QUICK_EXIT:
         sys.exit(code)
     for thread in threading.enumerate():
         if thread is not threading.main_thread() and not thread.daemon:
             thread.join()
     logging.shutdown()
-    with contextlib.suppress(OSError):  # a reader that went away (a closed pipe) misses nothing
-        sys.stdout.flush()
-        sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # None when started without it
+        if stream is not None:
+            with contextlib.suppress(OSError):  # a reader that went away misses nothing
+                stream.flush()
     os._exit(0)
 
 

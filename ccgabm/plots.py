@@ -1,7 +1,7 @@
 """The overview figure a researcher looks at first.
 
 Drawn on a ``matplotlib.figure.Figure`` of its own and saved by the Agg renderer: no pyplot,
-no global backend choice, and matplotlib is imported only when a figure is drawn. What it shows
+no global backend choice, and matplotlib is imported only to draw it. What it shows
 (``overview_data``: plain arrays and titles taken from the run's tables) is kept apart from the
 drawing (``draw_overview``, which needs neither pandas nor the model), so that a process started
 before the model is imported can draw it (``ccgabm.figure_process``).
@@ -17,6 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 # (column of the monthly table, its label in the activity panel)
 ACTIVITY = (("emergency", "emergency admissions"), ("referrals", "referrals"),
@@ -69,7 +70,7 @@ def overview_data(tables: dict[str, pd.DataFrame], summary: dict[str, Any]) -> O
     )
 
 
-def new_figure():
+def new_figure() -> tuple[Figure, np.ndarray]:
     """The overview's figure and its 2 x 2 axes, empty (fixed margins: a constrained layout
     measures every label first, about 0.15 s a figure)."""
     from matplotlib.figure import Figure
@@ -79,7 +80,8 @@ def new_figure():
     return fig, fig.subplots(2, 2)
 
 
-def draw_overview(data: OverviewData, path: str | Path, prepared=None) -> None:
+def draw_overview(data: OverviewData, path: str | Path,
+                  prepared: tuple[Figure, np.ndarray] | None = None) -> None:
     """Four panels: activity rates, group balances, deprivation gradient, membership; saved as
     PNG at ``path``. ``prepared``: ``new_figure()``'s result, made beforehand."""
     fig, axes = prepared if prepared is not None else new_figure()
@@ -107,8 +109,3 @@ def draw_overview(data: OverviewData, path: str | Path, prepared=None) -> None:
     ax.set(title=data.membership_title, xlabel="year", ylabel="member practices")
     fig.suptitle(data.title)
     fig.savefig(path, dpi=110)
-
-
-def overview_figure(tables: dict[str, pd.DataFrame], summary: dict[str, Any], path: Path) -> None:
-    """The overview of a run's ``tables`` and ``summary`` drawn in this process."""
-    draw_overview(overview_data(tables, summary), path)

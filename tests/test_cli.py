@@ -122,3 +122,14 @@ def test_quick_exit_after_run_waits_for_other_threads(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "results written\n"
     assert done.read_text() == "whole"
+
+
+def test_run_with_standard_output_closed_still_writes_its_results(tmp_path):
+    """Started with no standard output (``>&-``), ``run`` writes its results and exits 0."""
+    cfg = write_small(tmp_path)
+    proc = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -m ccgabm run "{cfg}" --out "{tmp_path / "o"}" '
+                       "--no-progress >&-"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "o" / "summary.json").exists() and (tmp_path / "o" / "overview.png").exists()

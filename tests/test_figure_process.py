@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 from support import ROOT
@@ -48,12 +49,34 @@ def test_a_failing_process_leaves_the_figure_to_this_one(tmp_path, data):
     assert (tmp_path / "overview.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_closed_without_a_figure_the_process_ends_and_draws_nothing(tmp_path):
+def test_a_process_of_another_copy_of_the_package_ends_and_this_one_draws(tmp_path, data):
+    """A drawing process that imports another ``ccgabm`` (a second checkout in the working
+    folder, say) draws nothing: this process does."""
+    figure = FigureProcess([sys.executable, "-P", "-m", "ccgabm.figure_process",
+                            str(tmp_path / "elsewhere" / "ccgabm")])
+    figure.draw(data, tmp_path / "overview.png")
+    assert figure._proc.returncode == figure_process.WRONG_PACKAGE
+    assert (tmp_path / "overview.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_closed_without_a_figure_the_process_is_interrupted_not_killed(tmp_path, monkeypatch):
+    """A run that ends without its figure (a bad input, an interrupt) interrupts the drawing
+    process, whose exit handlers then run: matplotlib's removes the configuration folder it made
+    where it could not write its own."""
+    monkeypatch.setenv("HOME", "/dev/null")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.delenv("MPLCONFIGDIR", raising=False)
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     figure = FigureProcess.start()
+    waited = time.monotonic() + 60
+    while not list(tmp_path.glob("matplotlib-*")) and time.monotonic() < waited:
+        time.sleep(0.02)
+    assert list(tmp_path.glob("matplotlib-*")), "matplotlib made no folder of its own"
     figure.close()
-    assert figure._proc.returncode is not None
+    assert figure._proc.returncode == 130
+    assert not list(tmp_path.glob("matplotlib-*"))
     figure.close()  # a second close is harmless
-    assert not list(tmp_path.iterdir())
 
 
 def test_ccgabm_run_draws_its_figure_without_loading_matplotlib(tmp_path):
