@@ -236,9 +236,17 @@ def _trials(db: Path) -> list[tuple[int, str]]:
 
 
 def test_study_extends_and_refuses_another_spec(tmp_path, capsys):
+    import matplotlib
+
     spec = write_spec(tmp_path / "c.toml", spec_data())
     out = tmp_path / "out"
+    def style() -> dict:  # every setting but the backend (the report draws with Agg)
+        return {k: v for k, v in matplotlib.rcParams.items() if not k.startswith("backend")}
+
+    before = style()
     first = run_calibration(spec, out, trials=4, run_fn=fake_run, progress=False)
+    # the report's figures leave matplotlib's settings as they were (Optuna's style included)
+    assert style() == before
     assert first.n_trials == 4 and first.n_new == 4 and first.best_number is not None
     again = run_calibration(spec, out, trials=6, run_fn=fake_run, progress=False)
     assert again.n_trials == 6 and again.n_new == 2  # finished trials are not rerun

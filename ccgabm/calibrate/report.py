@@ -98,7 +98,9 @@ def _optuna_plots(study: Any, folder: Path, n_params: int) -> dict[str, str]:
     from optuna.visualization import matplotlib as ovm
 
     made: dict[str, str] = {}
-    with warnings.catch_warnings():
+    # Optuna's plots switch matplotlib to its ggplot style for the whole process; the context
+    # gives every setting back afterwards (figures drawn later in the process keep their look)
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
         ax = ovm.plot_optimization_history(study)
         complete = (optuna.trial.TrialState.COMPLETE,)
