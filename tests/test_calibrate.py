@@ -240,6 +240,7 @@ def test_study_extends_and_refuses_another_spec(tmp_path, capsys):
 
     spec = write_spec(tmp_path / "c.toml", spec_data())
     out = tmp_path / "out"
+
     def style() -> dict:  # every setting but the backend (the report draws with Agg)
         return {k: v for k, v in matplotlib.rcParams.items() if not k.startswith("backend")}
 
