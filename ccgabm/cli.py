@@ -232,16 +232,17 @@ def entry() -> NoReturn:
     machine), mostly matplotlib's and numba's.
     """
     args = build_parser().parse_args()
+    figure = None
     if args.command == "run" and not args.no_plot:
         from ccgabm.figure_process import FigureProcess
 
         # matplotlib is imported in another process while this one imports the model
-        args.figure_process = FigureProcess.start()
+        figure = args.figure_process = FigureProcess.start()
     try:
         code = run_command(args)
     finally:
-        if getattr(args, "figure_process", None) is not None:
-            args.figure_process.close()  # when the run ended before its figure
+        if figure is not None:
+            figure.close()  # when the run ended before its figure
     if code != 0 or args.command not in QUICK_EXIT:
         sys.exit(code)
     for thread in threading.enumerate():

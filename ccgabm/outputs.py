@@ -1,4 +1,4 @@
-"""Write a run's results: summary.json, Parquet tables and overview.png (unless not wanted), all or nothing.
+"""Write a run's results: summary.json, Parquet tables and overview.png, all or nothing.
 
 An output folder is checked before the run (``OutputFolder``): the name must be usable, its
 parent creatable and writable (a staging folder is created there at once, which proves it),
