@@ -114,8 +114,16 @@ def time_model_run(cfg) -> dict[str, Any]:
 
 def time_warm_runs(cfg, runs: int) -> dict[str, Any]:
     """Medians of ``runs`` more builds and runs in this process, after the first: what a
-    sweep or calibration worker pays per run once its compiled kernels are loaded."""
-    timed = [time_model_run(cfg) for _ in range(runs)]
+    sweep or calibration worker pays per run once its compiled kernels are loaded. The heap
+    is kept as a worker keeps it (``sweep.workers.tidy_heap``): frozen first, the garbage
+    of each run collected after it (not timed)."""
+    from ccgabm.sweep.workers import tidy_heap
+
+    tidy_heap(freeze=True)
+    timed = []
+    for _ in range(runs):
+        timed.append(time_model_run(cfg))
+        tidy_heap()
 
     def median(key: str) -> float:
         return float(statistics.median(t[key] for t in timed))

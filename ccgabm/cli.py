@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -224,7 +225,8 @@ QUICK_EXIT = frozenset({"run"})
 def entry() -> NoReturn:
     """The ``ccgabm`` console script and ``python -m ccgabm``: one command, then exit.
 
-    ``run`` with a figure starts the process that draws it first (``ccgabm.figure_process``).
+    ``run`` with a figure starts the process that draws it first (``ccgabm.figure_process``);
+    ``run`` then imports the model and freezes the heap (``gc.freeze``) before the run.
     After a command of ``QUICK_EXIT`` succeeds (its results written and swapped in whole), the
     process waits for its other threads (a start-up cache write may still be going on), flushes
     its output and ends at once, without the interpreter's teardown of every module and object:
@@ -238,6 +240,11 @@ def entry() -> NoReturn:
 
         # matplotlib is imported in another process while this one imports the model
         figure = args.figure_process = FigureProcess.start()
+    if args.command == "run":
+        # what is imported stays for good: kept out of the cycle collector's passes, one of
+        # which took 0.07 s of a 0.4-s baseline run (measured on a 2-core machine)
+        importlib.import_module("ccgabm.simulate")
+        gc.freeze()
     try:
         code = run_command(args)
     finally:

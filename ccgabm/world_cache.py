@@ -183,9 +183,11 @@ def second_request(kind: str, key: str) -> bool:
     return False
 
 
-def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
-    """The array kept under ``key``, read whole into memory (a copy the run may change), or
-    None (no cache, no entry, or an entry that cannot be read or has another shape or type).
+def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype,
+               out: np.ndarray | None = None) -> np.ndarray | None:
+    """The array kept under ``key``, read whole into memory (a copy the run may change; into
+    ``out``, a C-contiguous array of that shape and type, when given), or None (no cache, no
+    entry, or an entry that cannot be read or has another shape or type).
 
     Reading is faster than mapping the file copy-on-write: measured on a 2-core machine, an
     England trust matrix read and then changed everywhere took about 0.05 s, mapped about
@@ -204,7 +206,7 @@ def load_array(kind: str, key: str, shape: tuple[int, ...], dtype: np.dtype) -> 
             kept_shape, fortran, kept_dtype = read_header(fh)
             if kept_shape != tuple(shape) or kept_dtype != np.dtype(dtype) or fortran:
                 return None
-            array = np.empty(shape, dtype=dtype)
+            array = np.empty(shape, dtype=dtype) if out is None else out
             if fh.readinto(array.data.cast("B")) != array.nbytes:
                 return None
     except Exception:  # any entry that cannot be read (a damaged header too) is rebuilt

@@ -510,12 +510,49 @@ def test_a_dead_worker_stops_the_sweep_and_the_next_one_starts_afresh(spec, tmp_
     assert report.ok and report.n_completed == 24
 
 
-def test_warm_up_is_once_per_process_and_never_fails() -> None:
+def test_warm_up_is_once_per_process_and_never_fails(monkeypatch) -> None:
     from ccgabm.sweep import workers
 
+    frozen = []  # a worker freezes its heap once warm; this test process's stays as it is
+    monkeypatch.setattr(workers.gc, "freeze", lambda: frozen.append(True))
     workers.warm_up("no.such.module")  # an unimportable module: the first run will say so
     assert "no.such.module" in workers._warmed
     workers.warm_up("no.such.module")
+    assert frozen == [True]
+
+
+class _Cyclic:
+    """A model's agents and the model refer to each other: only the cycle collector frees them."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+_LEFT: list = []  # weak references to each cyclic_run's garbage
+
+
+def cyclic_run(config: FakeConfig, seed: int) -> FakeResult:
+    """``fake_run`` leaving cyclic garbage behind, as a model run does."""
+    import weakref
+
+    _LEFT.append(weakref.ref(_Cyclic()))
+    return fake_run(config, seed)
+
+
+def test_a_worker_collects_each_runs_garbage_before_the_next() -> None:
+    """The next run finds the last run's memory free (a trust matrix's is reused)."""
+    from ccgabm.sweep import workers
+
+    _LEFT.clear()
+    seen = []
+
+    def run_fn(config: FakeConfig, seed: int) -> FakeResult:
+        seen.append([ref() is None for ref in _LEFT])
+        return cyclic_run(config, seed)
+
+    outcomes = workers.execute_chunk(run_fn, [(0, r, FakeConfig(), r) for r in range(3)])
+    assert all(o["ok"] for o in outcomes)
+    assert seen == [[], [True], [True, True]] and _LEFT[-1]() is None
 
 
 def warning_run(config: FakeConfig, seed: int) -> FakeResult:

@@ -180,7 +180,8 @@ def test_trust_matrices_are_kept_from_the_second_request(tmp_path, cache, monkey
     monkeypatch.setenv("CCGABM_CACHE", str(cache.parent))
     builds = []
     build = trust.starting_trust
-    monkeypatch.setattr(trust, "starting_trust", lambda *a: builds.append(a) or build(*a))
+    monkeypatch.setattr(trust, "starting_trust",
+                        lambda *a, **k: builds.append(a) or build(*a, **k))
     results = []
     for expected_builds, kept in ((1, []), (2, ["trust"]), (2, ["trust"])):
         results.append(run(cfg))
@@ -193,6 +194,46 @@ def test_trust_matrices_are_kept_from_the_second_request(tmp_path, cache, monkey
     entry.write_bytes(entry.read_bytes()[:150])  # cut short: rebuilt, not trusted
     assert_same(fresh, run(cfg))
     assert len(builds) == 3
+
+
+def test_a_collected_networks_matrix_memory_is_reused_only_when_nothing_holds_it(cache):
+    """A large starting matrix is read into (or built in) the memory of the last one whose
+    network was collected, with the same values as into fresh memory; memory still held (the
+    matrix itself, or a row viewing it) is left alone."""
+    import gc
+
+    import ccgabm.behaviours.trust as trust
+
+    groups = np.repeat(np.arange(10), 100)  # 1,000 practices: a million entries, "large"
+    cfg = trust.TrustParams()
+
+    def network(seed: int, key: str | None = "k") -> trust.TrustNetwork:
+        return trust.TrustNetwork(groups, cfg, np.random.default_rng(seed), keep_as=key)
+
+    expected = {seed: network(seed, None).trust.copy() for seed in (1, 2)}
+    gc.collect()
+    first = network(1)
+    address = first.trust.ctypes.data
+    del first
+    gc.collect()
+    assert [m.ctypes.data for m in trust._spare] == [address]  # offered once collected
+    again = network(2, None)  # built into the collected network's memory
+    assert trust._spare == [] and again.trust.ctypes.data == address
+    assert np.array_equal(again.trust, expected[2])
+    row = again.trust[3]  # a view keeps the memory from reuse
+    del again
+    gc.collect()
+    other = network(1)
+    assert other.trust.ctypes.data != address and np.array_equal(other.trust, expected[1])
+    assert np.array_equal(row, expected[2][3])
+    held = other.trust
+    del other
+    gc.collect()
+    assert world_cache.second_request("trust", "k") and world_cache.second_request("trust", "k")
+    world_cache.save_array("trust", "k", expected[1])
+    read = network(5)  # read from the cache into fresh memory: the last matrix is still held
+    assert read.origin == "cache" and read.trust.ctypes.data != held.ctypes.data
+    assert np.array_equal(read.trust, expected[1]) and np.array_equal(held, expected[1])
 
 
 def test_array_entries_are_checked_and_pruned_by_size(cache, monkeypatch):

@@ -7,6 +7,10 @@ kernels from numba's on-disk cache (``warm_up``) before its first run. The pool 
 ``IDLE_SECONDS`` after its last task, so a later sweep of the same size and run function (a
 calibration that calls ``run_sweep`` in a loop) finds its workers started and warm.
 
+A worker also keeps its heap tidy (``tidy_heap``): once warm it puts everything imported out of
+the cycle collector's sight, and after each run it collects the run's model, so that the
+memory of its largest arrays is free (the trust matrix's is reused) before the next run.
+
 Runs are sent in chunks (``execute_chunk``): a chunk's size aims at ``CHUNK_SECONDS`` of work
 judged from the runs finished so far, starting at one run, and never exceeds a share of the
 runs left, so that the workers finish together. A run's seed and result are its own:
@@ -16,6 +20,7 @@ chunking changes the overhead, nothing else.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import sys
@@ -104,8 +109,25 @@ def execute_run(
 
 
 def execute_chunk(run_fn: RunFn, runs: list[tuple[int, int, Any, int]]) -> list[dict[str, Any]]:
-    """Worker side: ``execute_run`` for each ``(point_id, replication, config, seed)`` in turn."""
-    return [execute_run(pid, rep, run_fn, config, seed, False) for pid, rep, config, seed in runs]
+    """Worker side: ``execute_run`` for each ``(point_id, replication, config, seed)`` in turn,
+    the heap tidied after each (``tidy_heap``)."""
+    outcomes = []
+    for pid, rep, config, seed in runs:
+        outcomes.append(execute_run(pid, rep, run_fn, config, seed, False))
+        tidy_heap()
+    return outcomes
+
+
+def tidy_heap(freeze: bool = False) -> None:
+    """Collect finished runs' garbage (a model's agents and the model refer to each other, so
+    only the cycle collector frees them, and with them memory the next run reuses); with
+    ``freeze``, then keep everything left (the imported modules) out of the collector's
+    passes for good. Measured on a 2-core machine, a warm England run with every practice
+    spent 0.08 s in the collector's passes, 0.03 s once frozen; collecting a finished run took
+    0.07 s, 0.012 s once frozen."""
+    gc.collect()
+    if freeze:
+        gc.freeze()
 
 
 def cap_threads() -> None:
@@ -120,7 +142,8 @@ def cap_threads() -> None:
 
 def warm_up(module: str) -> None:
     """Import ``module`` (the run function's) once per process and, when it brings in the model,
-    load the model's compiled kernels: a two-practice population calls each kernel once."""
+    load the model's compiled kernels (a two-practice population calls each kernel once); then
+    freeze the heap (``tidy_heap``)."""
     if module in _warmed:
         return
     _warmed.add(module)
@@ -137,6 +160,7 @@ def warm_up(module: str) -> None:
             from ccgabm.rng import Streams
 
             Population(Config(), np.array([1, 1]), np.array([10.0, 20.0]), Streams(0))
+    tidy_heap(freeze=True)
 
 
 def _worker_env(workers: int) -> dict[str, str]:
