@@ -114,12 +114,12 @@ def time_model_run(cfg) -> dict[str, Any]:
 
 def time_warm_runs(cfg, runs: int) -> dict[str, Any]:
     """Medians of ``runs`` more builds and runs in this process, after the first: what a
-    sweep or calibration worker pays per run once its compiled kernels are loaded. The heap
-    is kept as a worker keeps it (``sweep.workers.tidy_heap``): frozen first, the garbage
-    of each run collected after it (not timed)."""
+    sweep or calibration worker pays per run once its compiled kernels are loaded. As in a
+    worker, each run's garbage is collected before the next (``sweep.workers.tidy_heap``, not
+    timed); the ``ccgabm`` command has frozen the imported heap first, as a worker does."""
     from ccgabm.sweep.workers import tidy_heap
 
-    tidy_heap(freeze=True)
+    tidy_heap()
     timed = []
     for _ in range(runs):
         timed.append(time_model_run(cfg))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import importlib
 import logging
 import os
@@ -225,8 +224,9 @@ QUICK_EXIT = frozenset({"run"})
 def entry() -> NoReturn:
     """The ``ccgabm`` console script and ``python -m ccgabm``: one command, then exit.
 
-    ``run`` with a figure starts the process that draws it first (``ccgabm.figure_process``);
-    ``run`` then imports the model and freezes the heap (``gc.freeze``) before the run.
+    ``run`` with a figure starts the process that draws it first (``ccgabm.figure_process``).
+    A command that runs models in this process (``runs_models_here``) imports the model and
+    freezes the heap (``sweep.workers.freeze_heap``) first.
     After a command of ``QUICK_EXIT`` succeeds (its results written and swapped in whole), the
     process waits for its other threads (a start-up cache write may still be going on), flushes
     its output and ends at once, without the interpreter's teardown of every module and object:
@@ -240,11 +240,13 @@ def entry() -> NoReturn:
 
         # matplotlib is imported in another process while this one imports the model
         figure = args.figure_process = FigureProcess.start()
-    if args.command == "run":
+    if runs_models_here(args):
+        from ccgabm.sweep.workers import freeze_heap
+
         # what is imported stays for good: kept out of the cycle collector's passes, one of
         # which took 0.07 s of a 0.4-s baseline run (measured on a 2-core machine)
         importlib.import_module("ccgabm.simulate")
-        gc.freeze()
+        freeze_heap()
     try:
         code = run_command(args)
     finally:
@@ -261,6 +263,16 @@ def entry() -> NoReturn:
             with contextlib.suppress(OSError):  # a reader that went away misses nothing
                 stream.flush()
     os._exit(0)
+
+
+def runs_models_here(args: argparse.Namespace) -> bool:
+    """Whether the command runs models in this process: ``run`` and ``bench``, and a sweep or
+    calibration with one job on loky (the default; the sweep engine then collects each run's
+    garbage after it, as its workers do)."""
+    if args.command in ("run", "bench"):
+        return True
+    return (args.command in ("sweep", "calibrate") and getattr(args, "jobs", None) == 1
+            and getattr(args, "backend", None) == "loky")
 
 
 def run_command(args: argparse.Namespace) -> int:

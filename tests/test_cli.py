@@ -133,3 +133,19 @@ def test_run_with_standard_output_closed_still_writes_its_results(tmp_path):
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o" / "summary.json").exists() and (tmp_path / "o" / "overview.png").exists()
+
+
+def test_only_commands_running_models_here_freeze_the_heap(tmp_path):
+    """`ccgabm` freezes its imported heap (keeping it out of the cycle collector's passes)
+    only where models run in its own process: `run`, `bench`, and a one-job loky sweep or
+    calibration."""
+    from ccgabm.cli import build_parser, runs_models_here
+
+    def here(*argv: str) -> bool:
+        return runs_models_here(build_parser().parse_args(list(argv)))
+
+    assert here("run", "x.toml", "--out", "o")
+    assert here("sweep", "s.toml") and here("calibrate", "c.toml")
+    assert not here("sweep", "s.toml", "--jobs", "2")
+    assert not here("calibrate", "c.toml", "--backend", "dask")
+    assert here("bench") and not here("params")

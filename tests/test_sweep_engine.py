@@ -515,10 +515,11 @@ def test_warm_up_is_once_per_process_and_never_fails(monkeypatch) -> None:
 
     frozen = []  # a worker freezes its heap once warm; this test process's stays as it is
     monkeypatch.setattr(workers.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(workers, "_frozen", False)
     workers.warm_up("no.such.module")  # an unimportable module: the first run will say so
     assert "no.such.module" in workers._warmed
     workers.warm_up("no.such.module")
-    assert frozen == [True]
+    assert frozen == [True] and workers.heap_frozen()
 
 
 class _Cyclic:
@@ -539,9 +540,12 @@ def cyclic_run(config: FakeConfig, seed: int) -> FakeResult:
     return fake_run(config, seed)
 
 
-def test_a_worker_collects_each_runs_garbage_before_the_next() -> None:
-    """The next run finds the last run's memory free (a trust matrix's is reused)."""
-    from ccgabm.sweep import workers
+@pytest.mark.parametrize("where", ["worker", "frozen process"])
+def test_each_runs_garbage_is_collected_before_the_next(where, monkeypatch) -> None:
+    """A worker, and a process whose heap is frozen (the ``ccgabm`` command's) running a
+    sweep itself, collect each run's garbage: the next run finds the last run's memory free
+    (a trust matrix's is reused)."""
+    from ccgabm.sweep import engine, workers
 
     _LEFT.clear()
     seen = []
@@ -550,7 +554,12 @@ def test_a_worker_collects_each_runs_garbage_before_the_next() -> None:
         seen.append([ref() is None for ref in _LEFT])
         return cyclic_run(config, seed)
 
-    outcomes = workers.execute_chunk(run_fn, [(0, r, FakeConfig(), r) for r in range(3)])
+    runs = [(0, r, FakeConfig(), r) for r in range(3)]
+    if where == "worker":
+        outcomes = workers.execute_chunk(run_fn, runs)
+    else:
+        monkeypatch.setattr(workers, "_frozen", True)  # as the ccgabm command leaves it
+        outcomes = list(engine._in_process(run_fn, runs))
     assert all(o["ok"] for o in outcomes)
     assert seen == [[], [True], [True, True]] and _LEFT[-1]() is None
 

@@ -61,7 +61,16 @@ from ccgabm.sweep.store import (
     run_name,
     write_failure,
 )
-from ccgabm.sweep.workers import THREAD_VARS, RunFn, execute_run, n_workers, pool_outcomes, start_pool
+from ccgabm.sweep.workers import (
+    THREAD_VARS,
+    RunFn,
+    execute_run,
+    heap_frozen,
+    n_workers,
+    pool_outcomes,
+    start_pool,
+    tidy_heap,
+)
 
 __all__ = ["SweepReport", "run_sweep", "execute_run", "FATE_COLUMNS", "META_COLUMNS", "BACKENDS"]
 
@@ -250,6 +259,17 @@ def _check_scheduler(scheduler: str, timeout_s: float = 10.0) -> None:
         ) from None
 
 
+def _in_process(fn: RunFn, runs: list[tuple[int, int, Any, int]]) -> Iterator[dict[str, Any]]:
+    """``execute_run`` of each run in this process. Where the heap is frozen (``heap_frozen``:
+    the ``ccgabm`` command's), each run's garbage is collected after it, as a worker's is
+    (``tidy_heap``): cheap then; elsewhere the collector's own passes free it."""
+    for pid, rep, config, seed in runs:
+        outcome = execute_run(pid, rep, fn, config, seed, False)
+        if heap_frozen():
+            tidy_heap()
+        yield outcome
+
+
 @contextlib.contextmanager
 def _dask_client(scheduler: str | None, jobs: int) -> Iterator[Any]:
     from distributed import Client, LocalCluster
@@ -404,7 +424,7 @@ def _execute_plan(out: Path, plan: Plan, manifest: dict[str, Any], fn: RunFn, ve
             task_args = [(pid, rep, fn, config, seed, True) for pid, rep, config, seed in runs]
             outcomes = _dask_outcomes(client, task_args, stack)
         elif jobs == 1:  # in this process, as joblib runs one job
-            outcomes = (execute_run(pid, rep, fn, config, seed, False) for pid, rep, config, seed in runs)
+            outcomes = _in_process(fn, runs)
         else:
             outcomes = pool_outcomes(pool, n_workers(jobs), fn, runs, tick=FLUSH_TICK_SECONDS)
             stack.callback(outcomes.close)  # an error here stops the workers

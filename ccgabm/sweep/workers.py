@@ -7,9 +7,10 @@ kernels from numba's on-disk cache (``warm_up``) before its first run. The pool 
 ``IDLE_SECONDS`` after its last task, so a later sweep of the same size and run function (a
 calibration that calls ``run_sweep`` in a loop) finds its workers started and warm.
 
-A worker also keeps its heap tidy (``tidy_heap``): once warm it puts everything imported out of
-the cycle collector's sight, and after each run it collects the run's model, so that the
-memory of its largest arrays is free (the trust matrix's is reused) before the next run.
+A worker also keeps its heap tidy: once warm it puts everything imported out of the cycle
+collector's sight (``freeze_heap``), and after each run it collects the run's model
+(``tidy_heap``), so that the memory of its largest arrays is free (the trust matrix's is
+reused) before the next run.
 
 Runs are sent in chunks (``execute_chunk``): a chunk's size aims at ``CHUNK_SECONDS`` of work
 judged from the runs finished so far, starting at one run, and never exceeds a share of the
@@ -64,6 +65,7 @@ THREAD_VARS = (
 )
 _MODEL_MODULE = "ccgabm.patients.population"
 _warmed: set[str] = set()  # modules warmed in this process
+_frozen = False  # whether freeze_heap has run in this process
 
 
 # Warnings re-issued after a run, each once per process (the usual once-per-place rule, which
@@ -118,16 +120,28 @@ def execute_chunk(run_fn: RunFn, runs: list[tuple[int, int, Any, int]]) -> list[
     return outcomes
 
 
-def tidy_heap(freeze: bool = False) -> None:
-    """Collect finished runs' garbage (a model's agents and the model refer to each other, so
-    only the cycle collector frees them, and with them memory the next run reuses); with
-    ``freeze``, then keep everything left (the imported modules) out of the collector's
-    passes for good. Measured on a 2-core machine, a warm England run with every practice
-    spent 0.08 s in the collector's passes, 0.03 s once frozen; collecting a finished run took
-    0.07 s, 0.012 s once frozen."""
+def tidy_heap() -> None:
+    """Collect finished runs' garbage: a model's agents and the model refer to each other, so
+    only the cycle collector frees them, and with them memory the next run reuses (a trust
+    matrix's). Collecting a finished England run with every practice took 0.07 s, 0.012 s in a
+    frozen heap (``freeze_heap``; measured on a 2-core machine)."""
     gc.collect()
-    if freeze:
-        gc.freeze()
+
+
+def freeze_heap() -> None:
+    """Keep everything in the heap now (the imported modules) out of the cycle collector's
+    passes for good (``gc.freeze``): a warm England run with every practice spent 0.08 s in
+    those passes, 0.03 s once frozen (measured on a 2-core machine). A process that runs
+    models one after another (a worker, the ``ccgabm`` command) does this once warm;
+    ``heap_frozen`` then says so."""
+    global _frozen
+    gc.freeze()
+    _frozen = True
+
+
+def heap_frozen() -> bool:
+    """Whether ``freeze_heap`` has run in this process."""
+    return _frozen
 
 
 def cap_threads() -> None:
@@ -143,7 +157,7 @@ def cap_threads() -> None:
 def warm_up(module: str) -> None:
     """Import ``module`` (the run function's) once per process and, when it brings in the model,
     load the model's compiled kernels (a two-practice population calls each kernel once); then
-    freeze the heap (``tidy_heap``)."""
+    collect and freeze the heap (``tidy_heap``, ``freeze_heap``)."""
     if module in _warmed:
         return
     _warmed.add(module)
@@ -160,7 +174,8 @@ def warm_up(module: str) -> None:
             from ccgabm.rng import Streams
 
             Population(Config(), np.array([1, 1]), np.array([10.0, 20.0]), Streams(0))
-    tidy_heap(freeze=True)
+    tidy_heap()
+    freeze_heap()
 
 
 def _worker_env(workers: int) -> dict[str, str]:
