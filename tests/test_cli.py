@@ -109,7 +109,7 @@ def test_quick_exit_after_run_waits_for_other_threads(tmp_path):
         "def late_write():\n"
         "    time.sleep(0.5)\n"
         f"    open({str(done)!r}, 'w').write('whole')\n"
-        "def run_command(args):\n"
+        "def run_command(args, before=None):\n"
         "    threading.Thread(target=late_write).start()\n"
         "    print('results written')\n"
         "    return 0\n"
@@ -136,16 +136,34 @@ def test_run_with_standard_output_closed_still_writes_its_results(tmp_path):
 
 
 def test_only_commands_running_models_here_freeze_the_heap(tmp_path):
-    """`ccgabm` freezes its imported heap (keeping it out of the cycle collector's passes)
-    only where models run in its own process: `run`, `bench`, and a one-job loky sweep or
-    calibration."""
+    """The `ccgabm` command freezes its imported heap (keeping it out of the cycle collector's
+    passes) only where models run in its own process: `run`, `bench`, and a one-job loky sweep
+    or calibration; `main` (the commands called from Python) never does."""
     from ccgabm.cli import build_parser, runs_models_here
 
     def here(*argv: str) -> bool:
         return runs_models_here(build_parser().parse_args(list(argv)))
 
     assert here("run", "x.toml", "--out", "o")
-    assert here("sweep", "s.toml") and here("calibrate", "c.toml")
+    assert here("sweep", "s.toml") and here("calibrate", "c.toml") and here("bench")
     assert not here("sweep", "s.toml", "--jobs", "2")
     assert not here("calibrate", "c.toml", "--backend", "dask")
-    assert here("bench") and not here("params")
+    assert not here("params")
+    code = (  # each command reports whether the heap is frozen as it starts
+        "import sys\n"
+        "from ccgabm import cli\n"
+        "from ccgabm.sweep import workers\n"
+        "def report(args):\n"
+        "    print('frozen', workers.heap_frozen(), flush=True)\n"
+        "    return 0\n"
+        "cli.COMMANDS = dict.fromkeys(cli.COMMANDS, report)\n"
+        "how, sys.argv = sys.argv[1], ['ccgabm', *sys.argv[2:]]\n"
+        "cli.main(sys.argv[1:]) if how == 'main' else cli.entry()\n"
+    )
+    cfg = str(write_small(tmp_path))
+    run = ["run", cfg, "--out", str(tmp_path / "o"), "--no-plot"]
+    for argv, frozen in ((["entry", *run], True), (["entry", "params"], False),
+                         (["main", *run], False)):
+        done = subprocess.run([sys.executable, "-c", code, *argv], cwd=ROOT, capture_output=True,
+                              text=True, timeout=300)
+        assert f"frozen {frozen}" in done.stdout, (argv, done.stdout, done.stderr)

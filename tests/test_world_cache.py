@@ -197,9 +197,10 @@ def test_trust_matrices_are_kept_from_the_second_request(tmp_path, cache, monkey
 
 
 def test_a_collected_networks_matrix_memory_is_reused_only_when_nothing_holds_it(cache):
-    """A large starting matrix is read into (or built in) the memory of the last one whose
-    network was collected, with the same values as into fresh memory; memory still held (the
-    matrix itself, or a row viewing it) is left alone."""
+    """A large starting matrix is built in (or read from the start-up cache into) the memory of
+    the last one whose network was collected, with the same values as in fresh memory, as a
+    model builds it (in the background); memory still held (the matrix itself, or a row viewing
+    it) is left alone, and a matrix replaced through ``trust`` is not offered."""
     import gc
 
     import ccgabm.behaviours.trust as trust
@@ -207,17 +208,22 @@ def test_a_collected_networks_matrix_memory_is_reused_only_when_nothing_holds_it
     groups = np.repeat(np.arange(10), 100)  # 1,000 practices: a million entries, "large"
     cfg = trust.TrustParams()
 
-    def network(seed: int, key: str | None = "k") -> trust.TrustNetwork:
-        return trust.TrustNetwork(groups, cfg, np.random.default_rng(seed), keep_as=key)
+    def network(seed: int, key: str | None = None) -> trust.TrustNetwork:
+        built = trust.TrustNetwork(groups, cfg, np.random.default_rng(seed), background=True,
+                                   keep_as=key)
+        assert built.trust is not None  # waits for the background build
+        return built
 
-    expected = {seed: network(seed, None).trust.copy() for seed in (1, 2)}
+    expected = {seed: trust.starting_trust(groups, cfg, np.random.default_rng(seed))
+                for seed in (1, 2)}
     gc.collect()
+    trust._spare.clear()
     first = network(1)
     address = first.trust.ctypes.data
     del first
     gc.collect()
     assert [m.ctypes.data for m in trust._spare] == [address]  # offered once collected
-    again = network(2, None)  # built into the collected network's memory
+    again = network(2)  # built into the collected network's memory
     assert trust._spare == [] and again.trust.ctypes.data == address
     assert np.array_equal(again.trust, expected[2])
     row = again.trust[3]  # a view keeps the memory from reuse
@@ -226,14 +232,17 @@ def test_a_collected_networks_matrix_memory_is_reused_only_when_nothing_holds_it
     other = network(1)
     assert other.trust.ctypes.data != address and np.array_equal(other.trust, expected[1])
     assert np.array_equal(row, expected[2][3])
-    held = other.trust
+    reused = other.trust.ctypes.data
     del other
     gc.collect()
-    assert world_cache.second_request("trust", "k") and world_cache.second_request("trust", "k")
-    world_cache.save_array("trust", "k", expected[1])
-    read = network(5)  # read from the cache into fresh memory: the last matrix is still held
-    assert read.origin == "cache" and read.trust.ctypes.data != held.ctypes.data
-    assert np.array_equal(read.trust, expected[1]) and np.array_equal(held, expected[1])
+    world_cache.save_array("trust", "k", expected[2])
+    read = network(5, "k")  # read from the cache into the collected network's memory
+    assert read.origin == "cache" and read.trust.ctypes.data == reused
+    assert np.array_equal(read.trust, expected[2])
+    read.trust = expected[1].copy()  # replaced: the starting matrix is not offered
+    del read
+    gc.collect()
+    assert trust._spare == []
 
 
 def test_array_entries_are_checked_and_pruned_by_size(cache, monkeypatch):

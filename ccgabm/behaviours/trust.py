@@ -72,23 +72,29 @@ class TrustParams:
 # matrices this large are built in a background thread and kept in the start-up cache (assumed)
 BACKGROUND_ENTRIES = 1_000_000
 # The memory of the last such matrix whose network has been collected, for the next one in this
-# process (a sweep worker builds one model after another): filling memory already mapped avoids
-# the page faults of a fresh array. An England matrix read from the start-up cache into fresh
-# memory took 0.04-0.4 s (0.4 s when the kernel had to compact memory for huge pages), into
-# this memory 0.02 s (measured on a 2-core machine).
+# process (a sweep worker builds one model after another); at most one is kept. Filling memory
+# already mapped avoids the page faults of a fresh array: an England matrix read from the
+# start-up cache into fresh memory took 0.04-0.4 s (0.4 s when the kernel had to compact memory
+# for huge pages), into this memory 0.02 s (measured on a 2-core machine).
 _spare: list[np.ndarray] = []
 
 
 def _matrix_memory(n: int) -> np.ndarray:
     """An (n, n) float32 array to fill: the spare one when it has that shape and nothing else
-    holds it (no array viewing it either), else a new one."""
-    while _spare:
-        spare = _spare.pop()
-        # CPython counts the name ``spare`` and the argument: two mean no other holder
-        if spare.shape == (n, n) and spare.dtype == np.float32 and sys.getrefcount(spare) == 2:
+    holds it (no array viewing it either; a weak reference to it, which does not count, then
+    sees the new matrix), else a new one."""
+    probe = object()  # held only here, as ``spare`` is when nothing else holds it
+    while True:
+        try:
+            spare = _spare.pop()
+        except IndexError:
+            return np.empty((n, n), dtype=np.float32)
+        # the same count as the probe's: CPython counts names and call arguments alike for
+        # both (3.12 counts the argument, 3.14 borrows it), and any other holder adds one
+        if (spare.shape == (n, n) and spare.dtype == np.float32
+                and sys.getrefcount(spare) == sys.getrefcount(probe)):
             return spare
         del spare
-    return np.empty((n, n), dtype=np.float32)
 
 
 def _keep_spare(matrix: np.ndarray) -> None:
@@ -115,6 +121,7 @@ class TrustNetwork:
         self._origin = "built"
         self._building: Future | None = None
         self.waited_s = 0.0  # how long the model waited for a background build (wall seconds)
+        self._offer: weakref.finalize | None = None  # the starting matrix offered when collected
         n = len(group_ids)
         large = n * n >= BACKGROUND_ENTRIES
         keep_as = keep_as if large else None
@@ -139,7 +146,8 @@ class TrustNetwork:
         """A large starting matrix's memory is offered to the next network once this one is
         collected (``_matrix_memory``)."""
         if large:
-            weakref.finalize(self, _keep_spare, self._trust).atexit = False
+            self._offer = weakref.finalize(self, _keep_spare, self._trust)
+            self._offer.atexit = False
 
     @property
     def trust(self) -> np.ndarray:
@@ -151,6 +159,9 @@ class TrustNetwork:
     @trust.setter
     def trust(self, value: np.ndarray) -> None:
         self._wait()
+        if self._offer is not None:  # the starting matrix is not offered: it may be freed now
+            self._offer.detach()
+            self._offer = None
         self._trust = value
 
     @property
