@@ -513,13 +513,15 @@ def test_a_dead_worker_stops_the_sweep_and_the_next_one_starts_afresh(spec, tmp_
 def test_warm_up_is_once_per_process_and_never_fails(monkeypatch) -> None:
     from ccgabm.sweep import workers
 
-    frozen = []  # a worker freezes its heap once warm; this test process's stays as it is
+    frozen, thresholds = [], []  # a worker freezes its heap once warm; this process's is kept
     monkeypatch.setattr(workers.gc, "freeze", lambda: frozen.append(True))
+    monkeypatch.setattr(workers.gc, "set_threshold", lambda *t: thresholds.append(t))
     monkeypatch.setattr(workers, "_frozen", False)
     workers.warm_up("no.such.module")  # an unimportable module: the first run will say so
     assert "no.such.module" in workers._warmed
     workers.warm_up("no.such.module")
     assert frozen == [True] and workers.heap_frozen()
+    assert len(thresholds) == 1 and thresholds[0][0] >= workers.YOUNG_OBJECTS
 
 
 class _Cyclic:
