@@ -71,6 +71,14 @@ class TrustParams:
 
 # matrices this large are built in a background thread and kept in the start-up cache (assumed)
 BACKGROUND_ENTRIES = 1_000_000
+
+
+def _large(n: int) -> bool:
+    """Whether the matrix of ``n`` practices is large (``BACKGROUND_ENTRIES``): built in the
+    background, kept in the start-up cache, its memory reused (``_matrix_memory``)."""
+    return n * n >= BACKGROUND_ENTRIES
+
+
 # The memory of the last such matrix whose network has been collected, for the next one in this
 # process (a sweep worker builds one model after another); at most one is kept. Filling memory
 # already mapped avoids the page faults of a fresh array: an England matrix read from the
@@ -123,7 +131,7 @@ class TrustNetwork:
         self.waited_s = 0.0  # how long the model waited for a background build (wall seconds)
         self._offer: weakref.finalize | None = None  # the starting matrix offered when collected
         n = len(group_ids)
-        large = n * n >= BACKGROUND_ENTRIES
+        large = _large(n)
         keep_as = keep_as if large else None
         args = (np.asarray(group_ids, dtype=np.int64), cfg, rng, keep_as)
         if background and large:
@@ -296,7 +304,7 @@ def _starting(group_ids: np.ndarray, cfg: TrustParams, rng: np.random.Generator,
     ``keep_as`` when kept there, else built (and kept, before anything can change it, when
     ``keep_as`` is asked for a second time)."""
     n = len(group_ids)
-    memory = _matrix_memory(n) if n * n >= BACKGROUND_ENTRIES else None
+    memory = _matrix_memory(n) if _large(n) else None
     if keep_as is None:
         return starting_trust(group_ids, cfg, rng, out=memory), "built"
     kept = world_cache.load_array("trust", keep_as, (n, n), np.float32, out=memory)
